@@ -1,0 +1,188 @@
+"""age v1 files: streaming encryption and decryption, detached headers.
+
+A file is ``header || nonce || STREAM chunks``. tipbox often keeps the
+header apart from the payload (``detached=True``): the header is small and
+lives in the database, so re-keying touches only headers and deleting a
+header shreds the payload. ``header + payload`` is always a standard age
+file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import BinaryIO
+
+from tipbox.crypto.armor import ArmorReader, ArmorWriter, looks_armored
+from tipbox.crypto.errors import HeaderError, NoIdentityMatch, RecipientError
+from tipbox.crypto.header import (
+    Header,
+    LineSource,
+    encode_header,
+    parse_header,
+    parse_header_bytes,
+)
+from tipbox.crypto.recipients import FILE_KEY_SIZE, Identity, Recipient
+from tipbox.crypto.stream import NONCE_SIZE, Readable, StreamWriter, decrypt_chunks, payload_key
+
+
+def _check_recipients(recipients: Sequence[Recipient]) -> None:
+    kinds = {recipient.kind for recipient in recipients}
+    if not recipients:
+        raise RecipientError("at least one recipient is required")
+    if "scrypt" in kinds and len(recipients) > 1:
+        raise RecipientError("a passphrase must be the only recipient")
+    if kinds == {"pq", "classic"}:
+        raise RecipientError(
+            "refusing to mix post-quantum and classic recipients: "
+            "the classic one would void the post-quantum protection"
+        )
+
+
+def _wrap(recipients: Sequence[Recipient], file_key: bytes) -> bytes:
+    _check_recipients(recipients)
+    stanzas = [stanza for recipient in recipients for stanza in recipient.wrap(file_key)]
+    return encode_header(stanzas, file_key)
+
+
+class Encryptor:
+    """A writable file-like object that encrypts to ``recipients`` as it goes.
+
+    ``header`` is known as soon as the object exists. Unless ``detached``,
+    it is written to ``sink`` first. Memory use is bounded by one chunk
+    whatever the amount written. ``close`` finishes the file (the sink stays
+    open); leaving a ``with`` block by an exception does *not* finish it, so
+    the output is a detectably truncated file rather than a valid short one.
+    """
+
+    def __init__(
+        self,
+        recipients: Iterable[Recipient],
+        sink: BinaryIO,
+        *,
+        detached: bool = False,
+        armor: bool = False,
+    ) -> None:
+        if detached and armor:
+            raise ValueError("a detached payload cannot be armored")
+        file_key = os.urandom(FILE_KEY_SIZE)
+        self.header = _wrap(list(recipients), file_key)
+        self._armor = ArmorWriter(sink) if armor else None
+        out: BinaryIO = self._armor if self._armor else sink  # type: ignore[assignment]
+        if not detached:
+            out.write(self.header)
+        nonce = os.urandom(NONCE_SIZE)
+        out.write(nonce)
+        self._stream = StreamWriter(payload_key(file_key, nonce), out)
+        self.plaintext_size = 0
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self.closed:
+            raise ValueError("write to a closed Encryptor")
+        written = self._stream.write(data)
+        self.plaintext_size += written
+        return written
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        """Nothing to do: data is held back only until a chunk is full."""
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._stream.close()
+        if self._armor:
+            self._armor.close()
+
+    def __enter__(self) -> Encryptor:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.closed = True
+
+
+def encrypt(recipients: Iterable[Recipient], plaintext: bytes, *, armor: bool = False) -> bytes:
+    """Encrypt ``plaintext`` in memory (for small secrets: keys, messages)."""
+    out = io.BytesIO()
+    with Encryptor(recipients, out, armor=armor) as encryptor:
+        encryptor.write(plaintext)
+    return out.getvalue()
+
+
+def open_header(header: Header, identities: Iterable[Identity]) -> bytes:
+    """Return the file key of ``header``, verified against its MAC."""
+    stanzas = header.stanzas
+    if any(stanza.type == "scrypt" for stanza in stanzas) and len(stanzas) != 1:
+        raise HeaderError("a scrypt stanza must be the only one")
+    for identity in identities:
+        file_key = identity.unwrap(stanzas)
+        if file_key is not None:
+            header.verify(file_key)
+            return file_key
+    raise NoIdentityMatch("no identity matched any recipient")
+
+
+def _payload(file_key: bytes, source: Readable) -> Iterator[bytes]:
+    nonce = source.read(NONCE_SIZE)
+    if len(nonce) != NONCE_SIZE:
+        raise HeaderError("missing payload nonce")
+    return decrypt_chunks(payload_key(file_key, nonce), source)
+
+
+def decrypt_stream(
+    identities: Iterable[Identity], source: BinaryIO, *, armored: bool | None = None
+) -> Iterator[bytes]:
+    """Decrypt an age file read from ``source``, yielding verified chunks.
+
+    The header is parsed and opened before this returns, so header and key
+    errors surface at the call; payload errors surface while iterating.
+    ``armored=None`` detects ASCII armor from the first bytes.
+    """
+    start = source.read(64)
+    if armored or (armored is None and looks_armored(start)):
+        reader = ArmorReader(source, start)
+        head = LineSource(reader)
+    else:
+        head = LineSource(source, start)
+    file_key = open_header(parse_header(head), identities)
+    return _payload(file_key, head)
+
+
+def decrypt_detached(
+    identities: Iterable[Identity], header: bytes, payload: BinaryIO
+) -> Iterator[bytes]:
+    """Decrypt a payload stream whose header is stored apart."""
+    file_key = open_header(parse_header_bytes(header), identities)
+    return _payload(file_key, LineSource(payload))
+
+
+def decrypt(identities: Iterable[Identity], data: bytes) -> bytes:
+    """Decrypt a whole age file held in memory (armored or not)."""
+    return b"".join(decrypt_stream(identities, io.BytesIO(data)))
+
+
+def rewrap_header(
+    header: bytes, identities: Iterable[Identity], recipients: Iterable[Recipient]
+) -> bytes:
+    """A new header for the same file key, addressed to ``recipients``.
+
+    The payload is untouched and still decrypts with the new header: key
+    rotation costs nothing per payload byte.
+    """
+    file_key = open_header(parse_header_bytes(header), identities)
+    return _wrap(list(recipients), file_key)
+
