@@ -1,0 +1,274 @@
+"""Offline export of every submission, decrypted or as standard age files.
+
+Layout: ``OUT/<designation>/`` per source.
+
+- Decrypted (identities given): each file under its original name made safe
+  (:func:`safe_name`; clashes get `` (2)``, `` (3)``...), each message as
+  ``message-<n>.txt`` (``n`` counts the source's submissions from 1) and
+  each reply the identities can open as ``reply-<n>.txt``.
+- Encrypted: ``<item id>-<kind>.age`` per item, each a standard age file
+  (stored header + payload) for decryption on an air-gapped machine; file
+  names stay inside the encrypted ``manifest`` items. Needs no identity.
+
+Security contract: OUT must be new or empty; directories are created 0700
+and files 0600 with ``O_EXCL`` (never following or replacing anything).
+Decrypted output is only renamed into place after its payload verified
+completely; a failing item leaves no partial file and is counted in
+:attr:`ExportSummary.failed`. Nothing decrypted is written anywhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from tipbox.crypto import DecryptionError, Identity, decrypt_detached
+from tipbox.errors import InvalidInput, NotFound
+from tipbox.services.keyring import KeyIdentity, Keyring
+from tipbox.services.submissions import is_unsafe_name_char
+from tipbox.store import Store
+
+__all__ = ["ExportSummary", "export_submissions", "safe_name", "unlock_identities"]
+
+MAX_NAME_BYTES = 200
+_FALLBACK_NAME = "file"
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote: sources, files, and items that could not be opened."""
+
+    sources: int = 0
+    files: int = 0
+    failed: int = 0
+
+
+def safe_name(name: str) -> str:
+    """A file name that is safe on any common file system and never a path.
+
+    Path separators, characters Windows refuses and the characters of
+    :func:`~tipbox.services.submissions.is_unsafe_name_char` become ``_``;
+    leading dots and spaces are dropped (no hidden files, no ``..``); the
+    result is at most :data:`MAX_NAME_BYTES` UTF-8 bytes, keeping the
+    extension. Never empty.
+    """
+    cleaned = "".join(_safe_char(char) for char in name)  # no normalisation: exact names
+    cleaned = cleaned.strip().lstrip(". ").rstrip(". ")
+    if not cleaned:
+        return _FALLBACK_NAME
+    return _truncate(cleaned)
+
+
+def _safe_char(char: str) -> str:
+    return "_" if char in '/\\:*?"<>|' or is_unsafe_name_char(char) else char
+
+
+def _truncate(name: str) -> str:
+    if len(name.encode("utf-8")) <= MAX_NAME_BYTES:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem or len(suffix.encode("utf-8")) > 20:
+        stem, suffix = name, ""
+    budget = MAX_NAME_BYTES - len(suffix.encode("utf-8")) - (1 if suffix else 0)
+    stem = stem.encode("utf-8")[:budget].decode("utf-8", "ignore")
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+@dataclass
+class _SourceDir:
+    """One source's output directory and the names already used in it."""
+
+    path: Path
+    used: set[str] = field(default_factory=set)
+    submissions: int = 0
+    replies: int = 0
+
+    def claim(self, name: str) -> Path:
+        """A fresh path for ``name`` (made safe), adding `` (n)`` on a clash."""
+        name = safe_name(name)
+        stem, dot, suffix = name.rpartition(".")
+        if not dot or not stem:
+            stem, dot, suffix = name, "", ""
+        candidate, number = name, 1
+        while candidate.casefold() in self.used:
+            number += 1
+            candidate = f"{stem} ({number}){dot}{suffix}"
+        self.used.add(candidate.casefold())
+        return self.path / candidate
+
+
+def unlock_identities(keyring: Keyring, given: Sequence[KeyIdentity]) -> list[KeyIdentity]:
+    """The newsroom identities ``given`` opens: its grants' identities, then itself.
+
+    A recovery identity opens every newsroom key's grant; a newsroom
+    identity is usable as it is. Raises
+    :class:`~tipbox.crypto.DecryptionError` for a tampered grant.
+    """
+    opened: list[KeyIdentity] = []
+    for identity in given:
+        opened.extend(keyring.open_identities(identity))
+    return [*opened, *given]
+
+
+def export_submissions(
+    store: Store,
+    out_dir: Path,
+    *,
+    identities: Sequence[Identity] = (),
+    encrypted: bool = False,
+) -> ExportSummary:
+    """Write every source's items under ``out_dir`` (see the module docstring).
+
+    ``identities`` are newsroom identities (already opened from grants by
+    the caller); they are required unless ``encrypted``. Raises
+    ``InvalidInput`` if ``out_dir`` exists and is not an empty directory.
+    """
+    if not encrypted and not identities:
+        raise InvalidInput("a decrypted export needs at least one identity")
+    _prepare_out_dir(out_dir)
+    summary = ExportSummary()
+    for designation, rows in _sources_with_items(store):
+        folder = _SourceDir(out_dir / safe_name(designation))
+        folder.path.mkdir(mode=0o700)
+        summary.sources += 1
+        if encrypted:
+            _export_encrypted(store, folder, rows, summary)
+        else:
+            _export_decrypted(store, folder, rows, identities, summary)
+    return summary
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    if out_dir.exists():
+        if not out_dir.is_dir() or any(out_dir.iterdir()):
+            raise InvalidInput(f"{out_dir} exists and is not an empty directory")
+    else:
+        out_dir.mkdir(mode=0o700, parents=True)
+
+
+def _sources_with_items(store: Store) -> Iterator[tuple[str, list[sqlite3.Row]]]:
+    """Each source's designation with its items in order (one source in memory)."""
+    with store.db.connection() as conn:
+        sources = conn.execute("SELECT id, designation FROM sources ORDER BY id").fetchall()
+    for source in sources:
+        with store.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, submission_id, kind, position, header, blob FROM items"
+                " WHERE source_id = ? ORDER BY id",
+                (source["id"],),
+            ).fetchall()
+        if rows:
+            yield source["designation"], rows
+
+
+def _export_encrypted(
+    store: Store, folder: _SourceDir, rows: Iterable[sqlite3.Row], summary: ExportSummary
+) -> None:
+    for row in rows:
+        target = folder.path / f"{row['id']:08d}-{row['kind']}.age"
+        try:
+            with store.blobs.open_blob(row["blob"]) as payload:
+                _write_exclusive(target, itertools.chain([row["header"]], _blocks(payload)))
+        except NotFound:
+            summary.failed += 1
+            continue
+        summary.files += 1
+
+
+def _export_decrypted(
+    store: Store,
+    folder: _SourceDir,
+    rows: Sequence[sqlite3.Row],
+    identities: Sequence[Identity],
+    summary: ExportSummary,
+) -> None:
+    manifests = _manifests(store, rows, identities, summary)
+    seen_submissions: set[int] = set()
+    for row in rows:
+        if row["kind"] == "manifest":
+            continue
+        if row["submission_id"] is not None and row["submission_id"] not in seen_submissions:
+            seen_submissions.add(row["submission_id"])
+            folder.submissions += 1
+        target = _target(folder, row, manifests)
+        if _decrypt_to(store, row, identities, target):
+            summary.files += 1
+        else:
+            summary.failed += 1
+
+
+def _target(folder: _SourceDir, row: sqlite3.Row, manifests: dict[tuple[int, int], str]) -> Path:
+    if row["kind"] == "message":
+        return folder.claim(f"message-{folder.submissions}.txt")
+    if row["kind"] == "reply":
+        folder.replies += 1
+        return folder.claim(f"reply-{folder.replies}.txt")
+    name = manifests.get((row["submission_id"], row["position"]), _FALLBACK_NAME)
+    return folder.claim(name)
+
+
+def _manifests(
+    store: Store,
+    rows: Iterable[sqlite3.Row],
+    identities: Sequence[Identity],
+    summary: ExportSummary,
+) -> dict[tuple[int, int], str]:
+    """File names by (submission id, position), from each decrypted manifest."""
+    names: dict[tuple[int, int], str] = {}
+    for row in rows:
+        if row["kind"] != "manifest":
+            continue
+        try:
+            with store.blobs.open_blob(row["blob"]) as payload:
+                document = json.loads(
+                    b"".join(decrypt_detached(identities, row["header"], payload))
+                )
+            for entry in document["files"]:
+                names[(row["submission_id"], int(entry["position"]))] = str(entry["name"])
+        except (DecryptionError, NotFound, ValueError, KeyError, TypeError):
+            summary.failed += 1
+    return names
+
+
+def _decrypt_to(
+    store: Store, row: sqlite3.Row, identities: Sequence[Identity], target: Path
+) -> bool:
+    try:
+        with store.blobs.open_blob(row["blob"]) as payload:
+            _write_exclusive(target, decrypt_detached(identities, row["header"], payload))
+    except (DecryptionError, NotFound):
+        return False
+    return True
+
+
+def _write_exclusive(target: Path, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to a 0600 temporary, then link it to ``target`` (never replacing).
+
+    If iterating ``chunks`` raises (a payload that fails to verify), no
+    file is left behind.
+    """
+    temp = target.with_name(f".{secrets.token_hex(8)}.part")
+    fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            for chunk in chunks:
+                sink.write(chunk)
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.link(temp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+
+
+def _blocks(payload: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    while block := payload.read(size):
+        yield block

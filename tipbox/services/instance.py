@@ -1,0 +1,261 @@
+"""Creating and opening a tipbox instance.
+
+:func:`init_instance` sets up a new instance once:
+
+- the data directory (mode 0700) with the database and blob directory;
+- ``secrets.json`` (mode 0600): the Flask secret key and the instance salt
+  of codename derivation. Written last: its presence means "initialised";
+- the first newsroom key (post-quantum by default, X25519 with
+  ``classic=True``), granted **only** to a freshly generated recovery
+  identity, whose string is returned once in :class:`InitResult` and never
+  stored anywhere;
+- in the keys directory the public files of ``keys/README.md``:
+  ``newsroom.txt``, ``recovery.txt`` and ``newsroom-<fingerprint>.age`` (the
+  newsroom identity encrypted to the recovery recipient).
+
+It never overwrites anything: an existing secrets file, database or key file
+raises :class:`~tipbox.errors.AlreadyInitialised`.
+
+:func:`open_instance` opens an initialised instance and builds its services.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tipbox.config import Settings
+from tipbox.crypto import HybridIdentity, X25519Identity, encrypt, fingerprint
+from tipbox.errors import AlreadyInitialised, NotInitialised
+from tipbox.passwords import Argon2Params, new_salt
+from tipbox.services.keyring import (
+    RECOVERY,
+    RECOVERY_RECIPIENT,
+    KeyIdentity,
+    Keyring,
+    NewsroomKey,
+    insert_key,
+)
+from tipbox.services.sources import CodenameKdf, Sources
+from tipbox.services.submissions import Submissions
+from tipbox.store import Store, hour
+from tipbox.store.db import read_meta, write_meta
+
+__all__ = [
+    "InitResult",
+    "Instance",
+    "InstanceSecrets",
+    "init_instance",
+    "is_initialised",
+    "open_instance",
+]
+
+SECRETS_VERSION = 1
+CODENAME_KDF = "codename_kdf"
+CREATED_HOUR = "created_hour"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class InstanceSecrets:
+    """The secrets ``init`` generates into ``secrets.json`` (never logged)."""
+
+    flask_secret_key: bytes
+    instance_salt: bytes
+
+    def __repr__(self) -> str:
+        return "InstanceSecrets(<secret>)"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class InitResult:
+    """What ``init`` reports. ``recovery_identity`` is shown once, then forgotten."""
+
+    recovery_identity: str
+    recovery_recipient: str
+    newsroom_recipient: str
+    fingerprint: str
+    kind: str
+
+    def __repr__(self) -> str:
+        return f"InitResult(newsroom_recipient={self.newsroom_recipient!r}, ...)"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """An open instance: settings, store and the services built on them."""
+
+    settings: Settings
+    secrets: InstanceSecrets
+    store: Store
+    keyring: Keyring
+    submissions: Submissions
+    sources: Sources
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.store.close()
+
+
+def is_initialised(settings: Settings) -> bool:
+    """Whether ``init`` has completed for this data directory."""
+    return settings.secrets_path.exists()
+
+
+def init_instance(
+    settings: Settings, *, classic: bool = False, now: Callable[[], float] = time.time
+) -> InitResult:
+    """Create a new instance (see the module docstring); refuses to overwrite one."""
+    _refuse_existing(settings)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+    recovery = _generate(classic)
+    newsroom = _generate(classic)
+    store = Store.open(settings.database_path, settings.blobs_dir, min_free_bytes=0, now=now)
+    try:
+        key = _record_first_key(store, settings, newsroom, recovery, hour(now()))
+    finally:
+        store.close()
+    _write_key_files(settings.keys_dir, key, newsroom, recovery)
+    _write_secrets(settings.secrets_path)
+    return InitResult(
+        recovery_identity=str(recovery),
+        recovery_recipient=str(recovery.recipient()),
+        newsroom_recipient=key.recipient,
+        fingerprint=key.fingerprint,
+        kind=key.kind,
+    )
+
+
+def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -> Instance:
+    """Open an initialised instance; :class:`NotInitialised` otherwise.
+
+    Opening migrates the schema and removes blob temporaries left by dead
+    writers (see :mod:`tipbox.store`).
+    """
+    instance_secrets = _read_secrets(settings.secrets_path)
+    if not settings.database_path.exists():
+        raise NotInitialised(f"no database in {settings.data_dir}; run `python -m tipbox init`")
+    store = Store.open(
+        settings.database_path,
+        settings.blobs_dir,
+        min_free_bytes=settings.min_free_bytes,
+        now=now,
+    )
+    kdf = CodenameKdf(salt=instance_secrets.instance_salt, params=_codename_params(store))
+    keyring = Keyring(store.db)
+    return Instance(
+        settings=settings,
+        secrets=instance_secrets,
+        store=store,
+        keyring=keyring,
+        submissions=Submissions(settings=settings, store=store, keyring=keyring, kdf=kdf, now=now),
+        sources=Sources(settings=settings, store=store, keyring=keyring, kdf=kdf, now=now),
+    )
+
+
+def _refuse_existing(settings: Settings) -> None:
+    existing = [
+        path
+        for path in (
+            settings.secrets_path,
+            settings.database_path,
+            settings.keys_dir / "newsroom.txt",
+            settings.keys_dir / "recovery.txt",
+        )
+        if path.exists()
+    ]
+    if existing:
+        raise AlreadyInitialised(
+            f"{existing[0]} already exists: this instance is initialised (or a previous "
+            "init was interrupted); refusing to overwrite anything"
+        )
+
+
+def _generate(classic: bool) -> KeyIdentity:
+    return X25519Identity.generate() if classic else HybridIdentity.generate()
+
+
+def _record_first_key(
+    store: Store,
+    settings: Settings,
+    newsroom: KeyIdentity,
+    recovery: KeyIdentity,
+    created_hour: int,
+) -> NewsroomKey:
+    with store.db.transaction() as conn:
+        write_meta(conn, CODENAME_KDF, settings.codename_argon2.encode())
+        write_meta(conn, RECOVERY_RECIPIENT, str(recovery.recipient()))
+        write_meta(conn, CREATED_HOUR, str(created_hour))
+        return insert_key(
+            conn,
+            newsroom,
+            holders=[(RECOVERY, recovery.recipient())],
+            state="active",
+            created_hour=created_hour,
+        )
+
+
+def _codename_params(store: Store) -> Argon2Params:
+    with store.db.connection() as conn:
+        encoded = read_meta(conn, CODENAME_KDF)
+    if encoded is None:
+        raise NotInitialised("the database has no codename parameters; was init interrupted?")
+    return Argon2Params.decode(encoded)
+
+
+def _write_key_files(
+    keys_dir: Path, key: NewsroomKey, newsroom: KeyIdentity, recovery: KeyIdentity
+) -> None:
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    wrapped = encrypt([recovery.recipient()], (str(newsroom) + "\n").encode("ascii"))
+    compact = fingerprint(key.recipient).replace(" ", "")
+    _write_new_file(keys_dir / f"newsroom-{compact}.age", wrapped, 0o600)
+    _write_new_file(keys_dir / "recovery.txt", f"{recovery.recipient()}\n".encode(), 0o644)
+    _write_new_file(keys_dir / "newsroom.txt", f"{key.recipient}\n".encode(), 0o644)
+
+
+def _write_secrets(path: Path) -> None:
+    document = {
+        "version": SECRETS_VERSION,
+        "flask_secret_key": secrets.token_hex(32),
+        "instance_salt": new_salt().hex(),
+    }
+    _write_new_file(path, json.dumps(document, indent=2).encode("ascii") + b"\n", 0o600)
+
+
+def _write_new_file(path: Path, data: bytes, mode: int) -> None:
+    """Write ``path`` atomically (temp + fsync + rename); never replaces a file."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, mode)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temp, mode)
+        os.link(temp, path)  # fails if path exists: never overwrite
+    finally:
+        os.unlink(temp)
+
+
+def _read_secrets(path: Path) -> InstanceSecrets:
+    try:
+        document = json.loads(path.read_text("ascii"))
+    except FileNotFoundError:
+        raise NotInitialised(f"{path} not found; run `python -m tipbox init` first") from None
+    except (OSError, ValueError):
+        raise NotInitialised(f"{path} is unreadable or damaged") from None
+    try:
+        if document["version"] != SECRETS_VERSION:
+            raise ValueError("unknown version")
+        return InstanceSecrets(
+            flask_secret_key=bytes.fromhex(document["flask_secret_key"]),
+            instance_salt=bytes.fromhex(document["instance_salt"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise NotInitialised(f"{path} is damaged") from None

@@ -1,0 +1,199 @@
+"""The newsroom keys and who holds them (DESIGN 5).
+
+A newsroom key is an age identity whose private half is never stored in the
+clear: the database keeps only its public recipient, fingerprint, kind and
+state, plus **grants**, each the identity as an age file encrypted to one
+holder (``"recovery"`` or ``"reviewer:<id>"``). Exactly one key is
+``active`` (new items are encrypted to it); ``retired`` keys still decrypt
+older items; ``destroyed`` keys have no grants left.
+
+Security contract: nothing in this module writes an identity anywhere but
+into a grant encrypted to its holder; :meth:`Keyring.open_identities` is the
+only way back, and needs the holder's own identity.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tipbox.crypto import (
+    DecryptionError,
+    HybridIdentity,
+    Recipient,
+    X25519Identity,
+    decrypt,
+    encrypt,
+    fingerprint,
+    parse_identity,
+    parse_recipient,
+)
+from tipbox.errors import NotInitialised
+from tipbox.store import Database
+from tipbox.store.db import read_meta
+
+__all__ = [
+    "RECOVERY",
+    "KeyIdentity",
+    "Keyring",
+    "NewsroomKey",
+    "identity_from_seed",
+    "insert_grant",
+    "insert_key",
+    "key_kind",
+]
+
+#: The holder name of the offline recovery identity's grants.
+RECOVERY = "recovery"
+#: ``meta`` key holding the recovery recipient string.
+RECOVERY_RECIPIENT = "recovery_recipient"
+
+KeyIdentity = X25519Identity | HybridIdentity
+
+
+@dataclass(frozen=True, slots=True)
+class NewsroomKey:
+    """Public facts about one newsroom key. ``created_hour`` is Unix seconds."""
+
+    id: int
+    recipient: str
+    fingerprint: str
+    kind: str
+    state: str
+    created_hour: int
+
+    def parsed_recipient(self) -> Recipient:
+        """The recipient object to encrypt to."""
+        return parse_recipient(self.recipient)
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> NewsroomKey:
+        return cls(
+            id=row["id"],
+            recipient=row["recipient"],
+            fingerprint=row["fingerprint"],
+            kind=row["kind"],
+            state=row["state"],
+            created_hour=row["created_hour"],
+        )
+
+
+def key_kind(recipient: str) -> str:
+    """``"pq"`` for ``age1pq1...`` recipients, ``"classic"`` for X25519 ones."""
+    return parse_recipient(recipient).kind
+
+
+def identity_from_seed(seed: bytes, kind: str) -> KeyIdentity:
+    """The identity of a 32-byte secret seed, of the given kind.
+
+    Used for sources: the seed comes from their codename and is never stored.
+    """
+    if kind == "pq":
+        return HybridIdentity.from_seed(seed)
+    return X25519Identity(seed)
+
+
+def insert_key(
+    conn: sqlite3.Connection,
+    identity: KeyIdentity,
+    *,
+    holders: Sequence[tuple[str, Recipient]],
+    state: str,
+    created_hour: int,
+) -> NewsroomKey:
+    """Record a new newsroom key and grant it to every holder, in the caller's transaction.
+
+    ``holders`` pairs a holder name with its recipient. With
+    ``state="active"`` the caller must first retire the current active key
+    (a unique index allows one active key only).
+    """
+    recipient = str(identity.recipient())
+    row = conn.execute(
+        "INSERT INTO newsroom_keys (recipient, fingerprint, kind, state, created_hour)"
+        " VALUES (?, ?, ?, ?, ?) RETURNING *",
+        (recipient, fingerprint(recipient), key_kind(recipient), state, created_hour),
+    ).fetchone()
+    key = NewsroomKey.from_row(row)
+    for holder, holder_recipient in holders:
+        insert_grant(conn, key.id, identity, holder=holder, recipient=holder_recipient)
+    return key
+
+
+def insert_grant(
+    conn: sqlite3.Connection,
+    key_id: int,
+    identity: KeyIdentity,
+    *,
+    holder: str,
+    recipient: Recipient,
+) -> None:
+    """Store ``identity`` encrypted to ``recipient`` as ``holder``'s grant of key ``key_id``."""
+    sealed = encrypt([recipient], (str(identity) + "\n").encode("ascii"))
+    conn.execute(
+        "INSERT INTO grants (key_id, holder, holder_recipient, sealed) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (key_id, holder) DO UPDATE SET"
+        " holder_recipient = excluded.holder_recipient, sealed = excluded.sealed",
+        (key_id, holder, str(recipient), sealed),
+    )
+
+
+class Keyring:
+    """Read access to the newsroom keys and their grants."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def keys(self) -> list[NewsroomKey]:
+        """Every newsroom key, newest first."""
+        with self._db.connection() as conn:
+            rows = conn.execute("SELECT * FROM newsroom_keys ORDER BY id DESC").fetchall()
+        return [NewsroomKey.from_row(row) for row in rows]
+
+    def active_key(self) -> NewsroomKey:
+        """The key new items are encrypted to; :class:`NotInitialised` if none."""
+        with self._db.connection() as conn:
+            row = conn.execute("SELECT * FROM newsroom_keys WHERE state = 'active'").fetchone()
+        if row is None:
+            raise NotInitialised("there is no active newsroom key; run `python -m tipbox init`")
+        return NewsroomKey.from_row(row)
+
+    def active_recipient(self) -> Recipient:
+        """The recipient of :meth:`active_key`."""
+        return self.active_key().parsed_recipient()
+
+    def recipients_for_new_items(self) -> list[Recipient]:
+        """What every new submission item is encrypted to (the active key)."""
+        return [self.active_recipient()]
+
+    def recovery_recipient(self) -> Recipient:
+        """The public half of the offline recovery identity."""
+        with self._db.connection() as conn:
+            value = read_meta(conn, RECOVERY_RECIPIENT)
+        if value is None:
+            raise NotInitialised("no recovery recipient recorded; run `python -m tipbox init`")
+        return parse_recipient(value)
+
+    def open_identities(self, holder_identity: KeyIdentity) -> list[KeyIdentity]:
+        """Decrypt every grant addressed to ``holder_identity``; newest key first.
+
+        Returns an empty list if it holds no grant. Raises
+        :class:`~tipbox.crypto.DecryptionError` if a grant addressed to it
+        does not decrypt (tampering). The returned identities are secret:
+        keep them in memory only.
+        """
+        recipient = str(holder_identity.recipient())
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT sealed FROM grants WHERE holder_recipient = ? ORDER BY key_id DESC",
+                (recipient,),
+            ).fetchall()
+        return [_open_grant(row["sealed"], holder_identity) for row in rows]
+
+
+def _open_grant(sealed: bytes, holder_identity: KeyIdentity) -> KeyIdentity:
+    plaintext = decrypt([holder_identity], sealed)
+    try:
+        return parse_identity(plaintext.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise DecryptionError("a grant does not contain an identity") from None

@@ -1,0 +1,460 @@
+"""Anonymous submissions: encrypted as they stream in, visible only once committed.
+
+A :class:`SubmissionDraft` collects one submission (an optional message and
+up to ``max_files`` files). Every byte goes straight into an age
+:class:`~tipbox.crypto.Encryptor` to the active newsroom key, over a
+:class:`~tipbox.store.BlobWriter`; the detached header is kept in memory
+until commit. File names, content types, sizes and SHA-256 digests go into
+a small encrypted **manifest** item, never in clear.
+
+Security contract:
+
+- No plaintext is written anywhere: not to disk, not to the database, not
+  to logs or exception messages.
+- Until :meth:`SubmissionDraft.commit` returns, nothing is visible: blobs are
+  temporaries, and the database rows are written in one transaction after
+  every blob has been fsynced and renamed. A crash before that leaves only
+  temporaries (removed at start) or unreferenced blobs (removed at start
+  after a grace period); never a half submission.
+- Any error inside the draft (limits, disk full, bad input) aborts the whole
+  draft, so nothing of it remains; :meth:`SubmissionDraft.abort` is
+  idempotent and safe to call again.
+- Metadata stored in clear: the source row (designation, lookup id and reply
+  recipient if it has a codename), the hour, sequence numbers, item kinds
+  and positions. No address, user agent, exact time, name or size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO, cast
+
+from tipbox import codenames
+from tipbox.codenames import Codename
+from tipbox.config import Settings
+from tipbox.crypto import Encryptor, Recipient
+from tipbox.errors import InvalidInput, NotFound, TipboxError, TooLarge
+from tipbox.services.keyring import Keyring, NewsroomKey, identity_from_seed
+from tipbox.store import BlobWriter, Store, hour
+
+if TYPE_CHECKING:
+    from tipbox.services.sources import CodenameKdf, SourceLogin
+
+__all__ = [
+    "MANIFEST_VERSION",
+    "FileUpload",
+    "Receipt",
+    "Sealed",
+    "SubmissionDraft",
+    "Submissions",
+    "check_file_name",
+    "is_unsafe_name_char",
+    "seal_bytes",
+]
+
+MANIFEST_VERSION = 1
+MAX_FILE_NAME_CHARS = 255
+MAX_CONTENT_TYPE_CHARS = 255
+_DESIGNATION_ATTEMPTS = 20
+_DEFAULT_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Receipt:
+    """What a source learns after committing: its codename (once) and designation."""
+
+    codename: str | None
+    designation: str
+
+    def __repr__(self) -> str:
+        return f"Receipt(codename={'<secret>' if self.codename else None}, ...)"
+
+
+@dataclass(slots=True)
+class Sealed:
+    """An encrypted item not yet recorded: its kind, blob, detached header, manifest entry."""
+
+    kind: str
+    writer: BlobWriter
+    header: bytes
+    entry: dict[str, object] | None = None
+
+
+def seal_bytes(store: Store, recipients: Sequence[Recipient], data: bytes, *, kind: str) -> Sealed:
+    """Encrypt ``data`` into a new (uncommitted) blob; the caller commits or aborts it."""
+    writer = store.blobs.writer()
+    try:
+        encryptor = Encryptor(recipients, cast(BinaryIO, writer), detached=True)
+        encryptor.write(data)
+        encryptor.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return Sealed(kind=kind, writer=writer, header=encryptor.header)
+
+
+#: Bidirectional embeddings, overrides and isolates: they can disguise a
+#: name's extension ("cod.exe" shown as "exe.doc") and never belong in one.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def is_unsafe_name_char(char: str) -> bool:
+    """Whether ``char`` may never appear in a stored or exported file name.
+
+    Control characters (NUL included), lone surrogates (undecodable bytes),
+    line/paragraph separators and bidi controls. Joiners (ZWJ, ZWNJ) are
+    allowed: Persian and emoji names need them.
+    """
+    return char in _BIDI_CONTROLS or unicodedata.category(char) in _UNSAFE_CATEGORIES
+
+
+def check_file_name(name: str) -> str:
+    """Return ``name`` if it is an acceptable uploaded file name, else raise.
+
+    Accepted names are what a browser sends for a local file: 1 to 255
+    characters of valid Unicode, no path separator, no control character,
+    not ``.`` or ``..``. A name with a directory part is refused rather than
+    trimmed: old browsers sent full paths, which can name the source.
+    """
+    if not name or len(name) > MAX_FILE_NAME_CHARS:
+        raise InvalidInput(f"a file name must have 1 to {MAX_FILE_NAME_CHARS} characters")
+    if name in {".", ".."} or "/" in name or "\\" in name:
+        raise InvalidInput("a file name must not contain a folder path")
+    if any(is_unsafe_name_char(char) for char in name):
+        raise InvalidInput("a file name must not contain control or invalid characters")
+    return name
+
+
+def _content_type(value: str) -> str:
+    value = value.strip()
+    if not value or len(value) > MAX_CONTENT_TYPE_CHARS or not value.isprintable():
+        return _DEFAULT_TYPE
+    return value if value.isascii() else _DEFAULT_TYPE
+
+
+class FileUpload:
+    """The writable for one uploaded file (``write`` then ``close``)."""
+
+    def __init__(self, draft: SubmissionDraft, part: Sealed, encryptor: Encryptor) -> None:
+        self._draft = draft
+        self._part = part
+        self._encryptor = encryptor
+        self._digest = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        """Encrypt ``data``; raises :class:`TooLarge` past the upload limit."""
+        if self.closed:
+            raise ValueError("write to a closed upload")
+        self._draft.ensure_open()
+        with self._draft.aborting_on_error():
+            self._draft.count_bytes(len(data))
+            self._digest.update(data)
+            return self._encryptor.write(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Finish the file; its manifest entry is complete from now on."""
+        if self.closed:
+            return
+        with self._draft.aborting_on_error():
+            self._encryptor.close()
+            self.closed = True
+            entry = cast(dict[str, object], self._part.entry)
+            entry["size"] = self._encryptor.plaintext_size
+            entry["sha256"] = self._digest.hexdigest()
+
+
+@dataclass
+class _NewSource:
+    """A source row to insert at commit; ``codename`` is shown once, never stored."""
+
+    codename: Codename | None
+    lookup_id: bytes | None
+    reply_recipient: str | None
+
+
+@dataclass
+class _Context:
+    """What a draft needs from its instance."""
+
+    settings: Settings
+    store: Store
+    key: NewsroomKey
+    kdf: CodenameKdf
+    now: Callable[[], float]
+    rand: codenames.Rand
+
+
+@dataclass
+class _Uploads:
+    """The files of a draft and the byte count across message and files."""
+
+    parts: list[Sealed] = field(default_factory=list)
+    files: list[FileUpload] = field(default_factory=list)
+    total_bytes: int = 0
+    has_message: bool = False
+
+
+class SubmissionDraft:
+    """One submission being received. Use from one thread; see the module contract."""
+
+    def __init__(self, context: _Context, login: SourceLogin | None) -> None:
+        self._ctx = context
+        self._login = login
+        self._recipients = [context.key.parsed_recipient()]
+        self._uploads = _Uploads()
+        self.state = "open"
+
+    def add_message(self, text: str) -> None:
+        """Encrypt the message text (at most ``max_message_chars`` characters).
+
+        A blank message is ignored. A second message raises ``InvalidInput``.
+        """
+        self.ensure_open()
+        with self.aborting_on_error():
+            if not text.strip():
+                return
+            if self._uploads.has_message:
+                raise InvalidInput("a submission has at most one message")
+            if len(text) > self._ctx.settings.max_message_chars:
+                raise TooLarge(
+                    f"the message is longer than {self._ctx.settings.max_message_chars} characters"
+                )
+            data = _encode_text(text)
+            self.count_bytes(len(data))
+            part = seal_bytes(self._ctx.store, self._recipients, data, kind="message")
+            self._uploads.parts.append(part)
+            self._uploads.has_message = True
+
+    def open_file(self, filename: str, content_type: str) -> FileUpload:
+        """Start a file; its bytes stream into an age encryptor over a temp blob.
+
+        Raises ``InvalidInput`` for an unacceptable name (see
+        :func:`check_file_name`) and :class:`TooLarge` past ``max_files``.
+        """
+        self.ensure_open()
+        with self.aborting_on_error():
+            check_file_name(filename)
+            if len(self._uploads.files) >= self._ctx.settings.max_files:
+                raise TooLarge(f"a submission has at most {self._ctx.settings.max_files} files")
+            upload = self._start_file(filename, content_type)
+            self._uploads.files.append(upload)
+            return upload
+
+    def _start_file(self, filename: str, content_type: str) -> FileUpload:
+        writer = self._ctx.store.blobs.writer()
+        try:
+            encryptor = Encryptor(self._recipients, cast(BinaryIO, writer), detached=True)
+        except BaseException:
+            writer.abort()
+            raise
+        entry: dict[str, object] = {"name": filename, "content_type": _content_type(content_type)}
+        part = Sealed(kind="file", writer=writer, header=encryptor.header, entry=entry)
+        self._uploads.parts.append(part)
+        return FileUpload(self, part, encryptor)
+
+    def commit(self, want_codename: bool = True) -> Receipt:
+        """Store the submission atomically and return the receipt.
+
+        A new source (no ``login``) gets a codename if ``want_codename``,
+        else it can never log in or be replied to. A logged-in source's
+        submission joins its conversation (``want_codename`` is ignored).
+        Raises ``InvalidInput`` if there is no message and no non-empty file,
+        or a file was not closed; the draft is aborted on any error.
+        """
+        self.ensure_open()
+        with self.aborting_on_error():
+            self._check_complete()
+            self._add_manifest()
+            new_source = None if self._login else self._new_source(want_codename)
+            self._commit_blobs()
+            designation = self._record(new_source)
+            self.state = "committed"
+        codename = new_source.codename if new_source else None
+        return Receipt(codename=str(codename) if codename else None, designation=designation)
+
+    def abort(self) -> None:
+        """Discard everything written so far. Idempotent; nothing becomes visible."""
+        if self.state == "committed":
+            return
+        self.state = "aborted"
+        for part in self._uploads.parts:
+            part.writer.abort()
+
+    def count_bytes(self, size: int) -> None:
+        """Account ``size`` more plaintext bytes against ``max_upload_bytes``."""
+        self._uploads.total_bytes += size
+        if self._uploads.total_bytes > self._ctx.settings.max_upload_bytes:
+            raise TooLarge("the submission is larger than this server accepts")
+
+    def aborting_on_error(self) -> _AbortOnError:
+        """A context manager that aborts the draft if its block raises."""
+        return _AbortOnError(self)
+
+    def ensure_open(self) -> None:
+        """Raise ``InvalidInput`` once the draft is committed or aborted."""
+        if self.state != "open":
+            raise InvalidInput(f"this submission was already {self.state}")
+
+    def _check_complete(self) -> None:
+        if any(not upload.closed for upload in self._uploads.files):
+            raise InvalidInput("a file upload was not finished")
+        has_content = any(
+            part.entry is None or cast(int, part.entry["size"]) > 0 for part in self._uploads.parts
+        )
+        if not has_content:
+            raise InvalidInput("the submission is empty: write a message or attach a file")
+
+    def _add_manifest(self) -> None:
+        entries = []
+        for position, part in enumerate(self._uploads.parts):
+            if part.entry is not None:
+                entries.append({"position": position, **part.entry})
+        if not entries:
+            return
+        document = {"version": MANIFEST_VERSION, "files": entries}
+        data = json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        part = seal_bytes(self._ctx.store, self._recipients, data, kind="manifest")
+        self._uploads.parts.append(part)
+
+    def _new_source(self, want_codename: bool) -> _NewSource:
+        if not want_codename:
+            return _NewSource(codename=None, lookup_id=None, reply_recipient=None)
+        codename = Codename.generate(self._ctx.rand)
+        keys = self._ctx.kdf.keys(str(codename))
+        identity = identity_from_seed(keys.identity_seed, self._ctx.key.kind)
+        return _NewSource(
+            codename=codename,
+            lookup_id=keys.lookup_id,
+            reply_recipient=str(identity.recipient()),
+        )
+
+    def _commit_blobs(self) -> None:
+        for part in self._uploads.parts:
+            part.writer.commit(sync_dir=False)
+        self._ctx.store.blobs.sync()
+
+    def _record(self, new_source: _NewSource | None) -> str:
+        stamp = hour(self._ctx.now())
+        with self._ctx.store.db.transaction() as conn:
+            if new_source is None:
+                source_id, designation = self._touch_source(conn, stamp)
+            else:
+                source_id, designation = _insert_source(conn, new_source, stamp, self._ctx.rand)
+            submission_id = conn.execute(
+                "INSERT INTO submissions (source_id, created_hour) VALUES (?, ?) RETURNING id",
+                (source_id, stamp),
+            ).fetchone()[0]
+            for position, part in enumerate(self._uploads.parts):
+                conn.execute(
+                    "INSERT INTO items (source_id, submission_id, kind, position, key_id,"
+                    " header, blob, created_hour) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        source_id,
+                        submission_id,
+                        part.kind,
+                        position,
+                        self._ctx.key.id,
+                        part.header,
+                        part.writer.name,
+                        stamp,
+                    ),
+                )
+        return designation
+
+    def _touch_source(self, conn: sqlite3.Connection, stamp: int) -> tuple[int, str]:
+        login = cast("SourceLogin", self._login)
+        updated = conn.execute(
+            "UPDATE sources SET last_activity_hour = ? WHERE id = ? RETURNING designation",
+            (stamp, login.source_id),
+        ).fetchone()
+        if updated is None:
+            raise NotFound("this source no longer exists")
+        return login.source_id, str(updated[0])
+
+
+class _AbortOnError:
+    def __init__(self, draft: SubmissionDraft) -> None:
+        self._draft = draft
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self._draft.abort()
+
+
+def _encode_text(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("the text contains invalid characters") from None
+
+
+def _insert_source(
+    conn: sqlite3.Connection, source: _NewSource, stamp: int, rand: codenames.Rand
+) -> tuple[int, str]:
+    """Insert a source under a fresh random designation (retrying on a clash)."""
+    for _ in range(_DESIGNATION_ATTEMPTS):
+        designation = codenames.designation(rand)
+        try:
+            row = conn.execute(
+                "INSERT INTO sources (designation, lookup_id, reply_recipient, created_hour,"
+                " last_activity_hour) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (designation, source.lookup_id, source.reply_recipient, stamp, stamp),
+            ).fetchone()
+        except sqlite3.IntegrityError as error:
+            if "designation" not in str(error):
+                raise
+            continue
+        return int(row[0]), designation
+    raise TipboxError("could not find a free designation")
+
+
+class Submissions:
+    """Starts drafts against the instance's active newsroom key."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        keyring: Keyring,
+        kdf: CodenameKdf,
+        now: Callable[[], float] = time.time,
+        rand: codenames.Rand = secrets.randbelow,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._keyring = keyring
+        self._kdf = kdf
+        self._now = now
+        self._rand = rand
+
+    def start(self, login: SourceLogin | None) -> SubmissionDraft:
+        """Begin a submission, new (``None``) or from a logged-in source.
+
+        Raises :class:`~tipbox.errors.StorageFull` early if disk is low.
+        """
+        self._store.blobs.check_space()
+        context = _Context(
+            settings=self._settings,
+            store=self._store,
+            key=self._keyring.active_key(),
+            kdf=self._kdf,
+            now=self._now,
+            rand=self._rand,
+        )
+        return SubmissionDraft(context, login)

@@ -1,0 +1,339 @@
+"""SQLite for metadata: connections, transactions and the versioned schema.
+
+Every connection is opened by :func:`connect` with WAL, ``foreign_keys=ON``,
+``secure_delete=ON`` (deleted rows are overwritten with zeros, so deleting a
+detached age header shreds its payload, DESIGN 4), in-memory temporary
+tables and a busy timeout. The schema version is ``PRAGMA user_version``;
+:data:`MIGRATIONS` is the ordered list of forward migrations, the first
+one creating schema version 1. Versions only ever grow: a database newer
+than this code is refused.
+
+Connections are used from one thread at a time; :class:`Database` hands them
+out per unit of work from a small pool, so it is safe to share between the
+threads of a worker.
+
+Stored times are Unix seconds rounded down to the hour (:func:`hour`); order
+comes from ``AUTOINCREMENT`` ids, never from times.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tipbox.errors import StorageUnavailable
+
+__all__ = [
+    "MIGRATIONS",
+    "Database",
+    "Migration",
+    "connect",
+    "hour",
+    "migrate",
+    "read_meta",
+    "schema_version",
+    "transaction",
+    "write_meta",
+]
+
+BUSY_TIMEOUT_MS = 10_000
+_POOL_SIZE = 8
+
+Step = str | Callable[[sqlite3.Connection], None]
+Migration = tuple[Step, ...]
+
+_V1: Migration = (
+    # Instance-wide facts that are not secret: codename KDF parameters,
+    # recovery recipient, creation hour. Secrets live in secrets.json.
+    """CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT""",
+    """CREATE TABLE newsroom_keys (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        recipient TEXT NOT NULL UNIQUE,
+        fingerprint TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('pq', 'classic')),
+        state TEXT NOT NULL CHECK (state IN ('active', 'retired', 'destroyed')),
+        created_hour INTEGER NOT NULL
+    ) STRICT""",
+    "CREATE UNIQUE INDEX newsroom_keys_one_active ON newsroom_keys (state) WHERE state = 'active'",
+    # A grant is a newsroom identity as an age file encrypted to one holder:
+    # 'recovery' or 'reviewer:<id>'. holder_recipient says who can open it.
+    """CREATE TABLE grants (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key_id INTEGER NOT NULL REFERENCES newsroom_keys (id) ON DELETE CASCADE,
+        holder TEXT NOT NULL,
+        holder_recipient TEXT NOT NULL,
+        sealed BLOB NOT NULL,
+        UNIQUE (key_id, holder)
+    ) STRICT""",
+    "CREATE INDEX grants_by_holder ON grants (holder)",
+    # lookup_id and reply_recipient are both NULL for a source that left
+    # without a codename: it cannot log in and cannot be replied to.
+    """CREATE TABLE sources (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        designation TEXT NOT NULL UNIQUE,
+        lookup_id BLOB UNIQUE,
+        reply_recipient TEXT,
+        created_hour INTEGER NOT NULL,
+        last_activity_hour INTEGER NOT NULL,
+        CHECK ((lookup_id IS NULL) = (reply_recipient IS NULL))
+    ) STRICT""",
+    "CREATE INDEX sources_by_activity ON sources (last_activity_hour DESC, id DESC)",
+    """CREATE TABLE submissions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source_id INTEGER NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
+        created_hour INTEGER NOT NULL
+    ) STRICT""",
+    "CREATE INDEX submissions_by_source ON submissions (source_id, id)",
+    # Every stored ciphertext: a detached age header here, its payload in
+    # the blob file named by `blob`. key_id is the newsroom key the header
+    # is wrapped to (NULL only for a reply the newsroom key could not be
+    # added to). Replies have no submission.
+    """CREATE TABLE items (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source_id INTEGER NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
+        submission_id INTEGER REFERENCES submissions (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('message', 'file', 'manifest', 'reply')),
+        position INTEGER NOT NULL,
+        key_id INTEGER REFERENCES newsroom_keys (id),
+        header BLOB NOT NULL,
+        blob TEXT NOT NULL UNIQUE,
+        created_hour INTEGER NOT NULL,
+        CHECK ((kind = 'reply') = (submission_id IS NULL))
+    ) STRICT""",
+    "CREATE INDEX items_by_source ON items (source_id, id)",
+    "CREATE INDEX items_by_submission ON items (submission_id, position)",
+    "CREATE INDEX items_by_key ON items (key_id)",
+)
+
+# Reviewer inbox (issue 4): accounts, login throttle, sessions, audit log,
+# and the read/starred flags the inbox sorts and counts by.
+_V2_REVIEWERS: Migration = (
+    """CREATE TABLE reviewers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL UNIQUE,
+        is_admin INTEGER NOT NULL DEFAULT 0,
+        active INTEGER NOT NULL DEFAULT 0,
+        recipient TEXT NOT NULL,
+        password_params TEXT NOT NULL,
+        password_salt BLOB NOT NULL,
+        verifier BLOB NOT NULL,
+        sealed_identity BLOB NOT NULL,
+        sealed_totp BLOB NOT NULL,
+        totp_last_step INTEGER NOT NULL,
+        created_hour INTEGER NOT NULL
+    ) STRICT""",
+    """CREATE TABLE login_throttle (
+        username TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        window_start REAL NOT NULL,
+        locked_until REAL NOT NULL,
+        lockouts INTEGER NOT NULL
+    ) STRICT""",
+    """CREATE TABLE reviewer_sessions (
+        id_hash BLOB PRIMARY KEY,
+        reviewer_id INTEGER NOT NULL REFERENCES reviewers (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('full', 'enrol')),
+        created REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        sealed BLOB NOT NULL
+    ) STRICT""",
+    "CREATE INDEX reviewer_sessions_by_reviewer ON reviewer_sessions (reviewer_id)",
+    """CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        hour INTEGER NOT NULL,
+        reviewer TEXT,
+        action TEXT NOT NULL,
+        item_id INTEGER,
+        designation TEXT
+    ) STRICT""",
+    "ALTER TABLE sources ADD COLUMN starred INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX sources_by_star ON sources (starred DESC, last_activity_hour DESC, id DESC)",
+    "ALTER TABLE items ADD COLUMN seen INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX items_by_source_seen ON items (source_id, seen, kind)",
+)
+
+#: Forward migrations, in order. Migration ``i`` takes the schema from
+#: version ``i`` to ``i + 1``. Append only; never edit a released one.
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2_REVIEWERS)
+
+
+def hour(now: float | None = None) -> int:
+    """Unix time ``now`` (default: the clock) rounded down to the hour."""
+    seconds = int(time.time() if now is None else now)
+    return seconds - seconds % 3600
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open ``path`` with tipbox's pragmas; the file is created mode 0600.
+
+    The connection is in autocommit mode: use :func:`transaction` for
+    atomic changes. Rows come back as :class:`sqlite3.Row`.
+    """
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    try:
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        conn.row_factory = sqlite3.Row
+        for pragma in (
+            "journal_mode = WAL",
+            "foreign_keys = ON",
+            "secure_delete = ON",
+            "temp_store = MEMORY",
+            f"busy_timeout = {BUSY_TIMEOUT_MS}",
+            "synchronous = FULL",
+        ):
+            conn.execute(f"PRAGMA {pragma}")
+    except sqlite3.Error as error:
+        raise StorageUnavailable(f"cannot open the database: {error}") from None
+    return conn
+
+
+@contextmanager
+def transaction(
+    conn: sqlite3.Connection, *, immediate: bool = True
+) -> Iterator[sqlite3.Connection]:
+    """Run the block as one transaction: commit on success, roll back on error.
+
+    ``immediate`` takes the write lock at the start, so that a writer never
+    fails half-way on a lock upgrade. SQLite operational errors (locked,
+    read-only, disk I/O) surface as :class:`~tipbox.errors.StorageUnavailable`.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    except sqlite3.OperationalError as error:
+        raise StorageUnavailable(f"database unavailable: {error}") from None
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException as error:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(error, sqlite3.OperationalError):
+            raise StorageUnavailable(f"database unavailable: {error}") from error
+        raise
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the database (0 for a new file)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Apply every pending migration in one transaction; return the new version.
+
+    Refuses (``StorageUnavailable``) a database whose version is newer than
+    ``migrations`` knows. Safe to run concurrently: the write lock is taken
+    before the version is read.
+    """
+    with transaction(conn):
+        current = schema_version(conn)
+        if current > len(migrations):
+            raise StorageUnavailable(
+                f"the database has schema version {current}, newer than this tipbox "
+                f"({len(migrations)}); upgrade tipbox"
+            )
+        for version, migration in enumerate(migrations[current:], start=current + 1):
+            for step in migration:
+                if isinstance(step, str):
+                    conn.execute(step)
+                else:
+                    step(conn)
+            conn.execute(f"PRAGMA user_version = {version:d}")
+        return len(migrations)
+
+
+class Database:
+    """The instance's database: a pool of :func:`connect` connections.
+
+    :meth:`transaction` is for writes, :meth:`reading` for consistent reads.
+    Each borrows one connection for the block and returns it afterwards.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a connection (autocommit) for the duration of the block."""
+        conn = self._borrow()
+        try:
+            yield conn
+        finally:
+            self._give_back(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``) on a borrowed connection."""
+        with self.connection() as conn, transaction(conn):
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query in the block sees one snapshot."""
+        with self.connection() as conn, transaction(conn, immediate=False):
+            yield conn
+
+    def migrate(self) -> int:
+        """Bring the schema up to date (see :func:`migrate`)."""
+        with self.connection() as conn:
+            return migrate(conn)
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it to zero bytes.
+
+        Called after deletions so that shredded headers do not linger in the
+        WAL file; best effort if readers are active.
+        """
+        with self.connection() as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        """Close the idle connections (borrowed ones close when returned)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._closed = True
+        for conn in idle:
+            conn.close()
+
+    def _borrow(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return connect(self.path)
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        with self._lock:
+            if not self._closed and len(self._idle) < _POOL_SIZE:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+
+def read_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    """The instance fact ``key`` from the ``meta`` table, or ``None``."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def write_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Set the instance fact ``key`` (inside the caller's transaction)."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
