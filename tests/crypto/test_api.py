@@ -101,3 +101,16 @@ def test_fingerprint_is_stable_and_short() -> None:
 def test_secrets_stay_out_of_repr() -> None:
     for identity in (X25519Identity.generate(), HybridIdentity.generate()):
         assert str(identity) not in repr(identity)
+
+
+@pytest.mark.parametrize("padding", [b"\n" * 60, b" \r\n\t" * 200])
+def test_armor_after_much_leading_whitespace_is_detected(padding: bytes) -> None:
+    identity = X25519Identity.generate()
+    armored = encrypt([identity.recipient()], b"hi", armor=True)
+    assert decrypt([identity], padding + armored + b"\n  ") == b"hi"
+
+
+def test_armor_spanning_many_reads_round_trips() -> None:
+    identity = X25519Identity.generate()
+    data = bytes(range(256)) * 2000 + b"tail"
+    assert decrypt([identity], encrypt([identity.recipient()], data, armor=True)) == data

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import BinaryIO
 
-from tipbox.crypto.armor import ArmorReader, ArmorWriter, looks_armored
+from tipbox.crypto.armor import ArmorReader, ArmorWriter, looks_armored, read_start
 from tipbox.crypto.errors import HeaderError, NoIdentityMatch, RecipientError
 from tipbox.crypto.header import (
     Header,
@@ -152,7 +152,7 @@ def decrypt_stream(
     errors surface at the call; payload errors surface while iterating.
     ``armored=None`` detects ASCII armor from the first bytes.
     """
-    start = source.read(64)
+    start = read_start(source)
     if armored or (armored is None and looks_armored(start)):
         reader = ArmorReader(source, start)
         head = LineSource(reader)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import BinaryIO
 
 from tipbox.crypto.errors import ArmorError
@@ -21,11 +22,29 @@ _LINE_BYTES = 48
 _MAX_LINE = 1024
 _MAX_WHITESPACE = 1024
 _WHITESPACE = b" \t\r\n\v\f"
+_READ_SIZE = 64 * 1024
+# A run of full, unpadded 64-column lines: always canonical, decoded in one call.
+_FULL_LINES = re.compile(rb"(?:[A-Za-z0-9+/]{64}\r?\n)+")
 
 
 def looks_armored(start: bytes) -> bool:
     """Whether a file starting with ``start`` should be read as armored."""
     return start.lstrip(_WHITESPACE).startswith(b"-----")
+
+
+def read_start(stream: BinaryIO) -> bytes:
+    """The first bytes of ``stream``, enough to tell armor from binary.
+
+    Reads past leading whitespace (up to the armor's allowance) so that a
+    whitespace-padded armored file is still recognised.
+    """
+    start = stream.read(64)
+    while len(start.lstrip(_WHITESPACE)) < len(BEGIN) and len(start) <= _MAX_WHITESPACE:
+        more = stream.read(64)
+        if not more:
+            break
+        start += more
+    return start
 
 
 class ArmorReader:
@@ -51,6 +70,8 @@ class ArmorReader:
             if self._line() != BEGIN:
                 raise ArmorError("missing armor header line")
             self._started = True
+        if self._decode_full_lines():
+            return
         line = self._line()
         if line == END:
             self._finish()
@@ -61,6 +82,16 @@ class ArmorReader:
             if self._line() != END:
                 raise ArmorError("short line before the end of the armor")
             self._finish()
+
+    def _decode_full_lines(self) -> bool:
+        """Fast path: decode every complete full line at the front of the buffer."""
+        run = _FULL_LINES.match(self._buffer)
+        if not run:
+            return False
+        lines = run.group().translate(None, b"\r\n")
+        del self._buffer[: run.end()]
+        self._decoded += binascii.a2b_base64(lines, strict_mode=True)
+        return True
 
     def _skip_leading_whitespace(self) -> None:
         while True:
@@ -93,7 +124,7 @@ class ArmorReader:
         self._done = True
 
     def _more(self) -> bool:
-        data = self._stream.read(4096)
+        data = self._stream.read(_READ_SIZE)
         self._buffer += data
         return bool(data)
 

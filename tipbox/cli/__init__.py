@@ -1,0 +1,53 @@
+"""The ``python -m tipbox`` command line.
+
+Each command group lives in its own module, imported only when that command
+runs: the offline ``age`` tool must start as fast as the Go ``age`` CLI and
+must not need the server's dependencies. Every command fails with a
+one-line message and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> "module:attribute" of a click command or group
+COMMANDS = {
+    "age": "tipbox.cli.age:age",
+    "init": "tipbox.cli.instance:init",
+    "export": "tipbox.cli.instance:export",
+    "run": "tipbox.cli.run:run",
+    "reviewers": "tipbox.cli.reviewers:reviewers",
+    "backup": "tipbox.cli.ops:backup",
+    "restore": "tipbox.cli.ops:restore",
+    "doctor": "tipbox.cli.ops:doctor",
+    "notify": "tipbox.cli.ops:notify",
+    "onion-auth": "tipbox.cli.ops:onion_auth",
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when it is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="tipbox", message="tipbox %(version)s")
+def cli() -> None:
+    """tipbox: secure anonymous tip submission for newsrooms."""
+
+
+def main() -> None:
+    cli(prog_name="python -m tipbox")
