@@ -19,11 +19,13 @@ COMMANDS = {
     "export": "tipbox.cli.instance:export",
     "run": "tipbox.cli.run:run",
     "reviewers": "tipbox.cli.reviewers:reviewers",
+    "keys": "tipbox.cli.keys:keys",
+    "purge": "tipbox.cli.keys:purge",
     "backup": "tipbox.cli.ops:backup",
     "restore": "tipbox.cli.ops:restore",
     "doctor": "tipbox.cli.ops:doctor",
     "notify": "tipbox.cli.ops:notify",
-    "onion-auth": "tipbox.cli.ops:onion_auth",
+    "onion-auth": "tipbox.cli.onion:onion_auth",
 }
 
 

@@ -14,9 +14,9 @@ from typing import IO, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
+from tipbox.cli.reviewers import print_first_admin
 from tipbox.config import load_settings
 from tipbox.crypto import DecryptionError, parse_identity_file
-from tipbox.cli.reviewers import print_first_admin
 from tipbox.errors import TipboxError
 from tipbox.services.export import export_submissions, unlock_identities
 from tipbox.services.instance import InitResult, init_instance, open_instance

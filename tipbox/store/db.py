@@ -160,9 +160,24 @@ _V2_REVIEWERS: Migration = (
     "CREATE INDEX items_by_source_seen ON items (source_id, seen, kind)",
 )
 
+# Admin (issue 5): disabled accounts (they keep their row, lose their grants
+# and cannot log in) and the instance settings admins edit in the web app.
+_V3_ADMIN: Migration = (
+    "ALTER TABLE reviewers ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",
+    """CREATE TABLE instance_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT""",
+    "CREATE INDEX items_by_hour ON items (created_hour)",
+    # Who an admin action was about (a username or a key fingerprint).
+    "ALTER TABLE audit_log ADD COLUMN target TEXT",
+    "CREATE INDEX audit_by_reviewer ON audit_log (reviewer, id)",
+    "CREATE INDEX audit_by_action ON audit_log (action, id)",
+)
+
 #: Forward migrations, in order. Migration ``i`` takes the schema from
 #: version ``i`` to ``i + 1``. Append only; never edit a released one.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2_REVIEWERS)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2_REVIEWERS, _V3_ADMIN)
 
 
 def hour(now: float | None = None) -> int:

@@ -1,0 +1,211 @@
+"""What the admin tests share: submissions at chosen times, decryption checks, a CLI env."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import re
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from tipbox.config import Settings
+from tipbox.crypto import DecryptionError, decrypt_detached, parse_identity
+from tipbox.services.instance import InitResult, Instance
+from tipbox.services.keyring import KeyIdentity
+from tipbox.services.reviewers import totp_code
+from tipbox.services.sessions import ReviewerServices
+from tipbox.services.submissions import Receipt
+
+T0 = 1_800_000_000.0
+STEP = 30.0
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Person:
+    """A reviewer the test can log in as, with a clock that only moves forward."""
+
+    username: str
+    password: str
+    totp_secret: bytes
+    clock: float = T0
+
+    def next_code(self) -> tuple[str, float]:
+        self.clock += STEP
+        return totp_code(self.totp_secret, self.clock), self.clock
+
+
+def enrol(services: ReviewerServices, username: str, one_time: str, secret: bytes,
+          new_password: str, *, start: float = T0) -> Person:
+    """Log in with the one-time password and enrol with a code and a new password."""
+    result = services.logins.login(username, one_time, "", now=start)
+    assert result.kind == "enrol"
+    person = Person(username, new_password, secret, clock=start)
+    code, now = person.next_code()
+    services.logins.complete_enrolment(result.token, new_password, code, now=now)
+    return person
+
+
+def login_identities(services: ReviewerServices, person: Person) -> list[KeyIdentity]:
+    """The newsroom identities a full login of ``person`` unlocks."""
+    code, now = person.next_code()
+    result = services.logins.login(person.username, person.password, code, now=now)
+    assert result.kind == "full"
+    return services.sessions.load(result.token, now=now).identities()
+
+
+def submit(instance: Instance, message: str = "the ministry is lying",
+           files: dict[str, bytes] | None = None, *, codename: bool = True) -> Receipt:
+    """Submit as a new source; returns the receipt (designation, codename)."""
+    draft = instance.submissions.start(None)
+    draft.add_message(message)
+    for name, data in (files or {}).items():
+        upload = draft.open_file(name, "application/pdf")
+        stream = io.BytesIO(data)
+        while chunk := stream.read(65536):
+            upload.write(chunk)
+        upload.close()
+    return draft.commit(want_codename=codename)
+
+
+def source_id(instance: Instance, designation: str) -> int:
+    with instance.store.db.connection() as conn:
+        row = conn.execute("SELECT id FROM sources WHERE designation = ?", (designation,))
+        return int(row.fetchone()[0])
+
+
+def item_rows(instance: Instance) -> list[sqlite3.Row]:
+    with instance.store.db.connection() as conn:
+        return conn.execute("SELECT * FROM items ORDER BY id").fetchall()
+
+
+def decrypts(instance: Instance, row: sqlite3.Row, identities: Sequence[KeyIdentity]) -> bool:
+    """Whether the stored item ``row`` decrypts (header and payload) with ``identities``."""
+    try:
+        with instance.store.blobs.open_blob(row["blob"]) as payload:
+            b"".join(decrypt_detached(list(identities), row["header"], payload))
+    except DecryptionError:
+        return False
+    return True
+
+
+def recovery_identities(instance: Instance, init: InitResult) -> list[KeyIdentity]:
+    """Every newsroom identity the recovery identity opens."""
+    return instance.keyring.open_identities(parse_identity(init.recovery_identity))
+
+
+def write_identity(path: Path, identity: str) -> Path:
+    path.write_text(f"# test identity\n{identity}\n", "ascii")
+    os.chmod(path, 0o600)
+    return path
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The ``TIPBOX_*`` environment that points a subprocess or CliRunner at ``settings``."""
+    argon = {
+        f"TIPBOX_{which}_ARGON2_{name}": value
+        for which in ("CODENAME", "PASSWORD")
+        for name, value in (("TIME_COST", "1"), ("MEMORY_KIB", "8"), ("PARALLELISM", "1"))
+    }
+    return {
+        "TIPBOX_DATA_DIR": str(settings.data_dir),
+        "TIPBOX_KEYS_DIR": str(settings.keys_dir),
+        "TIPBOX_MIN_FREE_BYTES": "0",
+        **argon,
+    }
+
+
+# --- web -----------------------------------------------------------------------------
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_SECRET = re.compile(r'<code class="totp-secret">([A-Z2-7 ]+)</code>')
+_ONE_TIME = re.compile(r'<code class="one-time-password">([^<]+)</code>')
+
+
+class Clock:
+    """A settable clock for the reviewer services of a web app under test."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self, seconds: float = STEP) -> float:
+        self.now += seconds
+        return self.now
+
+
+def csrf_of(page: str) -> str:
+    match = _CSRF.search(page)
+    assert match is not None, page[:2000]
+    return match.group(1)
+
+
+def csrf(client: FlaskClient, path: str = "/login") -> str:
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    return csrf_of(response.get_data(as_text=True))
+
+
+def secret_of(page: str) -> bytes:
+    match = _SECRET.search(page)
+    assert match is not None, page[:3000]
+    text = match.group(1).replace(" ", "")
+    return base64.b32decode(text + "=" * (-len(text) % 8))
+
+
+def one_time_password_of(page: str) -> str:
+    match = _ONE_TIME.search(page)
+    assert match is not None, page[:3000]
+    return html.unescape(match.group(1))
+
+
+@dataclass
+class Site:
+    """A reviewer app under test with a controllable clock and its enrolled first admin."""
+
+    app: Flask
+    clock: Clock
+    services: ReviewerServices
+    init: InitResult
+    admin: Person
+
+    def client(self) -> FlaskClient:
+        return self.app.test_client()
+
+    def log_in(self, client: FlaskClient, person: Person | None = None) -> None:
+        person = person or self.admin
+        self.clock.step()
+        response = client.post("/login", data={
+            "csrf_token": csrf(client), "username": person.username,
+            "password": person.password, "code": totp_code(person.totp_secret, self.clock.now)})
+        assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+
+    def post(self, client: FlaskClient, path: str, page: str = "/admin/reviewers",
+             **data: str) -> TestResponse:
+        return client.post(path, data={"csrf_token": csrf(client, page), **data})
+
+
+def web_enrol(clock: Clock, client: FlaskClient, username: str, one_time: str,
+              new_password: str) -> Person:
+    """Enrol through the web pages: one-time password, QR page, code + new password."""
+    response = client.post("/login", data={
+        "csrf_token": csrf(client), "username": username, "password": one_time, "code": ""})
+    assert response.headers["Location"].endswith("/enrol")
+    page = client.get("/enrol").get_data(as_text=True)
+    secret = secret_of(page)
+    clock.step()
+    response = client.post("/enrol", data={
+        "csrf_token": csrf_of(page), "new_password": new_password,
+        "confirm_password": new_password, "code": totp_code(secret, clock.now)})
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+    return Person(username, new_password, secret)

@@ -1,0 +1,283 @@
+"""``doctor``: every planted problem is found (one test per check); a sound instance passes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import make_test_settings
+from tipbox.cli import cli
+from tipbox.config import Settings
+from tipbox.crypto import HybridIdentity
+from tipbox.services import doctor as doctor_module
+from tipbox.services.doctor import Problem, System, diagnose
+from tipbox.services.instance import InitResult, Instance
+
+NO_SWAP = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+PLENTY = 1 << 50
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> System:
+    """A machine without swap and with plenty of disk."""
+    swaps = tmp_path / "proc-swaps"
+    swaps.write_text(NO_SWAP)
+    return System(proc_swaps=swaps, sys_block=tmp_path / "sys-block", free_bytes=lambda _: PLENTY)
+
+
+@pytest.fixture
+def sound(instance: Instance, settings: Settings) -> Settings:
+    """An initialised instance as deployed: keys directory private too."""
+    os.chmod(settings.keys_dir, 0o700)  # init leaves it to the umask
+    return settings
+
+
+def found(settings: Settings, system: System, check: str) -> list[Problem]:
+    return [problem for problem in diagnose(settings, system) if problem.check == check]
+
+
+def test_a_sound_instance_passes(sound: Settings, system: System) -> None:
+    assert diagnose(sound, system) == []
+
+
+# -- permissions ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "mode"),
+    [
+        (lambda s: s.data_dir, 0o755),
+        (lambda s: s.blobs_dir, 0o750),
+        (lambda s: s.keys_dir, 0o755),
+        (lambda s: s.secrets_path, 0o644),
+        (lambda s: s.database_path, 0o640),
+        (lambda s: next(s.keys_dir.glob("newsroom-*.age")), 0o604),
+    ],
+    ids=["data dir", "blobs dir", "keys dir", "secrets", "database", "wrapped key"],
+)
+def test_permissions_finds_open_modes(
+    sound: Settings, system: System, where: object, mode: int
+) -> None:
+    path = where(sound)  # type: ignore[operator]
+    os.chmod(path, mode)
+    problems = found(sound, system, "permissions")
+    assert len(problems) == 1
+    assert str(path) in problems[0].message
+    assert problems[0].fix.startswith("chmod ")
+
+
+def test_permissions_finds_an_open_blob(
+    sound: Settings, system: System, instance: Instance
+) -> None:
+    draft = instance.submissions.start(None)
+    draft.add_message("hello")
+    draft.commit(want_codename=False)
+    blob = next(sound.blobs_dir.iterdir())
+    os.chmod(blob, 0o644)
+    assert [p.fix for p in found(sound, system, "permissions")] == [f"chmod 600 {blob}"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+def test_permissions_finds_a_file_of_another_owner(sound: Settings, system: System) -> None:
+    os.chown(sound.secrets_path, 4242, 4242)
+    problems = found(sound, system, "permissions")
+    assert len(problems) == 1
+    assert "belong to another user" in problems[0].message
+    assert problems[0].fix.startswith("chown -R")
+
+
+# -- instance state ---------------------------------------------------------------
+
+
+def test_initialised_finds_a_missing_instance(tmp_path: Path, system: System) -> None:
+    settings = make_test_settings(tmp_path / "nothing-here")
+    problems = diagnose(settings, system)
+    assert [p.check for p in problems] == ["initialised"]
+    assert "python -m tipbox init" in problems[0].fix
+
+
+def test_keys_finds_no_active_key(sound: Settings, system: System) -> None:
+    with sqlite3.connect(sound.database_path) as conn:
+        conn.execute("UPDATE newsroom_keys SET state = 'retired'")
+    problems = found(sound, system, "keys")
+    assert [p.message for p in problems] == ["there is no active newsroom key"]
+
+
+def test_keys_finds_a_stale_newsroom_file(sound: Settings, system: System) -> None:
+    (sound.keys_dir / "newsroom.txt").write_text(f"{HybridIdentity.generate().recipient()}\n")
+    problems = found(sound, system, "keys")
+    assert len(problems) == 1
+    assert "newsroom.txt" in problems[0].message
+
+
+def test_keys_finds_a_missing_recovery_recipient(sound: Settings, system: System) -> None:
+    with sqlite3.connect(sound.database_path) as conn:
+        conn.execute("DELETE FROM meta WHERE key = 'recovery_recipient'")
+    assert [p.message for p in found(sound, system, "keys")] == [
+        "no recovery recipient is recorded"
+    ]
+
+
+def test_plaintext_identities_finds_a_saved_recovery_key(
+    sound: Settings, system: System, init_result: InitResult
+) -> None:
+    saved = sound.keys_dir / "recovery.key"
+    saved.write_text(f"# recovery\n{init_result.recovery_identity}\n")
+    os.chmod(saved, 0o600)
+    problems = found(sound, system, "plaintext identities")
+    assert len(problems) == 1
+    assert str(saved) in problems[0].message
+    assert init_result.recovery_identity not in problems[0].message + problems[0].fix
+
+
+# -- the machine ------------------------------------------------------------------
+
+
+def test_disk_finds_too_little_space(sound: Settings, tmp_path: Path) -> None:
+    swaps = tmp_path / "swaps"
+    swaps.write_text(NO_SWAP)
+    tight = System(proc_swaps=swaps, free_bytes=lambda _: sound.max_upload_bytes - 1)
+    problems = found(sound, tight, "disk")
+    assert len(problems) == 1
+    assert "TIPBOX_MAX_UPLOAD_BYTES" in problems[0].fix
+
+
+def swap_system(tmp_path: Path, device: str, dm_uuid: str | None = None) -> System:
+    swaps = tmp_path / "swaps"
+    swaps.write_text(NO_SWAP + f"{device}\tpartition\t1048572\t0\t-2\n")
+    block = tmp_path / "block"
+    if dm_uuid is not None:
+        (block / "dm-7" / "dm").mkdir(parents=True)
+        (block / "dm-7" / "dm" / "uuid").write_text(dm_uuid + "\n")
+    return System(proc_swaps=swaps, sys_block=block, free_bytes=lambda _: PLENTY)
+
+
+def test_swap_finds_a_plain_swap_partition(sound: Settings, tmp_path: Path) -> None:
+    problems = found(sound, swap_system(tmp_path, "/dev/sda2"), "swap")
+    assert len(problems) == 1
+    assert "/dev/sda2" in problems[0].message
+    assert "swapoff" in problems[0].fix
+
+
+def test_swap_finds_a_swap_file(sound: Settings, tmp_path: Path) -> None:
+    assert found(sound, swap_system(tmp_path, "/swapfile"), "swap")
+
+
+def test_swap_finds_unencrypted_device_mapper_swap(sound: Settings, tmp_path: Path) -> None:
+    system = swap_system(tmp_path, "/dev/dm-7", dm_uuid="LVM-abcdef")
+    assert found(sound, system, "swap")
+
+
+@pytest.mark.parametrize(
+    ("device", "uuid"), [("/dev/dm-7", "CRYPT-PLAIN-swap"), ("/dev/zram0", None)]
+)
+def test_swap_accepts_encrypted_or_compressed_ram_swap(
+    sound: Settings, tmp_path: Path, device: str, uuid: str | None
+) -> None:
+    assert found(sound, swap_system(tmp_path, device, dm_uuid=uuid), "swap") == []
+
+
+def test_swap_accepts_lvm_inside_luks(sound: Settings, tmp_path: Path) -> None:
+    system = swap_system(tmp_path, "/dev/dm-7", dm_uuid="LVM-swap")
+    assert system.sys_block is not None
+    (system.sys_block / "dm-7" / "slaves" / "dm-0").mkdir(parents=True)
+    (system.sys_block / "dm-0" / "dm").mkdir(parents=True)
+    (system.sys_block / "dm-0" / "dm" / "uuid").write_text("CRYPT-LUKS2-0123-sda3_crypt\n")
+    assert found(sound, system, "swap") == []
+    (system.sys_block / "dm-0" / "dm" / "uuid").write_text("LVM-pv\n")
+    assert found(sound, system, "swap")
+
+
+def test_settings_finds_dev_mode(tmp_path: Path, system: System) -> None:
+    settings = make_test_settings(tmp_path, TIPBOX_DEV="1")
+    problems = found(settings, system, "settings")
+    assert len(problems) == 1
+    assert "Secure" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "bind", ["0.0.0.0:8080", "[::]:8080", "192.0.2.10:8080", "tipbox.example:8080"]
+)
+def test_settings_finds_a_public_bind(tmp_path: Path, system: System, bind: str) -> None:
+    settings = make_test_settings(tmp_path, TIPBOX_SOURCE_BIND=bind)
+    problems = found(settings, system, "settings")
+    assert len(problems) == 1
+    assert "TIPBOX_SOURCE_BIND" in problems[0].message
+    assert problems[0].fix.endswith("127.0.0.1:8080")
+
+
+@pytest.mark.parametrize(
+    "bind", ["127.0.0.1:9000", "127.1.2.3:9000", "[::1]:9000", "localhost:9000"]
+)
+def test_settings_accepts_loopback_binds(tmp_path: Path, system: System, bind: str) -> None:
+    settings = make_test_settings(tmp_path, TIPBOX_REVIEWER_BIND=bind)
+    assert found(settings, system, "settings") == []
+
+
+# -- leftovers --------------------------------------------------------------------
+
+
+def test_leftovers_finds_dead_temporaries(sound: Settings, system: System) -> None:
+    planted = [
+        sound.blobs_dir / f".tmp-{secrets.token_hex(16)}",
+        sound.data_dir / f".backup-{secrets.token_hex(16)}.db",
+        sound.data_dir.parent / ".tipbox-restore-abc123",
+    ]
+    for path in planted[:2]:
+        path.write_bytes(b"ciphertext")
+        os.chmod(path, 0o600)
+    planted[2].mkdir(mode=0o700)
+    problems = found(sound, system, "leftovers")
+    assert sorted(str(path) for path in planted) == sorted(
+        p.message.split(" was left")[0] for p in problems
+    )
+
+
+def test_leftovers_ignores_an_upload_in_progress(
+    sound: Settings, system: System, instance: Instance
+) -> None:
+    writer = instance.store.blobs.writer()
+    try:
+        writer.write(b"ciphertext")
+        assert found(sound, system, "leftovers") == []
+    finally:
+        writer.abort()
+
+
+# -- command line -----------------------------------------------------------------
+
+
+def env_of(settings: Settings, **extra: str) -> dict[str, str]:
+    return {
+        "TIPBOX_DATA_DIR": str(settings.data_dir),
+        "TIPBOX_KEYS_DIR": str(settings.keys_dir),
+        **extra,
+    }
+
+
+def test_cli_prints_each_problem_with_its_fix(
+    sound: Settings, system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(doctor_module, "System", lambda: system)
+    os.chmod(sound.secrets_path, 0o644)
+    result = CliRunner().invoke(cli, ["doctor"], env=env_of(sound, TIPBOX_DEV="1"))
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].startswith("problem (permissions): secret file")
+    assert lines[1] == f"    fix: chmod 600 {sound.secrets_path}"
+    assert lines[2].startswith("problem (settings): TIPBOX_DEV is on")
+    assert len(lines) == 4
+
+
+def test_cli_passes_a_sound_instance(
+    sound: Settings, system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(doctor_module, "System", lambda: system)
+    result = CliRunner().invoke(cli, ["doctor"], env=env_of(sound, TIPBOX_MIN_FREE_BYTES="0"))
+    assert result.exit_code == 0, result.output
+    assert result.output == "doctor: no problems found\n"

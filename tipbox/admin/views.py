@@ -1,0 +1,212 @@
+"""The admin routes: parse the form, call one admin service, render.
+
+Every route is behind :func:`~tipbox.reviewer.guard.admin_required`. Pages
+that follow a POST are rendered directly (status 200, or 4xx with the
+error), so that what must be said once (a one-time password, "rotate the
+key now") is said in that response.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, redirect, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from tipbox.admin import pages
+from tipbox.admin.access import admin_services
+from tipbox.errors import Forbidden, InvalidInput, NotFound
+from tipbox.reviewer import forms
+from tipbox.reviewer.guard import admin_required, current_session
+from tipbox.services.reviewers import qr_svg
+from tipbox.services.rotation import KeyInUse
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+Page = tuple[str, int]
+
+
+def _me() -> str:
+    return current_session().username
+
+
+@bp.get("/")
+@admin_required
+def index() -> BaseResponse:
+    return redirect(url_for("admin.reviewers"), code=303)
+
+
+# -- reviewers ---------------------------------------------------------------------------
+
+
+@bp.get("/reviewers")
+@admin_required
+def reviewers() -> Page:
+    return pages.reviewers()
+
+
+@bp.post("/reviewers")
+@admin_required
+def add_reviewer() -> Page:
+    """Create an account; its one-time password and TOTP secret are shown once."""
+    try:
+        username = forms.username(request.form)
+        is_admin = request.form.get("is_admin") == "1"
+        _, enrolment = admin_services().accounts.add(
+            username, is_admin=is_admin, identities=current_session().identities()
+        )
+    except InvalidInput as error:
+        return pages.reviewers(400, error=str(error))
+    admin_services().audit.record("add reviewer", reviewer=_me(), target=username)
+    return pages.enrolment(enrolment, qr_svg(enrolment.uri), "New account")
+
+
+@bp.post("/reviewers/<id:reviewer_id>/<action>")
+@admin_required
+def change_reviewer(reviewer_id: int, action: str) -> Page:
+    """disable, enable, delete, reset (password or 2FA), admin (grant or revoke)."""
+    handler = _REVIEWER_ACTIONS.get(action)
+    if handler is None:
+        raise NotFound("no such action")
+    try:
+        return handler(reviewer_id)
+    except (InvalidInput, Forbidden) as error:
+        return pages.reviewers(400, error=str(error))
+
+
+def _disable(reviewer_id: int) -> Page:
+    removed = admin_services().accounts.disable(reviewer_id)
+    admin_services().audit.record("disable reviewer", reviewer=_me(), target=removed.username)
+    return pages.reviewers(message=f"{removed.username} is disabled. {removed.advice}")
+
+
+def _enable(reviewer_id: int) -> Page:
+    services = admin_services()
+    services.accounts.enable(reviewer_id, current_session().identities())
+    username = services.accounts.get(reviewer_id).username
+    services.audit.record("enable reviewer", reviewer=_me(), target=username)
+    return pages.reviewers(message=f"{username} is enabled again.")
+
+
+def _delete(reviewer_id: int) -> Page:
+    if request.form.get("confirm") != "yes":
+        raise InvalidInput("tick the box to confirm deleting the account")
+    removed = admin_services().accounts.delete(reviewer_id)
+    admin_services().audit.record("delete reviewer", reviewer=_me(), target=removed.username)
+    return pages.reviewers(message=f"{removed.username} is deleted. {removed.advice}")
+
+
+def _reset(reviewer_id: int) -> Page:
+    services = admin_services()
+    enrolment = services.accounts.reset(reviewer_id, current_session().identities())
+    services.audit.record("reset reviewer", reviewer=_me(), target=enrolment.username)
+    return pages.enrolment(enrolment, qr_svg(enrolment.uri), "Account reset")
+
+
+def _set_admin(reviewer_id: int) -> Page:
+    is_admin = forms.flag(request.form, "admin", label="admin")
+    services = admin_services()
+    services.accounts.set_admin(reviewer_id, is_admin=is_admin)
+    username = services.accounts.get(reviewer_id).username
+    action = "grant admin" if is_admin else "revoke admin"
+    services.audit.record(action, reviewer=_me(), target=username)
+    return pages.reviewers(message=f"{username} is {'now' if is_admin else 'no longer'} an admin.")
+
+
+_REVIEWER_ACTIONS = {
+    "disable": _disable,
+    "enable": _enable,
+    "delete": _delete,
+    "reset": _reset,
+    "reset-2fa": _reset,
+    "admin": _set_admin,
+}
+
+
+# -- keys --------------------------------------------------------------------------------
+
+
+@bp.get("/keys")
+@admin_required
+def keys() -> Page:
+    return pages.keys()
+
+
+@bp.post("/keys/rotate")
+@admin_required
+def rotate() -> Page:
+    """New active key; this admin's session receives it at once."""
+    services = admin_services()
+    rotated = services.rotation.rotate()
+    pages.add_to_session([rotated.identity])
+    services.audit.record("rotate key", reviewer=_me(), target=rotated.key.fingerprint)
+    return pages.keys(message=f"The new key {rotated.key.fingerprint} is active.")
+
+
+@bp.post("/keys/rewrap")
+@admin_required
+def rewrap() -> Page:
+    """Re-wrap one slice of headers with this session's keys; the page shows progress."""
+    services = admin_services()
+    report = services.rotation.rewrap(current_session().identities(), limit=pages.REWRAP_SLICE)
+    services.audit.record("rewrap headers", reviewer=_me(), target=f"{report.rewrapped} items")
+    return pages.keys(report=report)
+
+
+@bp.post("/keys/<id:key_id>/destroy")
+@admin_required
+def destroy(key_id: int) -> Page:
+    if request.form.get("confirm") != "yes":
+        return pages.keys(400, error="Tick the box to confirm destroying the key.")
+    services = admin_services()
+    try:
+        key = services.rotation.destroy(key_id)
+    except KeyInUse as error:
+        return pages.keys(400, error=str(error))
+    services.audit.record("destroy key", reviewer=_me(), target=key.fingerprint)
+    return pages.keys(message=f"The key {key.fingerprint} is destroyed.")
+
+
+# -- retention, settings, audit ------------------------------------------------------------
+
+
+@bp.get("/retention")
+@admin_required
+def retention() -> Page:
+    return pages.retention()
+
+
+@bp.post("/retention/purge")
+@admin_required
+def purge() -> Page:
+    services = admin_services()
+    days = services.settings.current().retention_days
+    plan = services.retention.purge(days, now=time.time())
+    if not plan.empty:
+        services.audit.record("purge", reviewer=_me(), target=f"{plan.items} items")
+    return pages.retention(message=f"Removed {plan.items} items and {len(plan.sources)} sources.")
+
+
+@bp.get("/settings")
+@admin_required
+def settings() -> Page:
+    return pages.settings()
+
+
+@bp.post("/settings")
+@admin_required
+def save_settings() -> Page:
+    services = admin_services()
+    fields = {name: request.form[name] for name in pages.SETTING_FIELDS if name in request.form}
+    try:
+        services.settings.update(fields)
+    except InvalidInput as error:
+        return pages.settings(400, error=str(error))
+    services.audit.record("change settings", reviewer=_me(), target=", ".join(sorted(fields)))
+    return pages.settings(message="Settings saved.")
+
+
+@bp.get("/audit")
+@admin_required
+def audit() -> Page:
+    return pages.audit(request.args)

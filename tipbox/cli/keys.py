@@ -1,0 +1,280 @@
+"""``python -m tipbox keys list|rotate|rewrap|destroy|recover|rotate-recovery`` and ``purge``.
+
+The commands that need a private key read the offline recovery identity
+from a file (``--recovery-identity FILE``, an age identity file); nothing
+here stores it or prints it, except ``rotate-recovery``, which prints the
+*new* recovery identity once. Every failure is one ``error: ...`` line on
+stderr with exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, ParamSpec, TypeVar
+
+import click
+
+from tipbox.cli.instance import RECOVERY_NOTICE
+from tipbox.cli.reviewers import NOTICE
+from tipbox.config import load_settings
+from tipbox.crypto import DecryptionError, HybridIdentity, X25519Identity, parse_identity_file
+from tipbox.errors import InvalidInput, TipboxError
+from tipbox.services.admin import AdminServices
+from tipbox.services.export import unlock_identities
+from tipbox.services.instance import Instance, open_instance
+from tipbox.services.keyring import KeyIdentity
+from tipbox.services.recovery import recover_admin, rotate_recovery
+from tipbox.services.reviewers import Enrolment, Reviewers, qr_terminal
+
+__all__ = ["commands", "keys", "purge"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+ROTATE_NEXT = (
+    "New submissions and replies use it from now on. Next: `python -m tipbox keys rewrap "
+    "--recovery-identity FILE` (or the admin keys page), then destroy the old key."
+)
+
+
+class _Failure(click.ClickException):
+    """One ``error: ...`` line on stderr, exit status 1."""
+
+    exit_code = 1
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {' '.join(self.format_message().split())}", err=True, file=file)
+
+
+def _one_line_errors(func: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Turn every failure into ``error: ...`` with exit status 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit):
+            raise
+        except DecryptionError:
+            raise _Failure("the identity could not open the newsroom keys") from None
+        except (TipboxError, ValueError) as error:
+            raise _Failure(str(error) or type(error).__name__) from None
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            raise _Failure(f"{where}{error.strerror or error}") from None
+        except (KeyboardInterrupt, click.Abort):
+            raise _Failure("interrupted") from None
+        except Exception as error:  # noqa: BLE001 - the contract is "never a traceback"
+            raise _Failure(f"unexpected {type(error).__name__}") from None
+
+    return wrapper
+
+
+@contextmanager
+def _admin() -> Iterator[AdminServices]:
+    instance = open_instance(load_settings())
+    try:
+        yield AdminServices.open(instance, _reviewers(instance))
+    finally:
+        instance.close()
+
+
+def _reviewers(instance: Instance) -> Reviewers:
+    return Reviewers(instance.store.db, params=instance.settings.password_argon2)
+
+
+def _read_identities(path: Path) -> list[KeyIdentity]:
+    identities: list[KeyIdentity] = [
+        identity
+        for identity in parse_identity_file(path.read_text("utf-8"))
+        if isinstance(identity, X25519Identity | HybridIdentity)
+    ]
+    if not identities:
+        raise InvalidInput(f"{path} holds no age identity")
+    return identities
+
+
+def _recovery_identity(services: AdminServices, path: Path) -> KeyIdentity:
+    wanted = str(services.instance.keyring.recovery_recipient())
+    for identity in _read_identities(path):
+        if str(identity.recipient()) == wanted:
+            return identity
+    raise InvalidInput(f"{path} does not hold this instance's recovery identity")
+
+
+_RECOVERY_OPTION = click.option(
+    "--recovery-identity",
+    "identity_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The offline recovery identity (an age identity file).",
+)
+
+
+@click.group()
+def keys() -> None:
+    """Newsroom keys: list, rotate, re-wrap, destroy; recovery."""
+
+
+@keys.command("list")
+@_one_line_errors
+def list_keys() -> None:
+    """Every newsroom key: id, state, kind, created, items and grants, fingerprint."""
+    with _admin() as services:
+        statuses = services.rotation.status()
+        pending = services.rotation.pending()
+    for status in statuses:
+        key = status.key
+        created = datetime.fromtimestamp(key.created_hour, UTC).strftime("%Y-%m-%d %H:00")
+        click.echo(
+            f"{key.id}\t{key.state}\t{key.kind}\t{created}\titems={status.items}"
+            f"\tgrants={status.grants}\t{key.fingerprint}"
+        )
+    if pending:
+        click.echo(f"{pending} items still wait for a re-wrap to the active key.")
+
+
+@keys.command()
+@click.option("--classic", is_flag=True, help="X25519 instead of post-quantum (not recommended).")
+@_one_line_errors
+def rotate(classic: bool) -> None:
+    """Create a new active key, granted to every enabled reviewer and the recovery key."""
+    with _admin() as services:
+        rotated = services.rotation.rotate(classic=classic)
+        services.audit.record("rotate key", reviewer=None, target=rotated.key.fingerprint)
+    click.echo(f"New active newsroom key: {rotated.key.recipient}")
+    click.echo(f"Fingerprint: {rotated.key.fingerprint}")
+    click.echo(f"Granted to: {', '.join(rotated.holders)}")
+    click.echo(ROTATE_NEXT)
+
+
+@keys.command()
+@_RECOVERY_OPTION
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 10_000))
+@_one_line_errors
+def rewrap(identity_file: Path, batch_size: int) -> None:
+    """Re-wrap every stored header from retired keys to the active key.
+
+    Safe to interrupt at any point (even kill -9); run it again to finish.
+    """
+    with _admin() as services:
+        given = _read_identities(identity_file)
+        identities = unlock_identities(services.instance.keyring, given)
+        total = services.rotation.pending()
+        with click.progressbar(length=total, label="Re-wrapping", file=sys.stderr) as bar:
+            report = services.rotation.rewrap(
+                identities, batch_size=batch_size, progress=_bar_updater(bar)
+            )
+        services.audit.record("rewrap headers", reviewer=None, target=f"{report.rewrapped} items")
+    click.echo(f"Re-wrapped {report.rewrapped} items; {report.remaining} still on retired keys.")
+    if report.skipped:
+        raise _Failure(f"{report.skipped} items could not be re-wrapped with the given identity")
+
+
+def _bar_updater(bar: Any) -> Callable[[int, int], None]:
+    seen = [0]
+
+    def update(done: int, _total: int) -> None:
+        bar.update(done - seen[0])
+        seen[0] = done
+
+    return update
+
+
+@keys.command()
+@click.argument("key")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_one_line_errors
+def destroy(key: str, yes: bool) -> None:
+    """Destroy retired KEY (id or fingerprint) once no stored item needs it."""
+    with _admin() as services:
+        found = services.rotation.find(key)
+        if not yes:
+            click.confirm(f"Destroy key {found.fingerprint} for good?", abort=True)
+        destroyed = services.rotation.destroy(found.id)
+        services.audit.record("destroy key", reviewer=None, target=destroyed.fingerprint)
+    click.echo(f"Destroyed key {destroyed.fingerprint}: its grants and key file are gone.")
+
+
+@keys.command()
+@_RECOVERY_OPTION
+@click.option("--admin", "username", required=True, help="The (new) admin account to create.")
+@_one_line_errors
+def recover(identity_file: Path, username: str) -> None:
+    """Give USERNAME admin rights and every newsroom key, from the recovery identity alone."""
+    with _admin() as services:
+        recovery = _recovery_identity(services, identity_file)
+        enrolment = recover_admin(
+            services.instance.store.db,
+            services.instance.keyring,
+            _reviewers(services.instance),
+            recovery,
+            username,
+        )
+        services.audit.record("recover admin", reviewer=None, target=username)
+    _print_enrolment(enrolment)
+
+
+def _print_enrolment(enrolment: Enrolment) -> None:
+    click.echo(
+        NOTICE.format(
+            title="RECOVERED ADMIN ACCOUNT",
+            username=enrolment.username,
+            password=enrolment.password,
+            secret=enrolment.secret_text,
+            uri=enrolment.uri,
+        )
+    )
+    click.echo(qr_terminal(enrolment.uri))
+
+
+@keys.command("rotate-recovery")
+@_RECOVERY_OPTION
+@_one_line_errors
+def rotate_recovery_command(identity_file: Path) -> None:
+    """Replace the recovery identity; the new one is printed once."""
+    with _admin() as services:
+        recovery = _recovery_identity(services, identity_file)
+        new = rotate_recovery(
+            services.instance.store.db,
+            services.instance.keyring,
+            services.key_files,
+            recovery,
+        )
+        services.audit.record("rotate recovery", reviewer=None, target=new.recipient)
+    click.echo(f"Every newsroom key ({new.keys}) is now granted to the new recovery recipient:")
+    click.echo(f"    {new.recipient}")
+    click.echo("The old recovery identity no longer opens anything stored from now on.\n")
+    click.echo(RECOVERY_NOTICE.format(identity=new.identity))
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
+@_one_line_errors
+def purge(dry_run: bool) -> None:
+    """Crypto-shred sources and items older than the retention period."""
+    with _admin() as services:
+        days = services.settings.current().retention_days
+        now = time.time()
+        retention = services.retention
+        plan = retention.preview(days, now=now) if dry_run else retention.purge(days, now=now)
+        if not dry_run and not plan.empty:
+            services.audit.record("purge", reviewer=None, target=f"{plan.items} items")
+    if plan.cut is None:
+        click.echo("Retention is off (0 days): nothing expires.")
+        return
+    verb = "Would remove" if dry_run else "Removed"
+    click.echo(
+        f"{verb} {plan.items} items ({plan.replies} replies) in {plan.submissions} submissions"
+        f" and {len(plan.sources)} sources older than {days} days."
+    )
+
+
+#: The commands this module adds to ``python -m tipbox``.
+commands: list[click.Command] = [keys, purge]

@@ -1,0 +1,164 @@
+"""Operations commands: ``backup``, ``restore``, ``doctor`` and ``notify``.
+
+Settings come from the ``TIPBOX_*`` environment (:func:`tipbox.config.load_settings`).
+Every failure is one ``error: ...`` line on stderr with exit status 1, never
+a traceback; messages never contain key material or submitted content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, NoReturn, ParamSpec, TypeVar
+
+import click
+
+from tipbox.cli.instance import CliError
+from tipbox.config import load_settings
+from tipbox.crypto import DecryptionError, parse_identity_file
+from tipbox.errors import TipboxError
+from tipbox.services.backup import restore_backup, write_backup
+from tipbox.services.doctor import diagnose
+from tipbox.services.instance import open_instance
+from tipbox.services.notify import Outcome, notify_if_due
+
+__all__ = ["backup", "doctor", "notify", "restore"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _fail(message: str) -> NoReturn:
+    raise CliError(message)
+
+
+def _one_line_errors(func: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Turn every exception into ``error: ...`` and exit 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit):
+            raise
+        except DecryptionError:
+            _fail("the backup does not decrypt with that identity, or it is damaged or truncated")
+        except (TipboxError, ValueError) as error:
+            _fail(str(error) or type(error).__name__)
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            _fail(f"{where}{error.strerror or error}")
+        except (KeyboardInterrupt, click.Abort):
+            _fail("interrupted")
+        except Exception as error:  # noqa: BLE001 - the contract is "never a traceback"
+            _fail(f"unexpected {type(error).__name__}")
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def _output(path: str) -> Iterator[BinaryIO]:
+    """A 0600 temporary next to PATH, renamed over it only on success (or stdout)."""
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            yield sink
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.rename(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+@click.command()
+@click.argument("out", metavar="OUT")
+@_one_line_errors
+def backup(out: str) -> None:
+    """Write an encrypted backup of the whole instance to OUT ("-" for stdout).
+
+    The file is encrypted to the recovery recipient: only the offline
+    recovery identity opens it. Safe while the apps are running.
+    """
+    instance = open_instance(load_settings())
+    try:
+        with _output(out) as sink:
+            report = write_backup(instance, sink)
+    finally:
+        instance.close()
+    click.echo(
+        f"Backed up {report.items} items ({report.blobs} payloads, {report.key_files} key "
+        f"files), encrypted to the recovery recipient.",
+        err=True,
+    )
+
+
+@click.command()
+@click.argument("source", metavar="IN", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--recovery-identity",
+    "identity_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="age identity file holding the offline recovery identity.",
+)
+@_one_line_errors
+def restore(source: str, identity_file: Path) -> None:
+    """Restore the backup IN ("-" for stdin) into this new, empty instance.
+
+    Nothing becomes visible until the whole backup has decrypted and
+    verified. Refuses a data or keys directory that is not empty.
+    """
+    identities = parse_identity_file(identity_file.read_text("utf-8"))
+    settings = load_settings()
+    if source == "-":
+        report = restore_backup(settings, sys.stdin.buffer, identities)
+    else:
+        with open(source, "rb") as stream:
+            report = restore_backup(settings, stream, identities)
+    click.echo(
+        f"Restored {report.items} items ({report.blobs} payloads, {report.key_files} key "
+        f"files) into {settings.data_dir}. Run `python -m tipbox doctor` next."
+    )
+
+
+@click.command()
+@_one_line_errors
+def doctor() -> None:
+    """Check the instance as deployed; print each problem with its fix.
+
+    Exit status 0 when all is well, 1 when any problem was found. Run it as
+    the service user, with the service's environment.
+    """
+    problems = diagnose(load_settings())
+    for problem in problems:
+        click.echo(f"problem ({problem.check}): {problem.message}")
+        click.echo(f"    fix: {problem.fix}")
+    if problems:
+        raise click.exceptions.Exit(1)
+    click.echo("doctor: no problems found")
+
+
+@click.command()
+@_one_line_errors
+def notify() -> None:
+    """E-mail reviewers that new submissions wait, if due (run every few minutes).
+
+    Sends at most one fixed notice per TIPBOX_NOTIFY_PERIOD_SECONDS, at the
+    first run after a period starts, and only if something arrived.
+    """
+    outcome = notify_if_due(load_settings())
+    if outcome is not Outcome.NOT_DUE:
+        click.echo(f"notify: {outcome.value}")

@@ -1,0 +1,143 @@
+"""``python -m tipbox reviewers add|list`` and the first admin printed by ``init``.
+
+A new account has a generated one-time password (a 7-word passphrase) and a
+TOTP secret, printed here once and stored nowhere in the clear. The
+reviewer logs in with the password, scans the QR code shown on the
+enrolment page (or types the secret), enters one code and chooses a new
+password; only then is the account active.
+
+Grants: the newsroom identities are never on disk in the clear, so a reviewer
+added here receives its grants either at once (``--recovery-identity FILE``)
+or automatically at the next login of an admin.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, ParamSpec, TypeVar
+
+import click
+
+from tipbox.config import Settings, load_settings
+from tipbox.crypto import DecryptionError, parse_identity_file
+from tipbox.errors import TipboxError
+from tipbox.services.instance import Instance, open_instance
+from tipbox.services.reviewers import Enrolment, Reviewers, create_first_admin, qr_terminal
+
+__all__ = ["print_first_admin", "reviewers"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+NOTICE = """\
+{title}: shown this once, stored nowhere in the clear.
+
+    Username:           {username}
+    One-time password:  {password}
+    TOTP secret:        {secret}
+    TOTP URI:           {uri}
+
+Log in to the reviewer app with this username and password (leave the code
+empty), scan the QR code shown there (or below) with an authenticator app,
+then enter one code and choose your own password. Until then the account
+cannot read anything.
+"""
+
+
+class _Failure(click.ClickException):
+    """One ``error: ...`` line on stderr, exit status 1 (as the other commands)."""
+
+    exit_code = 1
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {' '.join(self.format_message().split())}", err=True, file=file)
+
+
+def _one_line_errors(func: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Turn expected failures into ``error: ...`` with exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return func(*args, **kwargs)
+        except DecryptionError:
+            raise _Failure("the identity could not open the newsroom keys") from None
+        except (TipboxError, ValueError, OSError) as error:
+            raise _Failure(str(error) or type(error).__name__) from None
+
+    return wrapper
+
+
+def _print_enrolment(enrolment: Enrolment, title: str) -> None:
+    click.echo(NOTICE.format(title=title, username=enrolment.username,
+                             password=enrolment.password, secret=enrolment.secret_text,
+                             uri=enrolment.uri))
+    click.echo(qr_terminal(enrolment.uri))
+
+
+def _reviewers(instance: Instance) -> Reviewers:
+    return Reviewers(instance.store.db, params=instance.settings.password_argon2)
+
+
+def print_first_admin(settings: Settings, recovery_identity: str) -> None:
+    """Create the first admin right after ``init`` and print its credentials once."""
+    instance = open_instance(settings)
+    try:
+        reviewers = _reviewers(instance)
+        enrolment = create_first_admin(reviewers, instance.keyring, recovery_identity)
+    finally:
+        instance.close()
+    _print_enrolment(enrolment, "FIRST ADMIN ACCOUNT")
+
+
+@click.group()
+def reviewers() -> None:
+    """Manage reviewer accounts."""
+
+
+@reviewers.command("add")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="Make the account an admin.")
+@click.option("--recovery-identity", "identity_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Recovery identity file, to grant the newsroom keys right away.")
+@_one_line_errors
+def add(username: str, admin: bool, identity_file: Path | None) -> None:
+    """Create USERNAME with a one-time password and a TOTP secret (printed once)."""
+    settings = load_settings()
+    instance = open_instance(settings)
+    try:
+        accounts = _reviewers(instance)
+        account, enrolment = accounts.create(username, is_admin=admin)
+        granted = 0
+        if identity_file is not None:
+            given = parse_identity_file(identity_file.read_text("utf-8"))
+            newsroom = [key for identity in given
+                        for key in instance.keyring.open_identities(identity)]
+            granted = accounts.grant(account, newsroom)
+    finally:
+        instance.close()
+    _print_enrolment(enrolment, f"NEW {'ADMIN' if admin else 'REVIEWER'} ACCOUNT")
+    if not granted:
+        click.echo("The newsroom keys will be granted at the next login of an admin.")
+
+
+@reviewers.command("list")
+@_one_line_errors
+def list_accounts() -> None:
+    """List every account: username, role and whether it is enrolled."""
+    settings = load_settings()
+    instance = open_instance(settings)
+    try:
+        accounts = _reviewers(instance).list()
+    finally:
+        instance.close()
+    out = io.StringIO()
+    for account in accounts:
+        role = "admin" if account.is_admin else "reviewer"
+        state = "active" if account.active else "pending enrolment"
+        out.write(f"{account.username}\t{role}\t{state}\n")
+    click.echo(out.getvalue() or "No reviewer accounts.", nl=not accounts)

@@ -1,0 +1,63 @@
+"""The reviewer app: journalists' inbox (served as ``app:reviewer`` on its own port).
+
+:func:`create_reviewer_app` opens the instance once, builds the reviewer
+services (:class:`~tipbox.services.sessions.ReviewerServices`) and registers
+only the reviewer routes. Contract (DESIGN 5 and 8, issue 4):
+
+- Every route but ``/login`` and ``/enrol`` needs a live ``full`` session
+  (:func:`tipbox.reviewer.guard.login_required`); the enrolment routes need
+  an ``enrol`` session. Every POST needs a CSRF token (flask-wtf, through
+  :func:`tipbox.web.init_web`).
+- The browser holds one cookie, Flask's signed session, carrying only the
+  session token (random id + per-session key); it is HttpOnly,
+  SameSite=Strict and Secure unless ``TIPBOX_DEV``. Login replaces the whole
+  cookie (no fixation); logout deletes the server row, clears the cookie and
+  sends ``Clear-Site-Data``.
+- Downloads are always attachments: ``application/octet-stream``,
+  ``nosniff``, a CSP with ``sandbox``, RFC 6266 file names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from tipbox.admin import install_admin
+from tipbox.config import Settings, load_settings
+from tipbox.reviewer import auth, views
+from tipbox.reviewer.downloads import sandbox_attachments
+from tipbox.reviewer.guard import install_services
+from tipbox.services.instance import open_instance
+from tipbox.services.sessions import ReviewerServices
+from tipbox.web import UploadRequest, init_web, install_instance
+
+__all__ = ["create_reviewer_app"]
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+TEMPLATES = _PACKAGE.parent / "templates"
+STATIC = _PACKAGE / "static"
+
+#: A reviewer form is at most a reply (characters up to 4 bytes) plus framing.
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+def create_reviewer_app(settings: Settings | None = None) -> Flask:
+    """Build the reviewer app for ``settings`` (default: from the environment)."""
+    settings = settings if settings is not None else load_settings()
+    inst = open_instance(settings)
+    app = Flask("tipbox.reviewer", template_folder=str(TEMPLATES), static_folder=str(STATIC))
+    app.request_class = UploadRequest  # bounded form parsing; file parts are refused
+    # Registered before init_web's header hook, so it runs after it (Flask runs
+    # after_request hooks in reverse) and can add ``sandbox`` to the final CSP.
+    app.after_request(sandbox_attachments)
+    init_web(app, settings, secret_key=inst.secrets.flask_secret_key)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_message_chars * 4 + FORM_OVERHEAD_BYTES
+    install_instance(app, inst)
+    install_services(app, ReviewerServices.open(inst))
+    app.url_map.converters["id"] = views.IdConverter
+    views.install_filters(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(views.bp)
+    install_admin(app)  # issue 5: /admin pages and the hourly retention purge
+    return app

@@ -1,0 +1,81 @@
+"""Reading the reviewer app's forms and query strings: bounded, typed, specific errors.
+
+Every reader raises :class:`~tipbox.errors.InvalidInput` with a message that
+says what is wrong without echoing the input (it may be a password).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from werkzeug.datastructures import MultiDict
+
+from tipbox.errors import InvalidInput
+from tipbox.services.reviewers import MAX_PASSWORD_CHARS
+
+MAX_ID = 2**63 - 1
+MAX_SELECTED = 1000
+_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def text(form: MultiDict[str, str], name: str, *, label: str, max_chars: int) -> str:
+    """One text field, which must be present; may be empty."""
+    value = form.get(name)
+    if value is None:
+        raise InvalidInput(f"the form has no {label} field")
+    if len(value) > max_chars:
+        raise InvalidInput(f"the {label} is longer than {max_chars} characters")
+    return value
+
+
+def required(form: MultiDict[str, str], name: str, *, label: str, max_chars: int) -> str:
+    """A text field that must not be blank."""
+    value = text(form, name, label=label, max_chars=max_chars)
+    if not value.strip():
+        raise InvalidInput(f"please enter the {label}")
+    return value
+
+
+def password(form: MultiDict[str, str], name: str = "password", *, label: str = "password"
+             ) -> str:
+    """A password field (not stripped: spaces count)."""
+    return required(form, name, label=label, max_chars=MAX_PASSWORD_CHARS)
+
+
+def username(form: MultiDict[str, str]) -> str:
+    """The username, trimmed and lower-cased."""
+    return required(form, "username", label="username", max_chars=64).strip().lower()
+
+
+def flag(form: MultiDict[str, str], name: str, *, label: str) -> bool:
+    """A ``1``/``0`` field."""
+    value = form.get(name)
+    if value not in {"0", "1"}:
+        raise InvalidInput(f"the {label} choice is missing or not understood")
+    return value == "1"
+
+
+def item_id(value: str) -> int:
+    """A positive database id given as decimal text."""
+    if not _ID.fullmatch(value) or int(value) > MAX_ID:
+        raise InvalidInput("an item number is not valid")
+    return int(value)
+
+
+def item_ids(values: Sequence[str]) -> list[int]:
+    """Selected item ids (at least one, at most :data:`MAX_SELECTED`)."""
+    if not values:
+        raise InvalidInput("select at least one item")
+    if len(values) > MAX_SELECTED:
+        raise InvalidInput(f"select at most {MAX_SELECTED} items")
+    return [item_id(value) for value in values]
+
+
+def order(value: str | None) -> str:
+    """The sources list order: ``starred`` (default) or ``newest``."""
+    if value in (None, ""):
+        return "starred"
+    if value not in {"starred", "newest"}:
+        raise InvalidInput("the list can be sorted by starred or newest only")
+    return value

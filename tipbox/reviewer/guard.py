@@ -1,0 +1,91 @@
+"""Who is asking: the reviewer services accessor, the session cookie and route guards.
+
+Security contract:
+
+- The Flask session (signed cookie) holds one value, ``token``: the session
+  id and per-session key of :mod:`tipbox.services.sessions`. It is replaced
+  as a whole at login (:func:`start_session`) and cleared at logout.
+- :func:`login_required` loads the ``full`` session for every request of a
+  view and refuses (redirect to the login page; nothing of the view runs)
+  when it is absent, malformed, expired or logged out. :func:`admin_required`
+  additionally refuses non-admins with ``Forbidden``.
+"""
+
+from __future__ import annotations
+
+import functools
+import typing as t
+
+from flask import Flask, current_app, g, redirect, session, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from tipbox.errors import Forbidden
+from tipbox.services.sessions import NoSession, ReviewerServices, ReviewerSession
+
+_KEY = "tipbox.reviewer"
+_TOKEN = "token"  # noqa: S105 - the name of a cookie field
+
+View = t.Callable[..., t.Any]
+
+
+def install_services(app: Flask, services: ReviewerServices) -> None:
+    """Keep the reviewer services in ``app.extensions`` for :func:`services`."""
+    app.extensions[_KEY] = services
+
+
+def services() -> ReviewerServices:
+    """The reviewer services of the current app."""
+    return t.cast(ReviewerServices, current_app.extensions[_KEY])
+
+
+def token() -> str | None:
+    """The session token from the cookie, if any."""
+    value = session.get(_TOKEN)
+    return value if isinstance(value, str) else None
+
+
+def start_session(new_token: str) -> None:
+    """Replace the whole cookie session (CSRF token included) with ``new_token``."""
+    session.clear()
+    session[_TOKEN] = new_token
+
+
+def end_session() -> None:
+    """Forget the cookie session entirely."""
+    session.clear()
+
+
+def current_session() -> ReviewerSession:
+    """The session loaded by :func:`login_required` for this request."""
+    return t.cast(ReviewerSession, g.reviewer_session)
+
+
+def _to_login() -> BaseResponse:
+    end_session()
+    return redirect(url_for("auth.login_form"), code=303)
+
+
+def login_required(view: View) -> View:
+    """Run ``view`` only with a live ``full`` session; otherwise go to the login page."""
+
+    @functools.wraps(view)
+    def guarded(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        try:
+            g.reviewer_session = services().sessions.load(token())
+        except NoSession:
+            return _to_login()
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def admin_required(view: View) -> View:
+    """Like :func:`login_required`, and the reviewer must be an admin (else 403)."""
+
+    @functools.wraps(view)
+    def admin_only(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        if not current_session().is_admin:
+            raise Forbidden("admins only")
+        return view(*args, **kwargs)
+
+    return login_required(admin_only)

@@ -1,0 +1,169 @@
+"""The inbox routes: parse the request, call one service, render, redirect or stream.
+
+Every route here is behind :func:`~tipbox.reviewer.guard.login_required`.
+Decryption uses the newsroom identities of the caller's session only.
+Item and source ids in URLs are bounded integers (``<id:...>``), so a
+hostile number is a 404, never a database error.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from werkzeug.routing import IntegerConverter, Map
+from werkzeug.wrappers import Response as BaseResponse
+
+from tipbox.errors import InvalidInput, TooLarge
+from tipbox.reviewer import forms
+from tipbox.reviewer.downloads import attachment
+from tipbox.reviewer.guard import current_session, login_required, services
+
+bp = Blueprint("inbox", __name__)
+
+
+class IdConverter(IntegerConverter):
+    """A database id in a URL: 1 to 2**63 - 1, digits only."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, min=1, max=forms.MAX_ID)
+
+
+def _reviewer() -> str:
+    return current_session().username
+
+
+def _back(source_id: int) -> BaseResponse:
+    return redirect(url_for("inbox.source", source_id=source_id), code=303)
+
+
+@bp.get("/")
+@login_required
+def index() -> tuple[str, int]:
+    """The sources list, one keyset page at a time."""
+    order = forms.order(request.args.get("order"))
+    page = services().inbox.sources(order=order, cursor=request.args.get("after") or None)
+    return render_template("reviewer/index.html", page=page, order=order), 200
+
+
+def _conversation_page(source_id: int, status: int = 200, error: str | None = None
+                       ) -> tuple[str, int]:
+    conversation = services().inbox.conversation(
+        source_id, current_session().identities(), reviewer=_reviewer()
+    )
+    return render_template("reviewer/source.html", conversation=conversation,
+                           source=conversation.source, error=error), status
+
+
+@bp.get("/sources/<id:source_id>")
+@login_required
+def source(source_id: int) -> tuple[str, int]:
+    return _conversation_page(source_id)
+
+
+@bp.post("/sources/<id:source_id>/reply")
+@login_required
+def reply(source_id: int) -> BaseResponse | tuple[str, int]:
+    """Encrypt a reply to the source and the newsroom key."""
+    try:
+        text = forms.text(request.form, "reply", label="reply", max_chars=10**7)
+        services().inbox.reply(source_id, text, reviewer=_reviewer())
+    except (InvalidInput, TooLarge) as error:
+        return _conversation_page(source_id, 400, str(error))
+    return _back(source_id)
+
+
+@bp.post("/sources/<id:source_id>/star")
+@login_required
+def star(source_id: int) -> BaseResponse | tuple[str, int]:
+    try:
+        starred = forms.flag(request.form, "starred", label="star")
+    except InvalidInput as error:
+        return _conversation_page(source_id, 400, str(error))
+    services().inbox.set_starred(source_id, starred=starred)
+    return _back(source_id)
+
+
+@bp.post("/sources/<id:source_id>/seen")
+@login_required
+def seen(source_id: int) -> BaseResponse | tuple[str, int]:
+    """Mark the selected items (or, with ``all``, every item) read or unread."""
+    try:
+        seen_flag = forms.flag(request.form, "seen", label="read or unread")
+        selected = None if "all" in request.form else forms.item_ids(
+            request.form.getlist("item"))
+    except InvalidInput as error:
+        return _conversation_page(source_id, 400, str(error))
+    services().inbox.set_seen(source_id, selected, seen=seen_flag)
+    return _back(source_id)
+
+
+@bp.post("/sources/<id:source_id>/delete")
+@login_required
+def delete_source(source_id: int) -> BaseResponse | tuple[str, int]:
+    """Crypto-shred the whole source (needs the confirmation box)."""
+    if request.form.get("confirm") != "yes":
+        return _conversation_page(source_id, 400, "Tick the box to confirm deleting everything.")
+    services().inbox.delete_source(source_id, reviewer=_reviewer())
+    return redirect(url_for("inbox.index"), code=303)
+
+
+@bp.post("/sources/<id:source_id>/items/<id:item_id>/delete")
+@login_required
+def delete_item(source_id: int, item_id: int) -> BaseResponse:
+    services().inbox.delete_item(source_id, item_id, reviewer=_reviewer())
+    return _back(source_id)
+
+
+@bp.get("/sources/<id:source_id>/items/<id:item_id>/download")
+@login_required
+def download(source_id: int, item_id: int) -> BaseResponse:
+    """The decrypted item, streamed as an attachment."""
+    item = services().inbox.open_file(
+        source_id, item_id, current_session().identities(), reviewer=_reviewer()
+    )
+    return attachment(item.chunks, item.name, item.size)
+
+
+@bp.get("/sources/<id:source_id>/items/<id:item_id>/export")
+@login_required
+def export(source_id: int, item_id: int) -> BaseResponse:
+    """The item still encrypted, as a standard .age file for an air-gapped machine."""
+    name, chunks = services().inbox.export_age(source_id, item_id, reviewer=_reviewer())
+    return attachment(chunks, name)
+
+
+@bp.get("/sources/<id:source_id>/zip")
+@login_required
+def zip_download(source_id: int) -> BaseResponse:
+    """The selected items (``item=``), or every unread one (``unread=1``), as one zip."""
+    selected = None if request.args.get("unread") == "1" else forms.item_ids(
+        request.args.getlist("item"))
+    summary = services().inbox.source(source_id)
+    chunks = services().inbox.zip_items(
+        source_id, selected, current_session().identities(), reviewer=_reviewer()
+    )
+    return attachment(chunks, summary.designation.replace(" ", "-") + ".zip")
+
+
+def format_hour(stamp: int) -> str:
+    """A stored hour (Unix seconds) as ``YYYY-MM-DD HH:00 UTC``."""
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:00 UTC")
+
+
+def format_size(size: int) -> str:
+    """A byte count for people: ``512 bytes``, ``1.5 MiB``."""
+    if size < 1024:
+        return f"{size} byte{'' if size == 1 else 's'}"
+    value, unit = size / 1024, "KiB"
+    for larger in ("MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{value:.1f} {unit}"
+
+
+def install_filters(app: Flask) -> None:
+    """The template filters the reviewer pages use."""
+    app.add_template_filter(format_hour, "hour")
+    app.add_template_filter(format_size, "filesize")

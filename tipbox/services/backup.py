@@ -1,0 +1,498 @@
+"""Encrypted backups of a whole instance, and their restore.
+
+A backup is **one age file encrypted to the instance's recovery recipient**
+whose plaintext is a tar stream (:data:`FORMAT`, version :data:`VERSION`)::
+
+    data/blobs/<name>     every payload the database snapshot references
+    data/tipbox.db        a consistent snapshot (SQLite online backup API)
+    data/secrets.json     the Flask secret key and the codename salt
+    keys/<file>           the keys directory (public files, wrapped keys)
+    MANIFEST.json         format, schema version and counts, last
+
+Security contract:
+
+- The tar never touches the disk in the clear: it is generated straight
+  into a :class:`~tipbox.crypto.Encryptor`. The only temporary file is the
+  database snapshot, written mode 0600 inside the data directory (it holds
+  what the live database holds: ciphertext and minimal metadata) and
+  removed afterwards, even on failure.
+- Members carry no times, owners or modes worth anything: mtime 0, uid/gid
+  0, mode 0600.
+- Consistency: the database is copied first, in one read transaction, then
+  exactly the blobs it references. A blob deleted in between (a crypto-shred
+  racing the backup) is left out *and* its item row is deleted from the
+  snapshot, so a restored instance never references a missing payload.
+- Restore decrypts with the offline recovery identity and extracts into
+  fresh 0700 directories next to the targets. Only once the whole age file
+  has authenticated (including its final chunk, so truncation is caught)
+  and the archive has been checked (manifest, database integrity, every
+  referenced blob present) are they renamed into place. Until then the
+  target looks exactly as before; on any failure the staging directories
+  are removed.
+- The recovery recipient is public, so anyone could make a file that
+  decrypts: age proves a backup was not altered, not who made it. Restore
+  therefore treats the archive as untrusted input: only regular files with
+  the expected names, each created exclusively, nothing else.
+- Restore refuses a target that is not empty (any file in the data
+  directory; anything but ``README.md`` in the keys directory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, cast
+
+from tipbox.config import Settings
+from tipbox.crypto import Encryptor, Identity, Recipient, decrypt_stream
+from tipbox.errors import TipboxError
+from tipbox.services.instance import Instance
+from tipbox.store.blobs import is_blob_name
+from tipbox.store.db import MIGRATIONS, connect
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "BackupReport",
+    "RestoreRefused",
+    "restore_backup",
+    "write_backup",
+]
+
+FORMAT = "tipbox-backup"
+VERSION = 1
+SNAPSHOT_PREFIX = ".backup-"
+MANIFEST = "MANIFEST.json"
+KEYS_README = "README.md"
+_COPY_SIZE = 1 << 20
+_DATA_FILES = ("tipbox.db", "secrets.json")
+_KEY_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+
+
+class RestoreRefused(TipboxError):
+    """The restore target is not empty, or the backup is not a valid tipbox backup."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackupReport:
+    """What a backup or restore handled: counts only, no names or times."""
+
+    items: int
+    blobs: int
+    key_files: int
+
+
+# -- backup -------------------------------------------------------------------
+
+
+def write_backup(instance: Instance, sink: BinaryIO) -> BackupReport:
+    """Write an encrypted backup of ``instance`` to ``sink`` (not closed).
+
+    Safe to run while both apps serve requests. Raises
+    :class:`~tipbox.errors.NotInitialised` if no recovery recipient is
+    recorded; ``OSError`` on I/O failure (the caller discards ``sink``).
+    """
+    recipient = instance.keyring.recovery_recipient()
+    with _database_snapshot(instance.settings) as snapshot:
+        return _write_archive(instance, snapshot, recipient, sink)
+
+
+def _write_archive(
+    instance: Instance, snapshot: Path, recipient: Recipient, sink: BinaryIO
+) -> BackupReport:
+    encryptor = Encryptor([recipient], sink)
+    with tarfile.open(
+        fileobj=cast(BinaryIO, encryptor), mode="w|", format=tarfile.PAX_FORMAT
+    ) as tar:
+        blobs = _add_blobs(tar, instance.settings.blobs_dir, snapshot)
+        items = _count_items(snapshot)
+        _add_file(tar, "data/tipbox.db", snapshot)
+        _add_file(tar, "data/secrets.json", instance.settings.secrets_path)
+        key_files = _add_keys(tar, instance.settings.keys_dir)
+        report = BackupReport(items=items, blobs=blobs, key_files=key_files)
+        _add_bytes(tar, MANIFEST, _manifest(snapshot, report))
+    encryptor.close()
+    return report
+
+
+@contextlib.contextmanager
+def _database_snapshot(settings: Settings) -> Iterator[Path]:
+    """A private, locked copy of the live database in the data directory."""
+    path = settings.data_dir / f"{SNAPSHOT_PREFIX}{secrets.token_hex(16)}.db"
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # tells `doctor` this one is not a leftover
+        _copy_database(settings.database_path, path)
+        yield path
+    finally:
+        for leftover in (path, path.with_name(path.name + "-journal")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+        os.close(fd)
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    live = connect(source)
+    copy = sqlite3.connect(target, isolation_level=None)
+    try:
+        live.backup(copy)  # all pages in one step: one consistent read snapshot
+        copy.execute("PRAGMA journal_mode = DELETE")  # a self-contained file
+    finally:
+        copy.close()
+        live.close()
+
+
+def _add_blobs(tar: tarfile.TarFile, blobs_dir: Path, snapshot: Path) -> int:
+    """Add every blob the snapshot references; forget rows whose blob vanished."""
+    missing: list[str] = []
+    added = 0
+    for name in _referenced_blobs(snapshot):
+        try:
+            _add_file(tar, f"data/blobs/{name}", blobs_dir / name)
+            added += 1
+        except FileNotFoundError:
+            missing.append(name)  # deleted since the snapshot: a shred won the race
+    if missing:
+        _forget_items(snapshot, missing)
+    return added
+
+
+def _referenced_blobs(snapshot: Path) -> list[str]:
+    conn = sqlite3.connect(snapshot)
+    try:
+        return [row[0] for row in conn.execute("SELECT blob FROM items ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def _forget_items(snapshot: Path, blobs: Sequence[str]) -> None:
+    conn = sqlite3.connect(snapshot, isolation_level=None)
+    try:
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.executemany("DELETE FROM items WHERE blob = ?", [(name,) for name in blobs])
+    finally:
+        conn.close()
+
+
+def _count_items(snapshot: Path) -> int:
+    conn = sqlite3.connect(snapshot)
+    try:
+        return int(conn.execute("SELECT count(*) FROM items").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _add_keys(tar: tarfile.TarFile, keys_dir: Path) -> int:
+    """Add the regular files of the keys directory (temporaries excluded)."""
+    added = 0
+    for entry in sorted(os.scandir(keys_dir), key=lambda entry: entry.name):
+        if _KEY_FILE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            _add_file(tar, f"keys/{entry.name}", Path(entry.path))
+            added += 1
+    return added
+
+
+def _manifest(snapshot: Path, report: BackupReport) -> bytes:
+    conn = sqlite3.connect(snapshot)
+    try:
+        schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "schema_version": schema,
+        "items": report.items,
+        "blobs": report.blobs,
+        "key_files": report.key_files,
+    }
+    return json.dumps(document, indent=2).encode("ascii") + b"\n"
+
+
+def _member(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o600
+    info.mtime = 0
+    return info
+
+
+def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> None:
+    with open(path, "rb") as source:
+        tar.addfile(_member(name, os.fstat(source.fileno()).st_size), source)
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    tar.addfile(_member(name, len(data)), io.BytesIO(data))
+
+
+# -- restore ------------------------------------------------------------------
+
+
+def restore_backup(
+    settings: Settings, source: BinaryIO, identities: Sequence[Identity]
+) -> BackupReport:
+    """Restore the backup read from ``source`` into the empty instance of ``settings``.
+
+    ``identities`` must include the recovery identity. Raises
+    :class:`RestoreRefused` for a non-empty target or an invalid archive and
+    :class:`~tipbox.crypto.DecryptionError` for a wrong identity or a
+    damaged file; in every failure case the target is left untouched.
+    """
+    _require_empty(settings)
+    with _Staging(settings) as staging:
+        reader = _ChunkReader(decrypt_stream(identities, source))
+        manifest = _extract(reader, staging)
+        reader.drain()  # authenticates the last chunk: catches truncation
+        report = _verify(staging, manifest)
+        staging.publish()
+    return report
+
+
+def _require_empty(settings: Settings) -> None:
+    if settings.keys_dir.is_relative_to(settings.data_dir):
+        raise RestoreRefused("restore needs the keys directory outside the data directory")
+    if _entries(settings.data_dir):
+        raise RestoreRefused(
+            f"{settings.data_dir} is not empty: restore only into a new, empty instance"
+        )
+    if set(_entries(settings.keys_dir)) - {KEYS_README}:
+        raise RestoreRefused(
+            f"{settings.keys_dir} is not empty: restore only into a new, empty instance"
+        )
+
+
+def _entries(directory: Path) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except FileNotFoundError:
+        return []
+
+
+class _Staging:
+    """Private directories next to the targets, renamed into place by :meth:`publish`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._roots: list[Path] = []
+        self.data = self.keys = Path()
+
+    def __enter__(self) -> _Staging:
+        try:
+            self.data = self._root_for(self._settings.data_dir) / "data"
+            self.keys = self._root_for(self._settings.keys_dir) / "keys"
+            for directory in (self.data, self.data / "blobs", self.keys):
+                directory.mkdir(mode=0o700)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _root_for(self, target: Path) -> Path:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix=".tipbox-restore-", dir=target.parent))
+        self._roots.append(root)
+        return root
+
+    def __exit__(self, *_: object) -> None:
+        for root in self._roots:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def publish(self) -> None:
+        """Move the keys, then the data (whose secrets file means "initialised").
+
+        If the data cannot be moved, the keys are moved back.
+        """
+        _sync_tree(self.keys)
+        _sync_tree(self.data)
+        moved = _move_keys(self.keys, self._settings.keys_dir)
+        try:
+            _replace_empty_dir(self.data, self._settings.data_dir)
+        except BaseException:
+            for staged, target in moved:
+                with contextlib.suppress(OSError):
+                    os.rename(target, staged)
+            raise
+
+
+def _sync_tree(directory: Path) -> None:
+    """fsync every file and directory below ``directory`` (deepest first)."""
+    for root, _dirs, files in os.walk(directory, topdown=False):
+        for name in files:
+            _fsync(Path(root) / name)
+        _fsync(Path(root))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _move_keys(staged: Path, target: Path) -> list[tuple[Path, Path]]:
+    """Move the staged key files into ``target``; return (staged, target) pairs moved."""
+    if not target.exists():
+        os.rename(staged, target)
+        return [(staged, target)]
+    moved = []
+    for path in staged.iterdir():
+        if not (target / path.name).exists():  # only README.md can be there
+            os.rename(path, target / path.name)
+            moved.append((path, target / path.name))
+    return moved
+
+
+def _replace_empty_dir(staged: Path, target: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(target)  # empty (checked); fails loudly if something appeared
+    os.rename(staged, target)
+    _fsync(target.parent)
+
+
+def _extract(reader: _ChunkReader, staging: _Staging) -> dict[str, object]:
+    """Write each member to its staged path; return the parsed manifest."""
+    manifest: dict[str, object] | None = None
+    try:
+        with tarfile.open(fileobj=cast(BinaryIO, reader), mode="r|") as tar:
+            for member in tar:
+                source = _member_stream(tar, member)
+                if member.name == MANIFEST:
+                    manifest = _parse_manifest(source.read(64 * 1024))
+                else:
+                    _write_new(_staged_path(staging, member.name), source, member.name)
+    except tarfile.TarError:
+        raise RestoreRefused("the backup is not a valid tipbox archive") from None
+    if manifest is None:
+        raise RestoreRefused("the backup has no manifest (incomplete archive)")
+    return manifest
+
+
+def _member_stream(tar: tarfile.TarFile, member: tarfile.TarInfo) -> BinaryIO:
+    source = tar.extractfile(member) if member.isreg() else None
+    if source is None:
+        raise RestoreRefused("the backup contains something other than regular files")
+    return cast(BinaryIO, source)
+
+
+def _staged_path(staging: _Staging, name: str) -> Path:
+    """Map an archive name to its staged path; anything unexpected is refused."""
+    parts = name.split("/")
+    if len(parts) == 2 and parts[0] == "data" and parts[1] in _DATA_FILES:
+        return staging.data / parts[1]
+    if len(parts) == 3 and parts[:2] == ["data", "blobs"] and is_blob_name(parts[2]):
+        return staging.data / "blobs" / parts[2]
+    if len(parts) == 2 and parts[0] == "keys" and _KEY_FILE.fullmatch(parts[1]):
+        return staging.keys / parts[1]
+    raise RestoreRefused("the backup contains an unexpected file name")
+
+
+def _write_new(path: Path, source: BinaryIO, name: str) -> None:
+    mode = 0o644 if name in ("keys/newsroom.txt", "keys/recovery.txt", "keys/README.md") else 0o600
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, mode)
+    except FileExistsError:
+        raise RestoreRefused("the backup contains a file twice") from None
+    with os.fdopen(fd, "wb") as target:
+        shutil.copyfileobj(source, target, _COPY_SIZE)
+
+
+def _parse_manifest(data: bytes) -> dict[str, object]:
+    try:
+        document = json.loads(data)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise RestoreRefused("the backup's manifest is not a tipbox manifest")
+    if document.get("version") != VERSION:
+        raise RestoreRefused(f"unsupported backup version {document.get('version')!r}")
+    return document
+
+
+def _verify(staging: _Staging, manifest: dict[str, object]) -> BackupReport:
+    """Check the staged instance against the manifest before anything is published."""
+    for name in _DATA_FILES:
+        if not (staging.data / name).is_file():
+            raise RestoreRefused(f"the backup lacks data/{name}")
+    schema, blobs = _inspect_database(staging.data / "tipbox.db")
+    if schema > len(MIGRATIONS):
+        raise RestoreRefused("the backup comes from a newer tipbox: upgrade tipbox first")
+    staged_blobs = {path.name for path in (staging.data / "blobs").iterdir()}
+    if set(blobs) != staged_blobs or len(blobs) != len(staged_blobs):
+        raise RestoreRefused("the backup's blobs do not match its database")
+    key_files = sum(1 for _ in staging.keys.iterdir())
+    report = BackupReport(items=len(blobs), blobs=len(staged_blobs), key_files=key_files)
+    expected = (manifest.get("items"), manifest.get("blobs"), manifest.get("key_files"))
+    if expected != (report.items, report.blobs, report.key_files):
+        raise RestoreRefused("the backup's contents do not match its manifest")
+    return report
+
+
+def _inspect_database(path: Path) -> tuple[int, list[str]]:
+    """Schema version and referenced blobs of a staged database (read-only)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        raise RestoreRefused("the backup's database cannot be opened") from None
+    try:
+        if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise RestoreRefused("the backup's database is damaged")
+        schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        blobs = [row[0] for row in conn.execute("SELECT blob FROM items")]
+    except sqlite3.Error:
+        raise RestoreRefused("the backup's database is not a tipbox database") from None
+    finally:
+        conn.close()
+    return schema, blobs
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable file over verified plaintext chunks (for ``tarfile``)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        target = memoryview(buffer).cast("B")
+        size = min(len(target), len(self._pending))
+        target[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def drain(self) -> None:
+        """Read to the end of the age file, which authenticates its last chunk.
+
+        After the archive only tar padding (zero bytes) may follow.
+        """
+        trailing = bool(bytes(self._pending).strip(b"\0"))
+        self._pending = memoryview(b"")
+        for chunk in self._chunks:
+            trailing = trailing or bool(chunk.strip(b"\0"))
+        if trailing:
+            raise RestoreRefused("the backup has data after the end of its archive")

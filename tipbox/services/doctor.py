@@ -1,0 +1,418 @@
+"""``doctor``: check an instance as deployed and say how to fix what is wrong.
+
+Each check is a function ``(settings, system) -> list[Problem]``; every
+:class:`Problem` names what is wrong and the command or setting that fixes
+it. :func:`diagnose` runs them all. The checks:
+
+- **permissions**: data, blob and keys directories are 0700 (no group or
+  other bits); secret files (``secrets.json``, the database and its WAL,
+  blobs, wrapped keys ``*.age``) are 0600; everything in the data directory
+  belongs to the data directory's owner (a file left by ``root`` would lock
+  the service out);
+- **initialised**: ``init`` has completed;
+- **keys**: an active newsroom key and a recovery recipient are recorded,
+  and ``keys/newsroom.txt`` (what sources are shown) is that active key;
+- **plaintext identities**: no ``AGE-SECRET-KEY-`` in the keys or data
+  directory (the recovery identity belongs on paper);
+- **disk**: free space covers one maximum upload plus the reserve;
+- **swap**: no unencrypted swap (plaintext passes through memory while it is
+  encrypted; swapped-out pages would land on disk in the clear). zram and
+  dm-crypt swap are fine;
+- **settings**: nothing that is only safe in local development: ``TIPBOX_DEV``
+  (cookies without ``Secure``) or binds on non-loopback addresses (the apps
+  must only be reachable through Tor);
+- **leftovers**: temporaries of dead blob writers, database snapshots of
+  dead backups, staging directories of failed restores.
+
+Security contract: read-only. Doctor never modifies the instance (it does
+not even open it through :func:`~tipbox.services.instance.open_instance`,
+which cleans up), never decrypts anything and prints only paths, modes and
+counts, never file contents.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tipbox.config import Settings
+from tipbox.errors import NotInitialised, StorageUnavailable
+from tipbox.services.backup import SNAPSHOT_PREFIX
+from tipbox.services.instance import is_initialised
+from tipbox.services.keyring import Keyring
+from tipbox.store import Database
+
+__all__ = ["CHECKS", "Problem", "System", "diagnose"]
+
+_TEMP_BLOB = re.compile(r"\.tmp-[0-9a-f]{32}")
+_SNAPSHOT = re.compile(re.escape(SNAPSHOT_PREFIX) + r"[0-9a-f]{32}\.db")
+_SECRET_MARK = b"AGE-SECRET-KEY-"
+_SCAN_BYTES = 64 * 1024
+_PRIVATE = 0o077
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding: which check, what is wrong, and how to fix it."""
+
+    check: str
+    message: str
+    fix: str
+
+
+def _statvfs_free(path: Path) -> int:
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+@dataclass(frozen=True)
+class System:
+    """What doctor reads outside the instance; tests point these at fakes."""
+
+    proc_swaps: Path = Path("/proc/swaps")
+    sys_block: Path = Path("/sys/block")
+    free_bytes: Callable[[Path], int] = field(default=_statvfs_free)
+
+
+Check = Callable[[Settings, System], list[Problem]]
+
+
+def diagnose(settings: Settings, system: System | None = None) -> list[Problem]:
+    """Run every check in :data:`CHECKS`; an empty list means all is well."""
+    system = system or System()
+    return [problem for check in CHECKS for problem in check(settings, system)]
+
+
+# -- permissions ----------------------------------------------------------------
+
+
+def check_permissions(settings: Settings, _system: System) -> list[Problem]:
+    """Directories 0700, secret files 0600, one owner throughout the data directory."""
+    problems: list[Problem] = []
+    for directory in (settings.data_dir, settings.blobs_dir, settings.keys_dir):
+        problems += _mode_problems(directory, "directory", 0o700)
+    for path in _secret_files(settings):
+        problems += _mode_problems(path, "secret file", 0o600)
+    problems += _owner_problems(settings.data_dir)
+    return problems
+
+
+def _mode_problems(path: Path, what: str, wanted: int) -> list[Problem]:
+    try:
+        mode = stat.S_IMODE(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return []
+    if mode & _PRIVATE == 0:
+        return []
+    return [
+        Problem(
+            "permissions",
+            f"{what} {path} is accessible to other users (mode {mode:04o})",
+            f"chmod {wanted:o} {path}",
+        )
+    ]
+
+
+def _secret_files(settings: Settings) -> Iterator[Path]:
+    yield settings.secrets_path
+    database = settings.database_path
+    yield from (database, database.with_name(database.name + "-wal"))
+    yield database.with_name(database.name + "-shm")
+    yield from _files_in(settings.blobs_dir)
+    yield from (path for path in _files_in(settings.keys_dir) if path.suffix == ".age")
+
+
+def _files_in(directory: Path) -> Iterator[Path]:
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(directory) as it:
+        for entry in it:
+            if entry.is_file(follow_symlinks=False):
+                yield Path(entry.path)
+
+
+def _owner_problems(data_dir: Path) -> list[Problem]:
+    try:
+        owner = os.lstat(data_dir).st_uid
+    except FileNotFoundError:
+        return []
+    strangers = [path for path in _walk(data_dir) if os.lstat(path).st_uid != owner]
+    if not strangers:
+        return []
+    return [
+        Problem(
+            "permissions",
+            f"{len(strangers)} files in {data_dir} belong to another user than the "
+            f"directory (first: {strangers[0]})",
+            f"chown -R --reference={data_dir} {data_dir}",
+        )
+    ]
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(directory):
+        for name in (*dirs, *files):
+            yield Path(root) / name
+
+
+# -- instance state -------------------------------------------------------------
+
+
+def check_initialised(settings: Settings, _system: System) -> list[Problem]:
+    """``init`` has completed: secrets file and database exist."""
+    if is_initialised(settings) and settings.database_path.exists():
+        return []
+    return [
+        Problem(
+            "initialised",
+            f"no initialised instance in {settings.data_dir}",
+            "run `python -m tipbox init` (as the service user), or restore a backup "
+            "with `python -m tipbox restore`",
+        )
+    ]
+
+
+def check_keys(settings: Settings, _system: System) -> list[Problem]:
+    """An active newsroom key and a recovery recipient; newsroom.txt shows the active key."""
+    if not settings.database_path.exists():
+        return []  # reported by check_initialised
+    database = Database(settings.database_path)
+    try:
+        return _key_problems(Keyring(database), settings.keys_dir / "newsroom.txt")
+    except StorageUnavailable as error:
+        return [Problem("keys", f"the database cannot be read: {error}", "check its owner")]
+    finally:
+        database.close()
+
+
+def _key_problems(keyring: Keyring, newsroom_file: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    try:
+        keyring.recovery_recipient()
+    except NotInitialised:
+        problems.append(Problem("keys", "no recovery recipient is recorded", _REINIT))
+    try:
+        active = keyring.active_key()
+    except NotInitialised:
+        problems.append(Problem("keys", "there is no active newsroom key", _ROTATE))
+        return problems
+    try:
+        shown = newsroom_file.read_text("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        shown = None
+    if shown != active.recipient:
+        problems.append(
+            Problem(
+                "keys",
+                f"{newsroom_file} is missing or is not the active newsroom key",
+                f"write the active recipient ({active.fingerprint}) into {newsroom_file}",
+            )
+        )
+    return problems
+
+
+_REINIT = "the instance is damaged: restore the latest backup into a new instance"
+_ROTATE = "create and activate a newsroom key (key rotation), or restore the latest backup"
+
+
+def check_plaintext_identities(settings: Settings, _system: System) -> list[Problem]:
+    """No file in the keys or data directory holds an age identity in the clear."""
+    problems: list[Problem] = []
+    for directory in (settings.keys_dir, settings.data_dir):
+        for path in _files_in(directory):
+            if _holds_identity(path):
+                problems.append(
+                    Problem(
+                        "plaintext identities",
+                        f"{path} contains a private age identity in the clear",
+                        f"keep it offline (paper), then delete it: shred -u {path}",
+                    )
+                )
+    return problems
+
+
+def _holds_identity(path: Path) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return _SECRET_MARK in file.read(_SCAN_BYTES).upper()
+    except OSError:
+        return False
+
+
+# -- the machine ----------------------------------------------------------------
+
+
+def check_disk_space(settings: Settings, system: System) -> list[Problem]:
+    """Free disk covers the largest accepted upload plus the configured reserve."""
+    where = _existing_ancestor(settings.data_dir)
+    free = system.free_bytes(where)
+    needed = settings.max_upload_bytes + settings.min_free_bytes
+    if free >= needed:
+        return []
+    return [
+        Problem(
+            "disk",
+            f"only {_mib(free)} free on the file system of {where}; one maximum upload "
+            f"plus the reserve needs {_mib(needed)}",
+            "free or add disk space, or lower TIPBOX_MAX_UPLOAD_BYTES / TIPBOX_MIN_FREE_BYTES",
+        )
+    ]
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024**2:,.0f} MiB"
+
+
+def check_swap(settings: Settings, system: System) -> list[Problem]:
+    """Active swap must be RAM-backed (zram) or encrypted (dm-crypt)."""
+    problems: list[Problem] = []
+    for device in _active_swaps(system.proc_swaps):
+        if not _swap_is_safe(device, system.sys_block):
+            problems.append(
+                Problem(
+                    "swap",
+                    f"swap on {device} is not encrypted: plaintext in memory could be "
+                    "written to disk",
+                    "turn swap off (`swapoff -a` and remove it from /etc/fstab) or use "
+                    "encrypted swap (a `swap` line in /etc/crypttab)",
+                )
+            )
+    return problems
+
+
+def _active_swaps(proc_swaps: Path) -> list[str]:
+    try:
+        lines = proc_swaps.read_text().splitlines()[1:]
+    except OSError:
+        return []
+    return [line.split()[0].replace("\\040", " ") for line in lines if line.strip()]
+
+
+def _swap_is_safe(device: str, sys_block: Path) -> bool:
+    name = os.path.basename(os.path.realpath(device))
+    return name.startswith("zram") or _is_encrypted(name, sys_block, depth=0)
+
+
+def _is_encrypted(name: str, sys_block: Path, *, depth: int) -> bool:
+    """Whether block device ``name`` is dm-crypt, or stacked only on dm-crypt.
+
+    LVM inside LUKS (Debian's "encrypted LVM" install) is a ``dm`` device
+    whose slaves are the encrypted one.
+    """
+    if not name.startswith("dm-") or depth > 8:
+        return False
+    try:
+        uuid = (sys_block / name / "dm" / "uuid").read_text()
+    except OSError:
+        return False
+    if uuid.startswith("CRYPT-"):
+        return True
+    try:
+        slaves = os.listdir(sys_block / name / "slaves")
+    except OSError:
+        return False
+    return bool(slaves) and all(
+        _is_encrypted(slave, sys_block, depth=depth + 1) for slave in slaves
+    )
+
+
+def check_settings(settings: Settings, _system: System) -> list[Problem]:
+    """Nothing that is only safe for a local development run."""
+    problems: list[Problem] = []
+    if settings.dev:
+        problems.append(
+            Problem(
+                "settings",
+                "TIPBOX_DEV is on: session cookies are sent without the Secure flag",
+                "remove TIPBOX_DEV from the environment (/etc/tipbox/tipbox.env)",
+            )
+        )
+    for name, bind in (("SOURCE", settings.source_bind), ("REVIEWER", settings.reviewer_bind)):
+        if not _is_loopback(bind):
+            problems.append(
+                Problem(
+                    "settings",
+                    f"TIPBOX_{name}_BIND={bind} listens beyond this machine; the apps must "
+                    "only be reachable through Tor",
+                    f"set TIPBOX_{name}_BIND to a loopback address, e.g. 127.0.0.1:"
+                    f"{bind.rpartition(':')[2]}",
+                )
+            )
+    return problems
+
+
+def _is_loopback(bind: str) -> bool:
+    host = bind.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: may resolve to anything
+
+
+# -- leftovers ------------------------------------------------------------------
+
+
+def check_leftovers(settings: Settings, _system: System) -> list[Problem]:
+    """Temporaries of dead blob writers, backups and restores."""
+    found = [
+        *_dead_temporaries(settings.blobs_dir, _TEMP_BLOB),
+        *_dead_temporaries(settings.data_dir, _SNAPSHOT),
+    ]
+    for parent in sorted({settings.data_dir.parent, settings.keys_dir.parent}):
+        found += sorted(parent.glob(".tipbox-restore-*"))
+    return [
+        Problem(
+            "leftovers",
+            f"{path} was left by an interrupted upload, backup or restore",
+            f"restart the apps (they remove upload leftovers at start) or delete it: rm -r {path}",
+        )
+        for path in found
+    ]
+
+
+def _dead_temporaries(directory: Path, pattern: re.Pattern[str]) -> Iterator[Path]:
+    """Temporaries whose writer died: nobody holds their ``flock`` any more."""
+    for path in _files_in(directory):
+        if pattern.fullmatch(path.name) and not _locked(path):
+            yield path
+
+
+def _locked(path: Path) -> bool:
+    """Whether a live writer holds ``path``'s ``flock`` (blob writers and backups do)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+#: Every check, in the order their problems are printed.
+CHECKS: tuple[Check, ...] = (
+    check_initialised,
+    check_permissions,
+    check_keys,
+    check_plaintext_identities,
+    check_disk_space,
+    check_swap,
+    check_settings,
+    check_leftovers,
+)

@@ -1,0 +1,599 @@
+"""The reviewer's inbox: sources, conversations, downloads, deletion.
+
+Security contract:
+
+- Nothing here holds a key: every method that decrypts takes the newsroom
+  identities of the calling session, and keeps plaintext in memory only for
+  as long as it is being returned (messages) or streamed (files, zips).
+- Files are decrypted chunk by chunk (64 KiB age chunks) as the generator is
+  consumed: memory does not grow with the file size. Each chunk is verified
+  before it is yielded; a damaged file stops with
+  :class:`~tipbox.crypto.DecryptionError` mid-stream (the client sees a
+  truncated download, never unverified bytes).
+- Decrypted file names are returned as data, never used as a path.
+- Deleting is a crypto-shred: the header rows are deleted first (SQLite
+  ``secure_delete``; the WAL is then truncated), and only then are the
+  payload blobs unlinked. Without its header a payload is noise, even in an
+  old backup of the blob directory.
+- The sources list costs the same whatever the number of sources: keyset
+  pagination over an index in the requested order, and per-row counts over
+  the ``(source_id, seen, kind)`` index.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sqlite3
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from tipbox.crypto import DecryptionError, decrypt_detached
+from tipbox.errors import Forbidden, InvalidInput, NotFound
+from tipbox.services.audit import Audit
+from tipbox.services.keyring import KeyIdentity
+from tipbox.services.sources import Sources
+from tipbox.store import Store
+
+__all__ = [
+    "ORDERS",
+    "Conversation",
+    "Entry",
+    "FileDownload",
+    "Inbox",
+    "SourcePage",
+    "SourceSummary",
+    "Undecryptable",
+]
+
+ORDERS = ("starred", "newest")
+PAGE_SIZE = 50
+CONTENT_KINDS = ("message", "file")
+_ORDER_SQL = {
+    "starred": "starred DESC, last_activity_hour DESC, id DESC",
+    "newest": "last_activity_hour DESC, id DESC",
+}
+_AFTER_SQL = {
+    "starred": "(starred, last_activity_hour, id) < (?, ?, ?)",
+    "newest": "(last_activity_hour, id) < (?, ?)",
+}
+
+
+class Undecryptable(Forbidden):
+    """None of the session's newsroom identities opens this item (HTTP 403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSummary:
+    """One line of the sources list (nothing secret)."""
+
+    id: int
+    designation: str
+    items: int
+    unread: int
+    starred: bool
+    last_activity_hour: int
+    can_reply: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePage:
+    """One page of sources and the cursor of the next page (``None`` at the end)."""
+
+    sources: list[SourceSummary]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item of a conversation, decrypted for display.
+
+    ``kind`` is ``message``, ``file`` or ``reply``. ``text`` is set for
+    messages and replies (``None`` if it could not be decrypted); ``name``,
+    ``size`` and ``content_type`` for files (from the encrypted manifest).
+    """
+
+    id: int
+    kind: str
+    submission_id: int | None
+    hour: int
+    seen: bool
+    text: str | None = None
+    name: str | None = None
+    size: int | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A source and its items in sequence order."""
+
+    source: SourceSummary
+    entries: list[Entry] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FileDownload:
+    """A file being decrypted: its manifest name and size, and the plaintext chunks."""
+
+    item_id: int
+    name: str
+    size: int | None
+    chunks: Iterator[bytes]
+
+
+# --- cursors ------------------------------------------------------------------------
+
+
+def encode_cursor(values: Sequence[int]) -> str:
+    """An opaque cursor for the sort key of the last row of a page."""
+    text = ".".join(str(int(value)) for value in values)
+    return base64.urlsafe_b64encode(text.encode("ascii")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str, order: str) -> tuple[int, ...]:
+    """Parse :func:`encode_cursor`'s output; ``InvalidInput`` if malformed."""
+    size = 3 if order == "starred" else 2
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        values = tuple(int(part) for part in raw.split("."))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput("malformed page cursor") from None
+    if len(values) != size or len(cursor) > 80:
+        raise InvalidInput("malformed page cursor")
+    return values
+
+
+def _summary(row: sqlite3.Row) -> SourceSummary:
+    return SourceSummary(
+        id=int(row["id"]),
+        designation=str(row["designation"]),
+        items=int(row["items"]),
+        unread=int(row["unread"]),
+        starred=bool(row["starred"]),
+        last_activity_hour=int(row["last_activity_hour"]),
+        can_reply=row["reply_recipient"] is not None,
+    )
+
+
+_SUMMARY_SELECT = (
+    "SELECT s.id, s.designation, s.starred, s.last_activity_hour, s.reply_recipient,"
+    " (SELECT count(*) FROM items i WHERE i.source_id = s.id"
+    "  AND i.kind IN ('message', 'file')) AS items,"
+    " (SELECT count(*) FROM items i WHERE i.source_id = s.id AND i.seen = 0"
+    "  AND i.kind IN ('message', 'file')) AS unread"
+    " FROM sources s"
+)
+
+
+def page_query(order: str, *, with_cursor: bool) -> str:
+    """The SQL of one page of sources: an index walk in ``order``, never a sort."""
+    where = f" WHERE {_AFTER_SQL[order]}" if with_cursor else ""
+    return f"{_SUMMARY_SELECT}{where} ORDER BY {_ORDER_SQL[order]} LIMIT ?"  # noqa: S608
+
+
+# --- decryption helpers --------------------------------------------------------------
+
+
+def _decrypt_all(store: Store, identities: Sequence[KeyIdentity], row: sqlite3.Row) -> bytes:
+    with store.blobs.open_blob(str(row["blob"])) as payload:
+        return b"".join(decrypt_detached(identities, bytes(row["header"]), payload))
+
+
+def _decrypt_text(store: Store, identities: Sequence[KeyIdentity], row: sqlite3.Row) -> str | None:
+    try:
+        return _decrypt_all(store, identities, row).decode("utf-8")
+    except (DecryptionError, NotFound, UnicodeDecodeError):
+        return None
+
+
+def _manifest_entries(data: bytes) -> dict[int, dict[str, Any]]:
+    """``position -> entry`` from a decrypted manifest (unknown shapes ignored)."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+        files = document["files"]
+        return {int(entry["position"]): dict(entry) for entry in files}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
+def stream_payload(
+    header: bytes, payload: BinaryIO, identities: Sequence[KeyIdentity]
+) -> Iterator[bytes]:
+    """Decrypt ``payload`` chunk by chunk and close it when done or abandoned."""
+    try:
+        yield from decrypt_detached(identities, header, payload)
+    finally:
+        payload.close()
+
+
+class Inbox:
+    """Read, download and delete what sources sent (see the module contract)."""
+
+    def __init__(
+        self, store: Store, sources: Sources, audit: Audit, *, page_size: int = PAGE_SIZE
+    ) -> None:
+        self._store = store
+        self._sources = sources
+        self._audit = audit
+        self._page_size = page_size
+
+    # -- sources list ---------------------------------------------------------------
+
+    def sources(self, *, order: str = "starred", cursor: str | None = None) -> SourcePage:
+        """One page of sources in ``order`` (``starred`` first, or ``newest``)."""
+        if order not in ORDERS:
+            raise InvalidInput("unknown sort order")
+        params = decode_cursor(cursor, order) if cursor else ()
+        with self._store.db.reading() as conn:
+            rows = conn.execute(
+                page_query(order, with_cursor=bool(cursor)), (*params, self._page_size + 1)
+            ).fetchall()
+        summaries = [_summary(row) for row in rows[: self._page_size]]
+        return SourcePage(summaries, self._next_cursor(summaries, order, len(rows)))
+
+    def _next_cursor(self, page: list[SourceSummary], order: str, fetched: int) -> str | None:
+        if fetched <= self._page_size or not page:
+            return None
+        last = page[-1]
+        key = (last.last_activity_hour, last.id)
+        return encode_cursor((int(last.starred), *key) if order == "starred" else key)
+
+    def source(self, source_id: int) -> SourceSummary:
+        """The summary of one source; ``NotFound`` if it does not exist."""
+        with self._store.db.reading() as conn:
+            row = conn.execute(f"{_SUMMARY_SELECT} WHERE s.id = ?", (source_id,)).fetchone()
+        if row is None:
+            raise NotFound("no such source")
+        return _summary(row)
+
+    # -- conversation ------------------------------------------------------------------
+
+    def conversation(
+        self, source_id: int, identities: Sequence[KeyIdentity], *, reviewer: str
+    ) -> Conversation:
+        """The source's messages, files and replies in sequence order, decrypted (audited)."""
+        summary = self.source(source_id)
+        self._audit.record("view", reviewer=reviewer, designation=summary.designation)
+        with self._store.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT id, submission_id, kind, position, header, blob, created_hour, seen"
+                " FROM items WHERE source_id = ? ORDER BY id",
+                (source_id,),
+            ).fetchall()
+        manifests = self._manifests(rows, identities)
+        entries = [
+            self._entry(row, identities, manifests) for row in rows if row["kind"] != "manifest"
+        ]
+        return Conversation(summary, entries)
+
+    def _manifests(
+        self, rows: Iterable[sqlite3.Row], identities: Sequence[KeyIdentity]
+    ) -> dict[int, dict[int, dict[str, Any]]]:
+        manifests: dict[int, dict[int, dict[str, Any]]] = {}
+        for row in rows:
+            if row["kind"] == "manifest":
+                try:
+                    data = _decrypt_all(self._store, identities, row)
+                except (DecryptionError, NotFound):
+                    continue
+                manifests[int(row["submission_id"])] = _manifest_entries(data)
+        return manifests
+
+    def _entry(
+        self,
+        row: sqlite3.Row,
+        identities: Sequence[KeyIdentity],
+        manifests: dict[int, dict[int, dict[str, Any]]],
+    ) -> Entry:
+        base: dict[str, Any] = {
+            "id": int(row["id"]),
+            "kind": str(row["kind"]),
+            "submission_id": row["submission_id"],
+            "hour": int(row["created_hour"]),
+            "seen": bool(row["seen"]),
+        }
+        if row["kind"] != "file":
+            return Entry(**base, text=_decrypt_text(self._store, identities, row))
+        meta = manifests.get(int(row["submission_id"]), {}).get(int(row["position"]), {})
+        return Entry(
+            **base,
+            name=_safe_str(meta.get("name")),
+            size=_safe_int(meta.get("size")),
+            content_type=_safe_str(meta.get("content_type")),
+        )
+
+    # -- read / star ---------------------------------------------------------------------
+
+    def set_seen(self, source_id: int, item_ids: Sequence[int] | None, *, seen: bool) -> int:
+        """Mark items (all of the source's if ``item_ids`` is ``None``) read or unread."""
+        self.source(source_id)
+        with self._store.db.transaction() as conn:
+            if item_ids is None:
+                cursor = conn.execute(
+                    "UPDATE items SET seen = ? WHERE source_id = ?", (int(seen), source_id)
+                )
+                return cursor.rowcount
+            count = 0
+            for item_id in item_ids:
+                count += conn.execute(
+                    "UPDATE items SET seen = ? WHERE source_id = ? AND id = ?",
+                    (int(seen), source_id, item_id),
+                ).rowcount
+            return count
+
+    def set_starred(self, source_id: int, *, starred: bool) -> None:
+        """Star or unstar a source; ``NotFound`` if it does not exist."""
+        with self._store.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE sources SET starred = ? WHERE id = ?", (int(starred), source_id)
+            )
+        if cursor.rowcount == 0:
+            raise NotFound("no such source")
+
+    # -- items -----------------------------------------------------------------------------
+
+    def _item(self, source_id: int, item_id: int) -> sqlite3.Row:
+        with self._store.db.reading() as conn:
+            row: sqlite3.Row | None = conn.execute(
+                "SELECT * FROM items WHERE id = ? AND source_id = ?", (item_id, source_id)
+            ).fetchone()
+        if row is None or row["kind"] == "manifest":
+            raise NotFound("no such item")
+        return row
+
+    def open_file(
+        self, source_id: int, item_id: int, identities: Sequence[KeyIdentity], *, reviewer: str
+    ) -> FileDownload:
+        """Start decrypting a file (or message/reply) item as a stream of chunks.
+
+        The header and first chunk are opened before this returns, so a
+        missing key raises :class:`Undecryptable` here rather than half-way
+        through a response.
+        Marks the item read.
+        """
+        row = self._item(source_id, item_id)
+        name, size = self._file_meta(row, identities)
+        payload = self._store.blobs.open_blob(str(row["blob"]))
+        chunks = stream_payload(bytes(row["header"]), payload, identities)
+        try:
+            first = next(chunks, b"")
+        except DecryptionError:
+            payload.close()
+            raise Undecryptable("this item cannot be decrypted with your keys") from None
+        except BaseException:
+            payload.close()
+            raise
+        self.set_seen(source_id, [item_id], seen=True)
+        self._audit.record("download", reviewer=reviewer, item_id=item_id)
+        return FileDownload(item_id, name, size, _prepend(first, chunks))
+
+    def _file_meta(
+        self, row: sqlite3.Row, identities: Sequence[KeyIdentity]
+    ) -> tuple[str, int | None]:
+        if row["kind"] != "file":
+            return f"{row['kind']}-{row['id']}.txt", None
+        with self._store.db.reading() as conn:
+            manifest = conn.execute(
+                "SELECT header, blob FROM items WHERE submission_id = ? AND kind = 'manifest'",
+                (row["submission_id"],),
+            ).fetchone()
+        meta: dict[str, Any] = {}
+        if manifest is not None:
+            try:
+                data = _decrypt_all(self._store, identities, manifest)
+                meta = _manifest_entries(data).get(int(row["position"]), {})
+            except (DecryptionError, NotFound):
+                meta = {}
+        name = _safe_str(meta.get("name")) or f"file-{row['id']}"
+        return name, _safe_int(meta.get("size"))
+
+    def export_age(
+        self, source_id: int, item_id: int, *, reviewer: str
+    ) -> tuple[str, Iterator[bytes]]:
+        """The item as a standard age file (header + payload), still encrypted (audited).
+
+        For decryption on an air-gapped machine; needs no key here.
+        """
+        row = self._item(source_id, item_id)
+        self._audit.record("export", reviewer=reviewer, item_id=item_id)
+        payload = self._store.blobs.open_blob(str(row["blob"]))
+        return f"{row['kind']}-{row['id']}.age", _prepend(
+            bytes(row["header"]), _read_chunks(payload)
+        )
+
+    def zip_items(
+        self,
+        source_id: int,
+        item_ids: Sequence[int] | None,
+        identities: Sequence[KeyIdentity],
+        *,
+        reviewer: str,
+    ) -> Iterator[bytes]:
+        """A zip of the given items (``None``: every unread one), streamed.
+
+        Entries are stored (no compression: documents are usually
+        compressed already and it keeps the cost per byte flat). Names are
+        the manifest names made unique and stripped of any path.
+        """
+        ids = self._zip_ids(source_id, item_ids)
+        return _zip_stream(self, source_id, ids, identities, reviewer)
+
+    def _zip_ids(self, source_id: int, item_ids: Sequence[int] | None) -> list[int]:
+        self.source(source_id)
+        with self._store.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT id, seen FROM items WHERE source_id = ? AND kind IN ('message', 'file')"
+                " ORDER BY id",
+                (source_id,),
+            ).fetchall()
+        if item_ids is None:
+            return [int(row["id"]) for row in rows if not row["seen"]]
+        known = {int(row["id"]) for row in rows}
+        if not set(item_ids) <= known:
+            raise NotFound("no such item")
+        return list(dict.fromkeys(item_ids))
+
+    # -- replies -------------------------------------------------------------------------
+
+    def reply(self, source_id: int, text: str, *, reviewer: str) -> int:
+        """Encrypt a reply to the source and the newsroom key (audited); return its id.
+
+        Raises ``InvalidInput`` (empty, or the source has no codename),
+        ``TooLarge`` or ``NotFound`` as :meth:`Sources.add_reply` does.
+        """
+        summary = self.source(source_id)
+        item_id = self._sources.add_reply(source_id, text)
+        self._audit.record(
+            "reply", reviewer=reviewer, item_id=item_id, designation=summary.designation
+        )
+        return item_id
+
+    # -- deletion --------------------------------------------------------------------------
+
+    def delete_item(self, source_id: int, item_id: int, *, reviewer: str) -> None:
+        """Crypto-shred one message, file or reply (and an emptied submission's manifest)."""
+        row = self._item(source_id, item_id)
+        self._audit.record("delete item", reviewer=reviewer, item_id=item_id)
+        with self._store.db.transaction() as conn:
+            blobs = [
+                str(
+                    conn.execute(
+                        "DELETE FROM items WHERE id = ? RETURNING blob", (item_id,)
+                    ).fetchone()[0]
+                )
+            ]
+            if row["submission_id"] is not None:
+                blobs += _delete_empty_submission(conn, int(row["submission_id"]))
+        self._shred(blobs)
+
+    def delete_source(self, source_id: int, *, reviewer: str) -> str:
+        """Crypto-shred a source and everything of it (audited); returns its designation."""
+        with self._store.db.transaction() as conn:
+            found = conn.execute(
+                "SELECT designation FROM sources WHERE id = ?", (source_id,)
+            ).fetchone()
+            if found is None:
+                raise NotFound("no such source")
+            blobs = [
+                str(row[0])
+                for row in conn.execute(
+                    "DELETE FROM items WHERE source_id = ? RETURNING blob", (source_id,)
+                ).fetchall()
+            ]
+            conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+        self._shred(blobs)
+        self._audit.record("delete source", reviewer=reviewer, designation=str(found[0]))
+        return str(found[0])
+
+    def _shred(self, blobs: Iterable[str]) -> None:
+        """After the header rows are gone: truncate the WAL, then unlink payloads."""
+        self._store.db.checkpoint()
+        for name in blobs:
+            self._store.blobs.delete_blob(name)
+        self._store.blobs.sync()
+
+
+def _delete_empty_submission(conn: sqlite3.Connection, submission_id: int) -> list[str]:
+    """If a submission has no message or file left, delete it and its manifest."""
+    left = conn.execute(
+        "SELECT count(*) FROM items WHERE submission_id = ? AND kind IN ('message', 'file')",
+        (submission_id,),
+    ).fetchone()[0]
+    if left:
+        return []
+    blobs = [
+        str(row[0])
+        for row in conn.execute(
+            "DELETE FROM items WHERE submission_id = ? RETURNING blob", (submission_id,)
+        ).fetchall()
+    ]
+    conn.execute("DELETE FROM submissions WHERE id = ?", (submission_id,))
+    return blobs
+
+
+def _safe_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _safe_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _read_chunks(payload: BinaryIO, size: int = 1024 * 1024) -> Iterator[bytes]:
+    try:
+        while chunk := payload.read(size):
+            yield chunk
+    finally:
+        payload.close()
+
+
+# --- streamed zip ------------------------------------------------------------------------
+
+
+class _ChunkSink:
+    """A write-only, non-seekable file that collects what ``zipfile`` writes."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._offset = 0
+
+    def write(self, data: bytes, /) -> int:
+        self._chunks.append(bytes(data))
+        self._offset += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._offset
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def take(self) -> bytes:
+        data, self._chunks = b"".join(self._chunks), []
+        return data
+
+
+def _unique_name(name: str, used: set[str]) -> str:
+    name = name.replace("\\", "_").replace("/", "_").lstrip(".") or "file"
+    candidate, number = name, 1
+    while candidate in used:
+        number += 1
+        stem, dot, ext = name.rpartition(".")
+        candidate = f"{stem} ({number}).{ext}" if dot and stem else f"{name} ({number})"
+    used.add(candidate)
+    return candidate
+
+
+def _zip_stream(
+    inbox: Inbox, source_id: int, ids: list[int], identities: Sequence[KeyIdentity], reviewer: str
+) -> Iterator[bytes]:
+    sink = _ChunkSink()
+    used: set[str] = set()
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
+        for item_id in ids:
+            download = inbox.open_file(source_id, item_id, identities, reviewer=reviewer)
+            info = zipfile.ZipInfo(_unique_name(download.name, used))
+            with archive.open(info, mode="w", force_zip64=True) as member:
+                for chunk in download.chunks:
+                    member.write(chunk)
+                    yield from _nonempty(sink.take())
+            yield from _nonempty(sink.take())
+    yield from _nonempty(sink.take())
+
+
+def _nonempty(data: bytes) -> Iterator[bytes]:
+    if data:
+        yield data

@@ -1,0 +1,194 @@
+"""Instance settings that admins edit in the web app, stored in the database.
+
+How they combine with the environment (:class:`~tipbox.config.Settings`):
+the environment gives the **default** of every value and the **ceiling** of
+every limit; the database holds only what an admin changed. So an operator
+who sets ``TIPBOX_MAX_UPLOAD_BYTES=1GiB`` knows no admin can raise uploads
+above it, and an admin can tighten limits without a restart of anything
+but the apps that read them.
+
+- ``organisation`` (1-100 printable characters) and ``landing_text`` (up to
+  5,000 characters, shown to sources as plain text, never as HTML);
+- ``max_upload_bytes``, ``max_files``, ``max_message_chars``: 1 up to the
+  environment's value;
+- ``session_idle_seconds`` (at least 60) and ``session_absolute_seconds``
+  (at least 300), each up to the environment's value, idle not above
+  absolute;
+- ``retention_days``: 0 (keep forever) to 36,500 when the environment has
+  no retention; when it has one (``TIPBOX_RETENTION_DAYS`` > 0) that is a
+  policy, and admins may only shorten it (1 up to that value).
+
+:meth:`SettingsStore.effective` returns the environment settings with the
+stored values applied, for the app factories and commands that honour them.
+Nothing here is secret; every value is validated before it is stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from tipbox.config import Settings
+from tipbox.errors import InvalidInput
+from tipbox.store.db import Database
+
+__all__ = ["DEFAULT_ORGANISATION", "InstanceSettings", "SettingsStore"]
+
+DEFAULT_ORGANISATION = "Our newsroom"
+MAX_ORGANISATION_CHARS = 100
+MAX_LANDING_CHARS = 5000
+MAX_RETENTION_DAYS = 36_500
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSettings:
+    """The admin-editable settings, as in effect."""
+
+    organisation: str
+    landing_text: str
+    max_upload_bytes: int
+    max_files: int
+    max_message_chars: int
+    session_idle_seconds: int
+    session_absolute_seconds: int
+    retention_days: int
+
+
+NAMES = tuple(field.name for field in dataclasses.fields(InstanceSettings))
+_TEXT = ("organisation", "landing_text")
+
+
+def defaults(env: Settings) -> InstanceSettings:
+    """The settings when no admin has changed anything."""
+    return InstanceSettings(
+        organisation=DEFAULT_ORGANISATION,
+        landing_text="",
+        max_upload_bytes=env.max_upload_bytes,
+        max_files=env.max_files,
+        max_message_chars=env.max_message_chars,
+        session_idle_seconds=env.session_idle_seconds,
+        session_absolute_seconds=env.session_absolute_seconds,
+        retention_days=env.retention_days,
+    )
+
+
+def _bounds(env: Settings) -> dict[str, tuple[int, int]]:
+    retention = (1, env.retention_days) if env.retention_days else (0, MAX_RETENTION_DAYS)
+    return {
+        "max_upload_bytes": (1, env.max_upload_bytes),
+        "max_files": (1, env.max_files),
+        "max_message_chars": (1, env.max_message_chars),
+        "session_idle_seconds": (min(60, env.session_idle_seconds), env.session_idle_seconds),
+        "session_absolute_seconds": (
+            min(300, env.session_absolute_seconds),
+            env.session_absolute_seconds,
+        ),
+        "retention_days": retention,
+    }
+
+
+def _check_organisation(value: str) -> str:
+    value = value.strip()
+    if not 1 <= len(value) <= MAX_ORGANISATION_CHARS or not value.isprintable():
+        raise InvalidInput(
+            f"the organisation name has 1 to {MAX_ORGANISATION_CHARS} printable characters"
+        )
+    return value
+
+
+def _check_landing(value: str) -> str:
+    value = value.replace("\r\n", "\n").strip()
+    if len(value) > MAX_LANDING_CHARS:
+        raise InvalidInput(f"the landing text has at most {MAX_LANDING_CHARS} characters")
+    if any(not (char.isprintable() or char in "\n\t") for char in value):
+        raise InvalidInput("the landing text must not contain control characters")
+    return value
+
+
+_TEXT_CHECKS: dict[str, Callable[[str], str]] = {
+    "organisation": _check_organisation,
+    "landing_text": _check_landing,
+}
+
+
+def _check_number(name: str, value: str, bounds: tuple[int, int]) -> int:
+    label = name.replace("_", " ")
+    try:
+        number = int(value.strip().replace("_", ""))
+    except ValueError:
+        raise InvalidInput(f"{label} must be a whole number") from None
+    low, high = bounds
+    if not low <= number <= high:
+        raise InvalidInput(f"{label} must be between {low} and {high}")
+    return number
+
+
+class SettingsStore:
+    """The ``instance_settings`` table over the environment's defaults and ceilings."""
+
+    def __init__(self, db: Database, env: Settings) -> None:
+        self._db = db
+        self._env = env
+
+    def current(self) -> InstanceSettings:
+        """The settings in effect: stored values over the defaults (out-of-bounds ones ignored)."""
+        with self._db.reading() as conn:
+            stored = dict(conn.execute("SELECT name, value FROM instance_settings").fetchall())
+        values = dataclasses.asdict(defaults(self._env))
+        for name, value in self._parse(stored, ignore_invalid=True).items():
+            values[name] = value
+        result = InstanceSettings(**values)
+        if result.session_idle_seconds > result.session_absolute_seconds:
+            return dataclasses.replace(result, session_idle_seconds=result.session_absolute_seconds)
+        return result
+
+    def update(self, changes: Mapping[str, str]) -> InstanceSettings:
+        """Validate and store ``changes`` (field name -> text); returns the new settings.
+
+        Raises ``InvalidInput`` naming the first bad field; then nothing is stored.
+        """
+        unknown = set(changes) - set(NAMES)
+        if unknown:
+            raise InvalidInput(f"unknown setting {sorted(unknown)[0]!r}")
+        parsed = self._parse(changes, ignore_invalid=False)
+        merged = dataclasses.replace(self.current(), **parsed)  # type: ignore[arg-type]
+        if merged.session_idle_seconds > merged.session_absolute_seconds:
+            raise InvalidInput("the idle timeout cannot be longer than the absolute one")
+        with self._db.transaction() as conn:
+            for name, value in parsed.items():
+                conn.execute(
+                    "INSERT INTO instance_settings (name, value) VALUES (?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    (name, str(value)),
+                )
+        return merged
+
+    def effective(self) -> Settings:
+        """The environment settings with the stored values applied."""
+        current = self.current()
+        return dataclasses.replace(
+            self._env,
+            max_upload_bytes=current.max_upload_bytes,
+            max_files=current.max_files,
+            max_message_chars=current.max_message_chars,
+            session_idle_seconds=current.session_idle_seconds,
+            session_absolute_seconds=current.session_absolute_seconds,
+            retention_days=current.retention_days,
+        )
+
+    def _parse(self, raw: Mapping[str, str], *, ignore_invalid: bool) -> dict[str, str | int]:
+        bounds = _bounds(self._env)
+        parsed: dict[str, str | int] = {}
+        for name, value in raw.items():
+            if name not in NAMES:
+                continue
+            try:
+                if name in _TEXT:
+                    parsed[name] = _TEXT_CHECKS[name](value)
+                else:
+                    parsed[name] = _check_number(name, value, bounds[name])
+            except InvalidInput:
+                if not ignore_invalid:
+                    raise
+        return parsed

@@ -1,0 +1,82 @@
+"""The public files of the keys directory, kept in step with the keyring (keys/README.md).
+
+- ``newsroom.txt``: the active newsroom recipient (public, mode 0644);
+- ``recovery.txt``: the recovery recipient (public, mode 0644);
+- ``newsroom-<fingerprint>.age``: one newsroom identity encrypted to the
+  recovery recipient only (mode 0600).
+
+Security contract: no identity is ever written here in the clear; every file
+is replaced atomically (temporary in the same directory, fsync, rename), so
+a crash leaves the old or the new version, never a torn one. The database is
+the source of truth: callers update it first and these files after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+from tipbox.crypto import Recipient, encrypt, fingerprint
+from tipbox.services.keyring import KeyIdentity
+
+__all__ = ["KeyFiles"]
+
+PUBLIC_MODE = 0o644
+PRIVATE_MODE = 0o600
+
+
+class KeyFiles:
+    """The keys directory of one instance."""
+
+    def __init__(self, keys_dir: Path) -> None:
+        self.path = keys_dir
+
+    def wrapped_path(self, recipient: str) -> Path:
+        """Where the recovery-wrapped identity of the key ``recipient`` lives."""
+        compact = fingerprint(recipient).replace(" ", "")
+        return self.path / f"newsroom-{compact}.age"
+
+    def write_active(self, recipient: str) -> None:
+        """Show ``recipient`` as the active newsroom key in ``newsroom.txt``."""
+        self._replace(self.path / "newsroom.txt", f"{recipient}\n".encode("ascii"), PUBLIC_MODE)
+
+    def write_recovery(self, recipient: Recipient) -> None:
+        """Record the recovery recipient in ``recovery.txt``."""
+        self._replace(self.path / "recovery.txt", f"{recipient}\n".encode("ascii"), PUBLIC_MODE)
+
+    def write_wrapped(self, identity: KeyIdentity, recovery: Recipient) -> None:
+        """Write ``identity`` encrypted to the recovery recipient (replacing any older copy)."""
+        sealed = encrypt([recovery], (str(identity) + "\n").encode("ascii"))
+        self._replace(self.wrapped_path(str(identity.recipient())), sealed, PRIVATE_MODE)
+
+    def remove_wrapped(self, recipient: str) -> None:
+        """Delete the wrapped copy of a destroyed key (missing is fine)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.wrapped_path(recipient))
+        self._sync_dir()
+
+    def _replace(self, path: Path, data: bytes, mode: int) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, mode)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(temp, mode)
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        self._sync_dir()
+
+    def _sync_dir(self) -> None:
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,116 @@
+"""Break-glass recovery with the offline recovery identity (DESIGN 5).
+
+Security contract:
+
+- :func:`recover_admin` needs only the recovery identity (which opens the
+  recovery grant of every newsroom key that is not destroyed). It gives a
+  chosen account, new or existing, a fresh reviewer key, a one-time
+  password and a TOTP secret (returned once, for printing), makes it an
+  admin and grants it every newsroom identity. It is the way back when
+  every admin password is lost. An existing account under that name is
+  reset (its old key and grants are gone).
+- :func:`rotate_recovery` replaces the recovery identity: a new one is
+  generated and returned once (never stored), every newsroom key that is
+  not destroyed is granted to it, the grants of the old recovery recipient
+  are deleted (secure_delete, WAL truncated) and the public recovery
+  recipient and recovery-wrapped key files are rewritten. It refuses
+  unless the old identity opens every such key, so no key is left without
+  a recovery grant. Copies of the old recovery identity open only what was
+  already in backups made before the rotation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tipbox.crypto import HybridIdentity, X25519Identity
+from tipbox.errors import InvalidInput, NotFound
+from tipbox.services.key_files import KeyFiles
+from tipbox.services.keyring import (
+    RECOVERY,
+    RECOVERY_RECIPIENT,
+    KeyIdentity,
+    Keyring,
+    insert_grant,
+)
+from tipbox.services.reviewer_admin import ReviewerAdmin
+from tipbox.services.reviewers import Enrolment, Reviewers
+from tipbox.store.db import Database, write_meta
+
+__all__ = ["NewRecovery", "open_all_keys", "recover_admin", "rotate_recovery"]
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class NewRecovery:
+    """A rotated recovery identity: print :attr:`identity` once, then forget it."""
+
+    identity: str
+    recipient: str
+    keys: int
+
+    def __repr__(self) -> str:
+        return f"NewRecovery(recipient={self.recipient!r}, keys={self.keys})"
+
+
+def open_all_keys(keyring: Keyring, recovery: KeyIdentity) -> list[tuple[int, KeyIdentity]]:
+    """(key id, identity) of every key that is not destroyed, opened with ``recovery``.
+
+    Raises ``InvalidInput`` if ``recovery`` is not the recovery identity or
+    some key has no grant it opens.
+    """
+    if str(recovery.recipient()) != str(keyring.recovery_recipient()):
+        raise InvalidInput("that is not this instance's recovery identity")
+    opened = {str(identity.recipient()): identity for identity in keyring.open_identities(recovery)}
+    result = []
+    known = keyring.keys()
+    for key in known:
+        if key.state == "destroyed":
+            continue
+        if key.recipient not in opened:
+            raise InvalidInput(f"the recovery identity does not open key {key.fingerprint}")
+        result.append((key.id, opened[key.recipient]))
+    return result
+
+
+def recover_admin(
+    db: Database,
+    keyring: Keyring,
+    reviewers: Reviewers,
+    recovery: KeyIdentity,
+    username: str,
+) -> Enrolment:
+    """Make ``username`` an admin holding every newsroom key (see the module contract)."""
+    identities = [identity for _, identity in open_all_keys(keyring, recovery)]
+    admin = ReviewerAdmin(db, reviewers)
+    try:
+        existing = reviewers.by_username(username)
+    except NotFound:
+        _, enrolment = admin.add(username, is_admin=True, identities=identities)
+        return enrolment
+    return admin.reset(existing.id, identities, is_admin=True)
+
+
+def rotate_recovery(
+    db: Database, keyring: Keyring, key_files: KeyFiles, recovery: KeyIdentity
+) -> NewRecovery:
+    """Replace the recovery identity (see the module contract)."""
+    keys = open_all_keys(keyring, recovery)
+    new: KeyIdentity = (
+        HybridIdentity.generate()
+        if isinstance(recovery, HybridIdentity)
+        else X25519Identity.generate()
+    )
+    new_recipient = new.recipient()
+    with db.transaction() as conn:
+        conn.execute(
+            "DELETE FROM grants WHERE holder = ? OR holder_recipient = ?",
+            (RECOVERY, str(recovery.recipient())),
+        )
+        for key_id, identity in keys:
+            insert_grant(conn, key_id, identity, holder=RECOVERY, recipient=new_recipient)
+        write_meta(conn, RECOVERY_RECIPIENT, str(new_recipient))
+    db.checkpoint()
+    key_files.write_recovery(new_recipient)
+    for _, identity in keys:
+        key_files.write_wrapped(identity, new_recipient)
+    return NewRecovery(identity=str(new), recipient=str(new_recipient), keys=len(keys))

@@ -1,0 +1,315 @@
+"""Newsroom key lifecycle: rotate, re-wrap stored headers, destroy retired keys (DESIGN 5).
+
+Security contract:
+
+- **Rotate** generates a new newsroom identity (post-quantum unless
+  ``classic``), grants it to the recovery recipient and to every reviewer
+  account that is not disabled (their *public* recipients, stored with the
+  accounts: no private key is needed), and makes it active in the same
+  transaction that retires the previous active key. New items use it at
+  once; the retired key still decrypts what was wrapped to it. A disabled
+  or deleted reviewer receives no grant, so nothing stored after the
+  rotation is readable with their password and a copy of the database.
+  The new identity is returned to the caller (to put into an admin's
+  session) and otherwise exists only inside grants.
+- **Re-wrap** re-encrypts the detached header of every item wrapped to a
+  retired key so that it is wrapped to the active key
+  (:func:`~tipbox.crypto.rewrap_header`: the file key and the payload do
+  not change). Items are processed in id order, in batches; the new
+  headers of a batch are computed first, then written in one transaction,
+  each row's ``header`` and ``key_id`` together, guarded by the old values
+  (an item deleted or re-wrapped meanwhile is left alone). A crash or
+  ``kill -9`` at any point leaves every item with either its old header and
+  key or its new header and key, both decryptable while the retired key
+  exists; running it again continues where it stopped.
+  Items the given identities cannot open, and replies whose source key kind
+  differs from the active key's (age files cannot mix post-quantum and
+  classic recipients), are skipped and keep depending on their old key.
+- **Destroy** refuses the active key and any key that an item still
+  depends on; otherwise it deletes the key's grants (secure_delete, then
+  the WAL is truncated) and its recovery-wrapped file, and marks it
+  ``destroyed``. What it protected is gone for good.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tipbox.crypto import (
+    DecryptionError,
+    HybridIdentity,
+    Recipient,
+    X25519Identity,
+    parse_recipient,
+    rewrap_header,
+)
+from tipbox.errors import InvalidInput, NotFound
+from tipbox.services.key_files import KeyFiles
+from tipbox.services.keyring import RECOVERY, KeyIdentity, Keyring, NewsroomKey, insert_key
+from tipbox.store import Store, hour
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "KeyInUse",
+    "KeyStatus",
+    "Progress",
+    "RewrapReport",
+    "Rotated",
+    "Rotation",
+]
+
+DEFAULT_BATCH = 64
+
+#: ``progress(done, total)``: items handled so far (re-wrapped or skipped) of those pending.
+Progress = Callable[[int, int], None]
+
+
+class KeyInUse(InvalidInput):
+    """A key cannot be destroyed: it is active, or stored items still need it."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatus:
+    """A newsroom key with how many stored items and grants still depend on it."""
+
+    key: NewsroomKey
+    items: int
+    grants: int
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Rotated:
+    """The outcome of a rotation. ``identity`` is secret: keep it in memory only."""
+
+    key: NewsroomKey
+    retired: NewsroomKey | None
+    identity: KeyIdentity
+    holders: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"Rotated(key={self.key.fingerprint!r}, holders={self.holders!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class RewrapReport:
+    """How a re-wrap ended: re-wrapped now, skipped (still on an old key), still pending."""
+
+    rewrapped: int
+    skipped: int
+    remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """One item to re-wrap: its row and the recipients its new header needs."""
+
+    id: int
+    key_id: int
+    header: bytes
+    recipients: list[Recipient]
+
+
+class Rotation:
+    """Key rotation, re-wrap and destruction over one instance's store."""
+
+    def __init__(
+        self,
+        store: Store,
+        keyring: Keyring,
+        key_files: KeyFiles,
+        *,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._keyring = keyring
+        self._files = key_files
+        self._now = now
+
+    # -- status -------------------------------------------------------------------
+
+    def status(self) -> list[KeyStatus]:
+        """Every key, newest first, with its item and grant counts."""
+        with self._store.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT k.*, (SELECT count(*) FROM items i WHERE i.key_id = k.id) AS n_items,"
+                " (SELECT count(*) FROM grants g WHERE g.key_id = k.id) AS n_grants"
+                " FROM newsroom_keys k ORDER BY k.id DESC"
+            ).fetchall()
+        return [
+            KeyStatus(NewsroomKey.from_row(row), int(row["n_items"]), int(row["n_grants"]))
+            for row in rows
+        ]
+
+    def pending(self) -> int:
+        """How many items are still wrapped to a retired key."""
+        with self._store.db.reading() as conn:
+            return int(
+                conn.execute(
+                    "SELECT count(*) FROM items i JOIN newsroom_keys k ON k.id = i.key_id"
+                    " WHERE k.state = 'retired'"
+                ).fetchone()[0]
+            )
+
+    # -- rotate -------------------------------------------------------------------
+
+    def rotate(self, *, classic: bool = False) -> Rotated:
+        """Create, grant and activate a new key; the previous active key is retired."""
+        identity: KeyIdentity = X25519Identity.generate() if classic else HybridIdentity.generate()
+        recovery = self._keyring.recovery_recipient()
+        with self._store.db.transaction() as conn:
+            holders = [(RECOVERY, recovery), *_reviewer_holders(conn)]
+            old = conn.execute(
+                "UPDATE newsroom_keys SET state = 'retired' WHERE state = 'active' RETURNING *"
+            ).fetchone()
+            key = insert_key(
+                conn, identity, holders=holders, state="active", created_hour=hour(self._now())
+            )
+        self._files.write_wrapped(identity, recovery)
+        self._files.write_active(key.recipient)
+        retired = None if old is None else NewsroomKey.from_row(old)
+        return Rotated(key, retired, identity, tuple(name for name, _ in holders))
+
+    # -- re-wrap ------------------------------------------------------------------
+
+    def rewrap(
+        self,
+        identities: Sequence[KeyIdentity],
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        progress: Progress | None = None,
+        limit: int | None = None,
+    ) -> RewrapReport:
+        """Re-wrap every item of a retired key to the active key (see the module contract).
+
+        ``identities`` must open the retired keys' headers (the newsroom
+        identities of an admin session, or those the recovery identity
+        opens). Safe to interrupt and to run again, also concurrently.
+        ``limit`` stops after that many items (the web app works in slices).
+        """
+        if batch_size < 1 or (limit is not None and limit < 1):
+            raise InvalidInput("the batch size and limit must be at least 1")
+        target = self._keyring.active_key()
+        by_key = self._identities_by_key(identities)
+        total, done, skipped, after = self.pending(), 0, 0, 0
+        budget = total if limit is None else limit
+        while batch := self._next_batch(
+            after, min(batch_size, budget - done - skipped), target.parsed_recipient()
+        ):
+            after = batch[-1].id
+            headers = [(item, _new_header(item, by_key, identities)) for item in batch]
+            ready = [(item, header) for item, header in headers if header is not None]
+            done += self._write_batch(ready, target.id)
+            skipped += len(batch) - len(ready)
+            if progress is not None:
+                progress(done + skipped, max(total, done + skipped))
+        return RewrapReport(rewrapped=done, skipped=skipped, remaining=self.pending())
+
+    def _identities_by_key(self, identities: Sequence[KeyIdentity]) -> dict[int, KeyIdentity]:
+        by_recipient = {str(identity.recipient()): identity for identity in identities}
+        known = self._keyring.keys()
+        return {
+            key.id: by_recipient[key.recipient] for key in known if key.recipient in by_recipient
+        }
+
+    def _next_batch(self, after: int, size: int, target: Recipient) -> list[_Pending]:
+        with self._store.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT i.id, i.key_id, i.kind, i.header, s.reply_recipient FROM items i"
+                " JOIN newsroom_keys k ON k.id = i.key_id JOIN sources s ON s.id = i.source_id"
+                " WHERE k.state = 'retired' AND i.id > ? ORDER BY i.id LIMIT ?",
+                (after, size),
+            ).fetchall()
+        return [_pending(row, target) for row in rows]
+
+    def _write_batch(self, ready: list[tuple[_Pending, bytes]], target_id: int) -> int:
+        if not ready:
+            return 0
+        written = 0
+        with self._store.db.transaction() as conn:
+            for item, header in ready:
+                cursor = conn.execute(
+                    "UPDATE items SET header = ?, key_id = ? WHERE id = ? AND key_id = ?"
+                    " AND header = ?",
+                    (header, target_id, item.id, item.key_id, item.header),
+                )
+                written += cursor.rowcount
+        return written
+
+    # -- destroy ------------------------------------------------------------------
+
+    def destroy(self, key_id: int) -> NewsroomKey:
+        """Destroy a retired key nothing depends on; raises :class:`KeyInUse` otherwise."""
+        with self._store.db.transaction() as conn:
+            key = _key_row(conn, key_id)
+            _check_destroyable(conn, key)
+            conn.execute("DELETE FROM grants WHERE key_id = ?", (key.id,))
+            row = conn.execute(
+                "UPDATE newsroom_keys SET state = 'destroyed' WHERE id = ? RETURNING *", (key.id,)
+            ).fetchone()
+        self._store.db.checkpoint()
+        self._files.remove_wrapped(key.recipient)
+        return NewsroomKey.from_row(row)
+
+    def find(self, reference: str) -> NewsroomKey:
+        """The key named by its id or (a prefix of at least 8 of) its fingerprint."""
+        compact = reference.replace(" ", "").lower()
+        known = self._keyring.keys()
+        matches = [
+            key
+            for key in known
+            if compact == str(key.id)
+            or (len(compact) >= 8 and key.fingerprint.replace(" ", "").lower().startswith(compact))
+        ]
+        if len(matches) != 1:
+            raise NotFound(f"no single newsroom key matches {reference!r}")
+        return matches[0]
+
+
+def _reviewer_holders(conn: sqlite3.Connection) -> list[tuple[str, Recipient]]:
+    """Every reviewer account that is not disabled, as (holder name, recipient)."""
+    rows = conn.execute("SELECT id, recipient FROM reviewers WHERE disabled = 0 ORDER BY id")
+    return [(f"reviewer:{row['id']}", parse_recipient(row["recipient"])) for row in rows]
+
+
+def _pending(row: sqlite3.Row, target: Recipient) -> _Pending:
+    recipients: list[Recipient] = [target]
+    if row["kind"] == "reply":
+        source = parse_recipient(row["reply_recipient"])
+        recipients = [source, target] if source.kind == target.kind else []
+    return _Pending(int(row["id"]), int(row["key_id"]), bytes(row["header"]), recipients)
+
+
+def _new_header(
+    item: _Pending, by_key: dict[int, KeyIdentity], identities: Sequence[KeyIdentity]
+) -> bytes | None:
+    """The item's header re-wrapped to its recipients, or ``None`` if it cannot be."""
+    if not item.recipients:
+        return None
+    candidates = [by_key[item.key_id]] if item.key_id in by_key else list(identities)
+    try:
+        return rewrap_header(item.header, candidates, item.recipients)
+    except (DecryptionError, ValueError):
+        return None
+
+
+def _key_row(conn: sqlite3.Connection, key_id: int) -> NewsroomKey:
+    row = conn.execute("SELECT * FROM newsroom_keys WHERE id = ?", (key_id,)).fetchone()
+    if row is None:
+        raise NotFound("no such newsroom key")
+    return NewsroomKey.from_row(row)
+
+
+def _check_destroyable(conn: sqlite3.Connection, key: NewsroomKey) -> None:
+    if key.state == "active":
+        raise KeyInUse("the active key cannot be destroyed: rotate first")
+    if key.state == "destroyed":
+        raise KeyInUse("that key is already destroyed")
+    items = int(
+        conn.execute("SELECT count(*) FROM items WHERE key_id = ?", (key.id,)).fetchone()[0]
+    )
+    if items:
+        noun = "item" if items == 1 else "items"
+        raise KeyInUse(f"key {key.fingerprint} still protects {items} stored {noun}: re-wrap first")

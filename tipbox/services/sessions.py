@@ -1,0 +1,411 @@
+"""Server-side reviewer sessions whose secrets open only with the cookie.
+
+Security contract (DESIGN 5):
+
+- A session is created only by a successful login (never reused: no
+  fixation). Its **token** (the only thing given to the browser) is a random
+  32-byte id and a random 32-byte *session key*, base64url, joined by ``.``.
+- The database stores SHA-256 of the id (a copy of the database cannot be
+  replayed as a cookie) and the session's secrets (newsroom identities, or
+  the enrolment material) sealed under the session key with
+  ChaCha20-Poly1305, bound to the id hash. The key is never stored
+  server-side: a stolen database holds nothing usable.
+- A session expires after ``idle_seconds`` without use or
+  ``absolute_seconds`` after login, whichever comes first; an expired or
+  logged-out session's row is deleted. A session also dies with its account
+  (foreign key) and is refused once the account is no longer active.
+- Time is a parameter (``now=``) everywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tipbox.crypto import DecryptionError, HybridIdentity, KeyFormatError, parse_identity
+from tipbox.errors import AuthenticationFailed, NotFound
+from tipbox.services.audit import Audit
+from tipbox.services.inbox import Inbox
+from tipbox.services.instance import Instance
+from tipbox.services.keyring import KeyIdentity, Keyring
+from tipbox.services.reviewers import Enrolment, Reviewers, Unlocked, seal, unseal
+from tipbox.store.db import Database
+
+__all__ = [
+    "KINDS",
+    "LoginResult",
+    "Logins",
+    "NoSession",
+    "ReviewerServices",
+    "ReviewerSession",
+    "Sessions",
+]
+
+#: ``full``: an unlocked inbox session; ``enrol``: a pending account between
+#: its one-time password and its first TOTP code (holds its identity + secret).
+KINDS = ("full", "enrol")
+_ID_BYTES = 32
+_KEY_BYTES = 32
+_CONTEXT = b"tipbox reviewer session|"
+
+
+class NoSession(AuthenticationFailed):
+    """No valid session: absent, malformed, unknown, expired or logged out."""
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ReviewerSession:
+    """One live session, opened with the key from the reviewer's cookie."""
+
+    id_hash: bytes
+    reviewer_id: int
+    username: str
+    is_admin: bool
+    kind: str
+    created: float
+    secrets: dict[str, str]
+
+    def identities(self) -> list[KeyIdentity]:
+        """The newsroom identities unlocked at login (newest key first)."""
+        return [_parse(text) for text in self.secrets.get("newsroom", "").split()]
+
+    def __repr__(self) -> str:
+        return f"ReviewerSession({self.username!r}, {self.kind}, <secret>)"
+
+
+def _parse(text: str) -> KeyIdentity:
+    try:
+        return parse_identity(text)
+    except KeyFormatError:
+        raise NoSession("session secrets are damaged") from None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str, size: int) -> bytes:
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise NoSession("malformed session token") from None
+    if len(data) != size:
+        raise NoSession("malformed session token")
+    return data
+
+
+def split_token(token: str) -> tuple[bytes, bytes]:
+    """(id hash, session key) of a token; raises :class:`NoSession` if malformed."""
+    if not isinstance(token, str) or token.count(".") != 1 or len(token) > 100:
+        raise NoSession("malformed session token")
+    sid_text, key_text = token.split(".")
+    sid, key = _unb64(sid_text, _ID_BYTES), _unb64(key_text, _KEY_BYTES)
+    return hashlib.sha256(sid).digest(), key
+
+
+def newsroom_secrets(identities: Sequence[KeyIdentity]) -> dict[str, str]:
+    """The secrets of a ``full`` session: the newsroom identities as text."""
+    return {"newsroom": " ".join(str(identity) for identity in identities)}
+
+
+def enrolment_secrets(identity: HybridIdentity, totp_secret: bytes) -> dict[str, str]:
+    """The secrets of an ``enrol`` session: the reviewer's own identity and TOTP secret."""
+    return {"identity": str(identity), "totp": totp_secret.hex()}
+
+
+class Sessions:
+    """The ``reviewer_sessions`` table (see the module contract)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        idle_seconds: int,
+        absolute_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self.idle_seconds = idle_seconds
+        self.absolute_seconds = absolute_seconds
+        self._clock = clock
+
+    def open(
+        self, reviewer_id: int, *, kind: str, secrets_: dict[str, str], now: float | None = None
+    ) -> str:
+        """Create a session and return its token (give it to the browser only)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown session kind {kind!r}")
+        now = self._now(now)
+        sid, key = secrets.token_bytes(_ID_BYTES), secrets.token_bytes(_KEY_BYTES)
+        id_hash = hashlib.sha256(sid).digest()
+        sealed = seal(key, json.dumps(secrets_).encode("utf-8"), context=_CONTEXT + id_hash)
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO reviewer_sessions (id_hash, reviewer_id, kind, created, last_seen,"
+                " sealed) VALUES (?, ?, ?, ?, ?, ?)",
+                (id_hash, reviewer_id, kind, now, now, sealed),
+            )
+            self._purge_expired(conn, now)
+        return f"{_b64(sid)}.{_b64(key)}"
+
+    def load(
+        self, token: str | None, *, kind: str = "full", now: float | None = None
+    ) -> ReviewerSession:
+        """The live session of ``token``, its idle timer restarted.
+
+        Raises :class:`NoSession` when the token is missing, malformed,
+        unknown, of another kind, expired (the row is then deleted), or its
+        account is disabled or no longer active (for ``full`` sessions).
+        """
+        if token is None:
+            raise NoSession("not logged in")
+        id_hash, key = split_token(token)
+        now = self._now(now)
+        with self._db.transaction() as conn:
+            row = self._row(conn, id_hash)
+            alive = (
+                row is not None
+                and row["kind"] == kind
+                and not self._expired(row, now)
+                and (kind != "full" or bool(row["active"]))
+                and not row["disabled"]
+            )
+            if alive:
+                conn.execute(
+                    "UPDATE reviewer_sessions SET last_seen = ? WHERE id_hash = ?", (now, id_hash)
+                )
+            elif row is not None and row["kind"] == kind:
+                conn.execute("DELETE FROM reviewer_sessions WHERE id_hash = ?", (id_hash,))
+        if row is None or not alive:
+            raise NoSession("not logged in")
+        return self._session(row, key)
+
+    def _session(self, row: sqlite3.Row, key: bytes) -> ReviewerSession:
+        id_hash = bytes(row["id_hash"])
+        try:
+            plain = unseal(key, bytes(row["sealed"]), context=_CONTEXT + id_hash)
+        except AuthenticationFailed:
+            raise NoSession("not logged in") from None
+        return ReviewerSession(
+            id_hash=id_hash,
+            reviewer_id=int(row["reviewer_id"]),
+            username=str(row["username"]),
+            is_admin=bool(row["is_admin"]),
+            kind=str(row["kind"]),
+            created=float(row["created"]),
+            secrets=dict(json.loads(plain)),
+        )
+
+    @staticmethod
+    def _row(conn: sqlite3.Connection, id_hash: bytes) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT s.*, r.username, r.is_admin, r.active, r.disabled FROM reviewer_sessions s"
+            " JOIN reviewers r ON r.id = s.reviewer_id WHERE s.id_hash = ?",
+            (id_hash,),
+        ).fetchone()
+        return row
+
+    def _expired(self, row: sqlite3.Row, now: float) -> bool:
+        return (
+            now - float(row["last_seen"]) > self.idle_seconds
+            or now - float(row["created"]) > self.absolute_seconds
+        )
+
+    def close(self, token: str | None) -> None:
+        """Log out: delete the session's row (a no-op for a bad or unknown token)."""
+        if token is None:
+            return
+        try:
+            id_hash, _ = split_token(token)
+        except NoSession:
+            return
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM reviewer_sessions WHERE id_hash = ?", (id_hash,))
+
+    def close_all(self, reviewer_id: int) -> None:
+        """Delete every session of a reviewer (password change, removal)."""
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM reviewer_sessions WHERE reviewer_id = ?", (reviewer_id,))
+
+    def purge(self, *, now: float | None = None) -> int:
+        """Delete every expired session row; return how many."""
+        with self._db.transaction() as conn:
+            return self._purge_expired(conn, self._now(now))
+
+    def _purge_expired(self, conn: sqlite3.Connection, now: float) -> int:
+        cursor = conn.execute(
+            "DELETE FROM reviewer_sessions WHERE last_seen < ? OR created < ?",
+            (now - self.idle_seconds, now - self.absolute_seconds),
+        )
+        return cursor.rowcount
+
+    def count(self) -> int:
+        """How many session rows exist (expired ones included until purged)."""
+        with self._db.reading() as conn:
+            return int(conn.execute("SELECT count(*) FROM reviewer_sessions").fetchone()[0])
+
+    def _now(self, now: float | None) -> float:
+        return self._clock() if now is None else now
+
+
+# --- the login flows ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class LoginResult:
+    """A new session: its token (for the cookie only) and what kind it is."""
+
+    token: str
+    kind: str
+    username: str
+
+    def __repr__(self) -> str:
+        return f"LoginResult({self.username!r}, {self.kind}, <secret>)"
+
+
+class Logins:
+    """Login, enrolment, password change and logout across the account services.
+
+    Every success creates a brand-new session (the caller must drop any
+    token it had); every failure is audited and raises
+    ``AuthenticationFailed`` (or a subclass) with a message that does not
+    say which factor was wrong.
+    """
+
+    def __init__(
+        self, reviewers: Reviewers, sessions: Sessions, keyring: Keyring, audit: Audit
+    ) -> None:
+        self.reviewers = reviewers
+        self.sessions = sessions
+        self._keyring = keyring
+        self._audit = audit
+
+    def login(
+        self, username: str, password: str, code: str, *, now: float | None = None
+    ) -> LoginResult:
+        """Password + TOTP -> a ``full`` session; a pending account -> an ``enrol`` one."""
+        try:
+            unlocked = self.reviewers.authenticate(username, password, code, now=now)
+        except AuthenticationFailed:
+            self._audit.record("failed login", reviewer=self._known(username), now=now)
+            raise
+        if not unlocked.account.active:
+            token = self.sessions.open(
+                unlocked.account.id,
+                kind="enrol",
+                secrets_=enrolment_secrets(unlocked.identity, unlocked.totp_secret),
+                now=now,
+            )
+            return LoginResult(token, "enrol", username)
+        return self._open_full(unlocked, now)
+
+    def _open_full(self, unlocked: Unlocked, now: float | None) -> LoginResult:
+        try:
+            identities = self._keyring.open_identities(unlocked.identity)
+        except DecryptionError:
+            raise AuthenticationFailed("a key grant of this account is damaged") from None
+        if unlocked.account.is_admin and identities:
+            self.reviewers.grant_missing(identities)
+        token = self.sessions.open(
+            unlocked.account.id, kind="full", secrets_=newsroom_secrets(identities), now=now
+        )
+        self._audit.record("login", reviewer=unlocked.account.username, now=now)
+        return LoginResult(token, "full", unlocked.account.username)
+
+    def _known(self, username: str) -> str | None:
+        try:
+            return self.reviewers.by_username(username).username
+        except NotFound:
+            return None
+
+    def enrolment(self, token: str | None, *, now: float | None = None) -> Enrolment:
+        """What the enrolment page shows: the TOTP secret of the pending session."""
+        session = self.sessions.load(token, kind="enrol", now=now)
+        return Enrolment(session.username, "", bytes.fromhex(session.secrets["totp"]))
+
+    def complete_enrolment(
+        self, token: str | None, new_password: str, code: str, *, now: float | None = None
+    ) -> LoginResult:
+        """First TOTP code + new password: activate, then open a ``full`` session."""
+        session = self.sessions.load(token, kind="enrol", now=now)
+        account = self.reviewers.get(session.reviewer_id)
+        identity = parse_identity(session.secrets["identity"])
+        if not isinstance(identity, HybridIdentity):
+            raise NoSession("session secrets are damaged")
+        unlocked = Unlocked(account, identity, bytes.fromhex(session.secrets["totp"]))
+        account = self.reviewers.complete_enrolment(unlocked, new_password, code, now=now)
+        self.sessions.close(token)
+        self._audit.record("enrol", reviewer=account.username, now=now)
+        return self._open_full(Unlocked(account, identity, unlocked.totp_secret), now)
+
+    def change_password(
+        self,
+        session: ReviewerSession,
+        old_password: str,
+        new_password: str,
+        *,
+        now: float | None = None,
+    ) -> LoginResult:
+        """Re-wrap the reviewer key; every session of the account is replaced by a new one."""
+        self.reviewers.change_password(session.reviewer_id, old_password, new_password, now=now)
+        self.sessions.close_all(session.reviewer_id)
+        self._audit.record("change password", reviewer=session.username, now=now)
+        token = self.sessions.open(
+            session.reviewer_id, kind="full", secrets_=dict(session.secrets), now=now
+        )
+        return LoginResult(token, "full", session.username)
+
+    def logout(self, token: str | None, *, now: float | None = None) -> None:
+        """Delete the session row of ``token`` (if any) and audit it."""
+        try:
+            session = self.sessions.load(token, now=now)
+        except NoSession:
+            self.sessions.close(token)
+            return
+        self.sessions.close(token)
+        self._audit.record("logout", reviewer=session.username, now=now)
+
+
+@dataclass(frozen=True)
+class ReviewerServices:
+    """Everything the reviewer app needs, built once per process from an instance."""
+
+    instance: Instance
+    reviewers: Reviewers
+    sessions: Sessions
+    logins: Logins
+    inbox: Inbox
+    audit: Audit
+
+    @classmethod
+    def open(
+        cls, instance: Instance, *, argon2_slots: int = 2, clock: Callable[[], float] = time.time
+    ) -> ReviewerServices:
+        """Build the services over ``instance`` with its settings (``clock``: for tests)."""
+        settings = instance.settings
+        db = instance.store.db
+        audit = Audit(db, clock=clock)
+        reviewers = Reviewers(
+            db, params=settings.password_argon2, argon2_slots=argon2_slots, clock=clock
+        )
+        sessions = Sessions(
+            db,
+            idle_seconds=settings.session_idle_seconds,
+            absolute_seconds=settings.session_absolute_seconds,
+            clock=clock,
+        )
+        return cls(
+            instance=instance,
+            reviewers=reviewers,
+            sessions=sessions,
+            logins=Logins(reviewers, sessions, instance.keyring, audit),
+            inbox=Inbox(instance.store, instance.sources, audit),
+            audit=audit,
+        )

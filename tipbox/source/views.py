@@ -1,0 +1,98 @@
+"""The source app's routes: parse the form, call one service, render or redirect.
+
+Nothing here records who the source is: no address, no user agent, no time.
+File parts of ``POST /submit`` never reach these functions; they were
+streamed into the draft while the body was parsed (see
+:mod:`tipbox.source.drafts` and :mod:`tipbox.web.uploads`).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from tipbox.crypto import fingerprint
+from tipbox.errors import NotFound
+from tipbox.source.drafts import commit_draft, current_draft
+from tipbox.source.session import current_login, forget_login, remember_login
+from tipbox.web import UploadRequest, instance
+from tipbox.web.errors import EmptySubmission
+
+bp = Blueprint("source", __name__)
+
+
+@bp.context_processor
+def _source_context() -> dict[str, object]:
+    return {"logged_in": current_login() is not None}
+
+
+@bp.get("/")
+def index() -> str:
+    recipient = instance().keyring.active_recipient()
+    return render_template("source/index.html", fingerprint=fingerprint(recipient))
+
+
+@bp.get("/public-key")
+def public_key() -> Response:
+    recipient = instance().keyring.active_recipient()
+    return Response(f"{recipient}\n", mimetype="text/plain")
+
+
+@bp.get("/submit")
+def submit_form() -> str:
+    return render_template("source/submit.html")
+
+
+@bp.post("/submit")
+def submit() -> str:
+    """Finish the draft the body was streamed into and show the receipt."""
+    message = request.form.get("message", "")
+    if not message.strip() and t.cast(UploadRequest, request).upload_stats.file_bytes == 0:
+        raise EmptySubmission("neither a message nor a non-empty file")
+    current_draft().add_message(message)
+    want_codename = current_login() is None and "no_codename" not in request.form
+    receipt = commit_draft(want_codename=want_codename)
+    if receipt.codename is not None:
+        return render_template("source/codename.html", codename=receipt.codename)
+    return render_template("source/received.html")
+
+
+@bp.get("/login")
+def login_form() -> str:
+    return render_template("source/login.html")
+
+
+@bp.post("/login")
+def login() -> BaseResponse:
+    """Same work and same failure page for unknown and mistyped codenames."""
+    source_login = instance().sources.login(request.form.get("codename", ""))
+    remember_login(source_login)
+    return redirect(url_for(".replies"), code=303)
+
+
+@bp.get("/replies")
+def replies() -> BaseResponse | str:
+    source_login = current_login()
+    if source_login is None:
+        return redirect(url_for(".login_form"), code=303)
+    return render_template("source/replies.html", replies=instance().sources.replies(source_login))
+
+
+@bp.post("/replies/delete")
+def delete_reply() -> BaseResponse:
+    source_login = current_login()
+    if source_login is None:
+        return redirect(url_for(".login_form"), code=303)
+    reply_id = request.form.get("reply_id", "")
+    if not reply_id.isdecimal() or len(reply_id) > 18:
+        raise NotFound("no such reply")
+    instance().sources.delete_reply(source_login, int(reply_id))
+    return redirect(url_for(".replies"), code=303)
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    forget_login()
+    return redirect(url_for(".index"), code=303)

@@ -1,0 +1,120 @@
+"""What every tipbox web app shares: cookies, CSRF, body limits, headers, errors.
+
+:func:`init_web` is called by each app factory right after creating the
+:class:`~flask.Flask` object. Contract:
+
+- The only cookie is Flask's signed session cookie: HttpOnly, SameSite=Strict,
+  Secure unless ``settings.dev``, no ``Domain``, ending with the browser
+  session (never ``permanent``); its signature is refused once older than
+  ``settings.session_absolute_seconds``.
+- Every POST (and PUT/PATCH/DELETE) needs a valid flask-wtf CSRF token. Its
+  lifetime is :data:`CSRF_TIME_LIMIT` so that an upload over Tor that takes
+  hours still succeeds. The referrer check for HTTPS is off because every
+  page is sent with ``Referrer-Policy: no-referrer``; SameSite=Strict and the
+  token do the work.
+- A body larger than the limit is refused with 413 from its
+  ``Content-Length`` before anything reads it (or opens a draft), and again
+  while streaming when the length is not announced.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask, current_app, request
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from tipbox.web.errors import install_error_pages
+from tipbox.web.headers import install_security_headers
+from tipbox.web.uploads import LIMITS_KEY, UploadLimits
+
+if t.TYPE_CHECKING:
+    from tipbox.config import Settings
+
+#: How long a form stays valid: a multi-GiB upload over Tor can take hours.
+CSRF_TIME_LIMIT = timedelta(hours=8)
+
+#: Room for the multipart framing, field names and the CSRF token.
+FORM_OVERHEAD_BYTES = 1024 * 1024
+
+#: A message is UTF-8: up to four bytes per character.
+BYTES_PER_CHAR = 4
+
+
+@dataclass(frozen=True)
+class LimitsText:
+    """The limits as shown on pages (forms and error pages)."""
+
+    max_files: int
+    max_upload: str
+    max_message_chars: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> LimitsText:
+        return cls(
+            max_files=settings.max_files,
+            max_upload=human_size(settings.max_upload_bytes),
+            max_message_chars=f"{settings.max_message_chars:,}",
+        )
+
+
+def human_size(size: int) -> str:
+    """``2147483648`` -> ``"2 GB"``: binary units, named the way people say them."""
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"
+
+
+def upload_limits(settings: Settings) -> UploadLimits:
+    """The per-request parsing bounds derived from the settings."""
+    return UploadLimits(
+        max_files=settings.max_files,
+        max_file_bytes=settings.max_upload_bytes,
+        max_field_bytes=settings.max_message_chars * BYTES_PER_CHAR + 1024,
+    )
+
+
+def body_limit(settings: Settings) -> int:
+    """Largest request body accepted: all files, the longest message, framing."""
+    return (
+        settings.max_upload_bytes
+        + settings.max_message_chars * BYTES_PER_CHAR
+        + FORM_OVERHEAD_BYTES
+    )
+
+
+def init_web(app: Flask, settings: Settings, *, secret_key: bytes) -> CSRFProtect:
+    """Apply the shared web rules to ``app``; returns its CSRF protector."""
+    app.config.update(
+        SECRET_KEY=secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=not settings.dev,
+        SESSION_COOKIE_DOMAIN=None,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_absolute_seconds),
+        MAX_CONTENT_LENGTH=body_limit(settings),
+        WTF_CSRF_TIME_LIMIT=int(CSRF_TIME_LIMIT.total_seconds()),
+        WTF_CSRF_SSL_STRICT=False,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.config[LIMITS_KEY] = upload_limits(settings)
+    # Registered before CSRFProtect's hook, so an oversized body is refused
+    # before CSRF validation would start reading it.
+    app.before_request(refuse_oversized_body)
+    csrf = CSRFProtect(app)
+    install_security_headers(app)
+    install_error_pages(app)
+    app.context_processor(lambda: {"limits": LimitsText.of(settings)})
+    return csrf
+
+
+def refuse_oversized_body() -> None:
+    """Raise 413 when the announced ``Content-Length`` exceeds the app's limit."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    length = request.content_length
+    if limit is not None and length is not None and length > limit:
+        raise RequestEntityTooLarge()
