@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import stat
@@ -155,3 +156,30 @@ def test_unreferenced_blobs_are_removed_after_the_grace_period(tmp_path: Path) -
     assert store.remove_orphans(now=ctime + 7200) == 1
     assert list(store.blobs.names()) == []
     store.close()
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EFBIG, errno.EDQUOT])
+def test_disk_full_while_writing_is_storage_full(
+    blobs: BlobDir, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    writer = blobs.writer()
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(StorageFull):
+        writer.write(b"x" * (2 * 1024 * 1024))
+    monkeypatch.undo()
+    writer.abort()
+    assert listing(blobs) == []
+
+
+def test_buffered_writes_reach_the_committed_blob(blobs: BlobDir) -> None:
+    writer = blobs.writer()
+    pieces = [bytes([i]) * (300_000 + i) for i in range(80)]
+    for piece in pieces:
+        writer.write(piece)
+    name = writer.commit()
+    with blobs.open_blob(name) as stored:
+        assert stored.read() == b"".join(pieces)

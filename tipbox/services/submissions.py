@@ -42,6 +42,7 @@ from tipbox.config import Settings
 from tipbox.crypto import Encryptor, Recipient
 from tipbox.errors import InvalidInput, NotFound, TipboxError, TooLarge
 from tipbox.services.keyring import Keyring, NewsroomKey, identity_from_seed
+from tipbox.services.offload import Offload
 from tipbox.store import BlobWriter, Store, hour
 
 if TYPE_CHECKING:
@@ -141,24 +142,34 @@ def _content_type(value: str) -> str:
 
 
 class FileUpload:
-    """The writable for one uploaded file (``write`` then ``close``)."""
+    """The writable for one uploaded file (``write`` then ``close``).
+
+    The caller's thread only counts bytes against the limits; hashing and
+    encryption (with the blob writes) each run on their own worker thread
+    (:class:`~tipbox.services.offload.Offload`), so a request thread can
+    read the network while the previous chunk is being sealed.
+    """
 
     def __init__(self, draft: SubmissionDraft, part: Sealed, encryptor: Encryptor) -> None:
         self._draft = draft
         self._part = part
         self._encryptor = encryptor
         self._digest = hashlib.sha256()
+        self._hashing = Offload(self._digest.update)
+        self._sealing = Offload(encryptor.write)
         self.closed = False
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         """Encrypt ``data``; raises :class:`TooLarge` past the upload limit."""
         if self.closed:
             raise ValueError("write to a closed upload")
         self._draft.ensure_open()
         with self._draft.aborting_on_error():
-            self._draft.count_bytes(len(data))
-            self._digest.update(data)
-            return self._encryptor.write(data)
+            chunk = bytes(data)
+            self._draft.count_bytes(len(chunk))
+            self._hashing.submit(chunk)
+            self._sealing.submit(chunk)
+            return len(chunk)
 
     def writable(self) -> bool:
         return True
@@ -168,11 +179,18 @@ class FileUpload:
         if self.closed:
             return
         with self._draft.aborting_on_error():
+            self._hashing.finish()
+            self._sealing.finish()
             self._encryptor.close()
             self.closed = True
             entry = cast(dict[str, object], self._part.entry)
             entry["size"] = self._encryptor.plaintext_size
             entry["sha256"] = self._digest.hexdigest()
+
+    def cancel(self) -> None:
+        """Stop the worker threads without finishing the file (the draft is aborting)."""
+        self._hashing.cancel()
+        self._sealing.cancel()
 
 
 @dataclass
@@ -289,6 +307,8 @@ class SubmissionDraft:
         if self.state == "committed":
             return
         self.state = "aborted"
+        for upload in self._uploads.files:
+            upload.cancel()
         for part in self._uploads.parts:
             part.writer.abort()
 
