@@ -209,3 +209,10 @@ def web_enrol(clock: Clock, client: FlaskClient, username: str, one_time: str,
         "confirm_password": new_password, "code": totp_code(secret, clock.now)})
     assert response.status_code == 303, response.get_data(as_text=True)[:3000]
     return Person(username, new_password, secret)
+
+
+def let_a_day_pass(instance: Instance) -> None:
+    """Pretend the retired keys were retired two days ago (past the destroy grace)."""
+    with instance.store.db.transaction() as conn:
+        conn.execute("UPDATE newsroom_keys SET retired_hour = retired_hour - 2 * 86400"
+                     " WHERE retired_hour IS NOT NULL")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from admin_kit import cli_env, decrypts, item_rows, submit, write_identity
+from admin_kit import cli_env, decrypts, item_rows, let_a_day_pass, submit, write_identity
 from click.testing import CliRunner, Result
 
 from tipbox.cli import cli
@@ -44,6 +44,10 @@ def test_the_whole_lifecycle_from_the_command_line(
     assert "Re-wrapped 3 items; 0 still on retired keys." in rewrapped.output
 
     prefix = old.fingerprint.replace(" ", "")[:12]
+    too_soon = run(settings, "keys", "destroy", prefix, "--yes")
+    assert too_soon.exit_code == 1
+    assert "retired less than 24 hours ago" in too_soon.output
+    let_a_day_pass(instance)
     destroyed = run(settings, "keys", "destroy", prefix, "--yes")
     assert destroyed.exit_code == 0, destroyed.output
     listing = run(settings, "keys", "list").output

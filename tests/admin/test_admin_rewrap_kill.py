@@ -19,7 +19,15 @@ import time
 from pathlib import Path
 
 import pytest
-from admin_kit import cli_env, decrypts, item_rows, recovery_identities, submit, write_identity
+from admin_kit import (
+    cli_env,
+    decrypts,
+    item_rows,
+    let_a_day_pass,
+    recovery_identities,
+    submit,
+    write_identity,
+)
 
 from tipbox.config import Settings
 from tipbox.services.admin import AdminServices
@@ -88,6 +96,7 @@ def test_sigkill_during_rewrap_never_loses_an_item(
     assert done.returncode == 0, err.decode()
     assert b"0 still on retired keys" in out
     assert _check_every_item(settings, init_result) == (0, ITEMS)
+    let_a_day_pass(instance)
     for status in admin_services.rotation.status():
         if status.key.state == "retired":
             admin_services.rotation.destroy(status.key.id)

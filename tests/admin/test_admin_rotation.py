@@ -6,6 +6,7 @@ and a copy of the database."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from admin_kit import (
     Person,
     decrypts,
     item_rows,
+    let_a_day_pass,
     login_identities,
     recovery_identities,
     source_id,
@@ -93,6 +95,7 @@ def test_rotate_rewrap_destroy_leaves_everything_on_the_new_key(
     assert report.remaining == 0
     assert report.rewrapped == len(payloads)
     assert seen[-1] == (len(payloads), len(payloads))
+    let_a_day_pass(instance)
     destroyed = admin_services.rotation.destroy(old.id)
 
     assert destroyed.state == "destroyed"
@@ -127,6 +130,9 @@ def test_destroy_is_refused_while_anything_needs_the_key(
         admin_services.rotation.destroy(old.id)
     assert _grant_holders(instance, old.id) == {RECOVERY}
     admin_services.rotation.rewrap(recovery_identities(instance, init_result))
+    with pytest.raises(KeyInUse, match="retired less than 24 hours ago"):
+        admin_services.rotation.destroy(old.id)
+    let_a_day_pass(instance)
     admin_services.rotation.destroy(old.id)
     with pytest.raises(KeyInUse, match="already"):
         admin_services.rotation.destroy(old.id)
@@ -231,3 +237,19 @@ def test_rewrap_in_slices(
     assert (first.rewrapped, first.remaining) == (3, 2)
     second = admin_services.rotation.rewrap(identities, limit=3)
     assert (second.rewrapped, second.remaining) == (2, 0)
+
+
+def test_an_upload_that_outlives_its_key_is_refused_not_stored_unreadable(
+    instance: Instance, admin_services: AdminServices, init_result: InitResult,
+) -> None:
+    draft = instance.submissions.start(None)  # a slow upload starts on the current key
+    draft.add_message("a slow upload")
+    old = instance.keyring.active_key()
+    admin_services.rotation.rotate()
+    admin_services.rotation.rewrap(recovery_identities(instance, init_result))
+    let_a_day_pass(instance)
+    admin_services.rotation.destroy(old.id)
+    with pytest.raises(sqlite3.IntegrityError, match="destroyed"):
+        draft.commit(want_codename=False)
+    assert item_rows(instance) == []
+    assert list(instance.store.blobs.names()) == []

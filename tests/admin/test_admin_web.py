@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import re
+import time
 
-from admin_kit import Site, one_time_password_of, secret_of, submit, web_enrol
+from admin_kit import (
+    Site,
+    item_rows,
+    let_a_day_pass,
+    one_time_password_of,
+    secret_of,
+    submit,
+    web_enrol,
+)
 from flask.testing import FlaskClient
 
+from tipbox.admin.tasks import PeriodicPurge
 from tipbox.services.admin import AdminServices
+from tipbox.services.admin_audit import AdminAudit
+from tipbox.services.instance import open_instance
 from tipbox.services.instance_settings import SettingsStore
+from tipbox.services.retention import DAY_SECONDS
 
 
 def _admin_services(site: Site) -> AdminServices:
@@ -103,6 +116,7 @@ def test_rotate_rewrap_destroy_from_the_keys_page(site: Site, client: FlaskClien
     assert "2 of 2 items on the active key; 0 still on retired keys" in _text(rewrapped)
     refused = site.post(client, f"/admin/keys/{new.id}/destroy", "/admin/keys", confirm="yes")
     assert refused.status_code == 400
+    let_a_day_pass(instance)
     destroyed = site.post(client, f"/admin/keys/{old.id}/destroy", "/admin/keys", confirm="yes")
     assert destroyed.status_code == 200
     every_key = instance.keyring.keys()
@@ -141,3 +155,23 @@ def test_retention_settings_and_audit_pages(site: Site, client: FlaskClient) -> 
     rows = re.findall(r"<tr>\s*<td>", only)
     assert len(rows) == 1
     assert client.get("/admin/audit?before=abc").status_code == 400
+
+
+def test_the_reviewer_app_purges_expired_items_periodically(site: Site) -> None:
+    instance = site.services.instance
+    SettingsStore(instance.store.db, instance.settings).update({"retention_days": "30"})
+    past = open_instance(instance.settings, now=lambda: time.time() - 40 * DAY_SECONDS)
+    try:
+        submit(past, "an old tip", codename=False)
+    finally:
+        past.close()
+    submit(instance, "a new tip", codename=False)
+    task = PeriodicPurge(interval=3600)
+    with site.app.test_request_context("/login"):
+        task()
+        assert len(item_rows(instance)) == 1
+        submit(instance, "another new one", codename=False)
+        task()  # within the interval: nothing runs
+    assert len(item_rows(instance)) == 2
+    entries = AdminAudit(instance.store.db).page(action="purge").entries
+    assert [entry.target for entry in entries] == ["1 items"]

@@ -94,6 +94,27 @@ def test_permissions_finds_a_file_of_another_owner(sound: Settings, system: Syst
 # -- instance state ---------------------------------------------------------------
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="an instance of another user needs root")
+def test_user_finds_doctor_running_as_another_user(sound: Settings, system: System) -> None:
+    os.chown(sound.data_dir, 4242, 4242)
+    for leftover in sound.data_dir.glob("tipbox.db-*"):
+        leftover.unlink()
+    problems = diagnose(sound, system)
+    assert [p.check for p in problems] == ["user", "permissions"]  # + the foreign files
+    assert "uid 0" in problems[0].message
+    assert not list(sound.data_dir.glob("tipbox.db-*"))  # the database was left alone
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="an instance of another user needs root")
+def test_cli_commands_refuse_an_instance_of_another_user(sound: Settings, tmp_path: Path) -> None:
+    os.chown(sound.data_dir, 4242, 4242)
+    for args in (["backup", str(tmp_path / "b.age")], ["notify"]):
+        result = CliRunner().invoke(cli, args, env=env_of(sound))
+        assert result.exit_code == 1
+        assert "belongs to user 4242" in result.output
+    assert not (tmp_path / "b.age").exists()
+
+
 def test_initialised_finds_a_missing_instance(tmp_path: Path, system: System) -> None:
     settings = make_test_settings(tmp_path / "nothing-here")
     problems = diagnose(settings, system)

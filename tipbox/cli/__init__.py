@@ -18,9 +18,11 @@ COMMANDS = {
     "init": "tipbox.cli.instance:init",
     "export": "tipbox.cli.instance:export",
     "run": "tipbox.cli.run:run",
-    "reviewers": "tipbox.cli.reviewers:reviewers",
+    "reviewers": "tipbox.cli.admin:reviewers",  # add, list + the admin commands
     "keys": "tipbox.cli.keys:keys",
     "purge": "tipbox.cli.keys:purge",
+    "settings": "tipbox.cli.admin:settings",
+    "audit": "tipbox.cli.admin:audit",
     "backup": "tipbox.cli.ops:backup",
     "restore": "tipbox.cli.ops:restore",
     "doctor": "tipbox.cli.ops:doctor",

@@ -32,7 +32,15 @@ from tipbox.services.keyring import KeyIdentity
 from tipbox.services.recovery import recover_admin, rotate_recovery
 from tipbox.services.reviewers import Enrolment, Reviewers, qr_terminal
 
-__all__ = ["commands", "keys", "purge"]
+__all__ = [
+    "commands",
+    "keys",
+    "one_line_errors",
+    "open_admin",
+    "print_enrolment",
+    "purge",
+    "read_identities",
+]
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -52,7 +60,7 @@ class _Failure(click.ClickException):
         click.echo(f"error: {' '.join(self.format_message().split())}", err=True, file=file)
 
 
-def _one_line_errors(func: Callable[_P, _T]) -> Callable[_P, _T]:
+def one_line_errors(func: Callable[_P, _T]) -> Callable[_P, _T]:
     """Turn every failure into ``error: ...`` with exit status 1, never a traceback."""
 
     @functools.wraps(func)
@@ -77,7 +85,8 @@ def _one_line_errors(func: Callable[_P, _T]) -> Callable[_P, _T]:
 
 
 @contextmanager
-def _admin() -> Iterator[AdminServices]:
+def open_admin() -> Iterator[AdminServices]:
+    """The admin services of the instance the environment names, closed afterwards."""
     instance = open_instance(load_settings())
     try:
         yield AdminServices.open(instance, _reviewers(instance))
@@ -89,7 +98,8 @@ def _reviewers(instance: Instance) -> Reviewers:
     return Reviewers(instance.store.db, params=instance.settings.password_argon2)
 
 
-def _read_identities(path: Path) -> list[KeyIdentity]:
+def read_identities(path: Path) -> list[KeyIdentity]:
+    """The X25519 and post-quantum identities of an age identity file."""
     identities: list[KeyIdentity] = [
         identity
         for identity in parse_identity_file(path.read_text("utf-8"))
@@ -102,7 +112,7 @@ def _read_identities(path: Path) -> list[KeyIdentity]:
 
 def _recovery_identity(services: AdminServices, path: Path) -> KeyIdentity:
     wanted = str(services.instance.keyring.recovery_recipient())
-    for identity in _read_identities(path):
+    for identity in read_identities(path):
         if str(identity.recipient()) == wanted:
             return identity
     raise InvalidInput(f"{path} does not hold this instance's recovery identity")
@@ -123,10 +133,10 @@ def keys() -> None:
 
 
 @keys.command("list")
-@_one_line_errors
+@one_line_errors
 def list_keys() -> None:
     """Every newsroom key: id, state, kind, created, items and grants, fingerprint."""
-    with _admin() as services:
+    with open_admin() as services:
         statuses = services.rotation.status()
         pending = services.rotation.pending()
     for status in statuses:
@@ -142,10 +152,10 @@ def list_keys() -> None:
 
 @keys.command()
 @click.option("--classic", is_flag=True, help="X25519 instead of post-quantum (not recommended).")
-@_one_line_errors
+@one_line_errors
 def rotate(classic: bool) -> None:
     """Create a new active key, granted to every enabled reviewer and the recovery key."""
-    with _admin() as services:
+    with open_admin() as services:
         rotated = services.rotation.rotate(classic=classic)
         services.audit.record("rotate key", reviewer=None, target=rotated.key.fingerprint)
     click.echo(f"New active newsroom key: {rotated.key.recipient}")
@@ -157,14 +167,14 @@ def rotate(classic: bool) -> None:
 @keys.command()
 @_RECOVERY_OPTION
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 10_000))
-@_one_line_errors
+@one_line_errors
 def rewrap(identity_file: Path, batch_size: int) -> None:
     """Re-wrap every stored header from retired keys to the active key.
 
     Safe to interrupt at any point (even kill -9); run it again to finish.
     """
-    with _admin() as services:
-        given = _read_identities(identity_file)
+    with open_admin() as services:
+        given = read_identities(identity_file)
         identities = unlock_identities(services.instance.keyring, given)
         total = services.rotation.pending()
         with click.progressbar(length=total, label="Re-wrapping", file=sys.stderr) as bar:
@@ -190,10 +200,10 @@ def _bar_updater(bar: Any) -> Callable[[int, int], None]:
 @keys.command()
 @click.argument("key")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@_one_line_errors
+@one_line_errors
 def destroy(key: str, yes: bool) -> None:
     """Destroy retired KEY (id or fingerprint) once no stored item needs it."""
-    with _admin() as services:
+    with open_admin() as services:
         found = services.rotation.find(key)
         if not yes:
             click.confirm(f"Destroy key {found.fingerprint} for good?", abort=True)
@@ -205,10 +215,10 @@ def destroy(key: str, yes: bool) -> None:
 @keys.command()
 @_RECOVERY_OPTION
 @click.option("--admin", "username", required=True, help="The (new) admin account to create.")
-@_one_line_errors
+@one_line_errors
 def recover(identity_file: Path, username: str) -> None:
     """Give USERNAME admin rights and every newsroom key, from the recovery identity alone."""
-    with _admin() as services:
+    with open_admin() as services:
         recovery = _recovery_identity(services, identity_file)
         enrolment = recover_admin(
             services.instance.store.db,
@@ -218,13 +228,14 @@ def recover(identity_file: Path, username: str) -> None:
             username,
         )
         services.audit.record("recover admin", reviewer=None, target=username)
-    _print_enrolment(enrolment)
+    print_enrolment(enrolment, "RECOVERED ADMIN ACCOUNT")
 
 
-def _print_enrolment(enrolment: Enrolment) -> None:
+def print_enrolment(enrolment: Enrolment, title: str) -> None:
+    """Print a one-time password and TOTP secret (with its QR code), once."""
     click.echo(
         NOTICE.format(
-            title="RECOVERED ADMIN ACCOUNT",
+            title=title,
             username=enrolment.username,
             password=enrolment.password,
             secret=enrolment.secret_text,
@@ -236,10 +247,10 @@ def _print_enrolment(enrolment: Enrolment) -> None:
 
 @keys.command("rotate-recovery")
 @_RECOVERY_OPTION
-@_one_line_errors
+@one_line_errors
 def rotate_recovery_command(identity_file: Path) -> None:
     """Replace the recovery identity; the new one is printed once."""
-    with _admin() as services:
+    with open_admin() as services:
         recovery = _recovery_identity(services, identity_file)
         new = rotate_recovery(
             services.instance.store.db,
@@ -256,10 +267,10 @@ def rotate_recovery_command(identity_file: Path) -> None:
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
-@_one_line_errors
+@one_line_errors
 def purge(dry_run: bool) -> None:
     """Crypto-shred sources and items older than the retention period."""
-    with _admin() as services:
+    with open_admin() as services:
         days = services.settings.current().retention_days
         now = time.time()
         retention = services.retention

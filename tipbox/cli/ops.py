@@ -19,11 +19,11 @@ from typing import BinaryIO, NoReturn, ParamSpec, TypeVar
 import click
 
 from tipbox.cli.instance import CliError
-from tipbox.config import load_settings
+from tipbox.config import Settings, load_settings
 from tipbox.crypto import DecryptionError, parse_identity_file
 from tipbox.errors import TipboxError
 from tipbox.services.backup import restore_backup, write_backup
-from tipbox.services.doctor import diagnose
+from tipbox.services.doctor import diagnose, foreign_user
 from tipbox.services.instance import open_instance
 from tipbox.services.notify import Outcome, notify_if_due
 
@@ -35,6 +35,14 @@ _T = TypeVar("_T")
 
 def _fail(message: str) -> NoReturn:
     raise CliError(message)
+
+
+def _as_owner(settings: Settings) -> Settings:
+    """Refuse to touch an instance owned by another user (root-owned files lock it out)."""
+    reason = foreign_user(settings)
+    if reason is not None:
+        _fail(reason)
+    return settings
 
 
 def _one_line_errors(func: Callable[_P, _T]) -> Callable[_P, _T]:
@@ -92,7 +100,7 @@ def backup(out: str) -> None:
     The file is encrypted to the recovery recipient: only the offline
     recovery identity opens it. Safe while the apps are running.
     """
-    instance = open_instance(load_settings())
+    instance = open_instance(_as_owner(load_settings()))
     try:
         with _output(out) as sink:
             report = write_backup(instance, sink)
@@ -122,7 +130,7 @@ def restore(source: str, identity_file: Path) -> None:
     verified. Refuses a data or keys directory that is not empty.
     """
     identities = parse_identity_file(identity_file.read_text("utf-8"))
-    settings = load_settings()
+    settings = _as_owner(load_settings())
     if source == "-":
         report = restore_backup(settings, sys.stdin.buffer, identities)
     else:
@@ -159,6 +167,6 @@ def notify() -> None:
     Sends at most one fixed notice per TIPBOX_NOTIFY_PERIOD_SECONDS, at the
     first run after a period starts, and only if something arrived.
     """
-    outcome = notify_if_due(load_settings())
+    outcome = notify_if_due(_as_owner(load_settings()))
     if outcome is not Outcome.NOT_DUE:
         click.echo(f"notify: {outcome.value}")

@@ -9,6 +9,9 @@ it. :func:`diagnose` runs them all. The checks:
   blobs, wrapped keys ``*.age``) are 0600; everything in the data directory
   belongs to the data directory's owner (a file left by ``root`` would lock
   the service out);
+- **user**: doctor runs as the user that owns the instance (run as
+  ``root``, SQLite would leave ``root``-owned ``-wal``/``-shm`` files that lock
+  the service out; the database is then not opened at all);
 - **initialised**: ``init`` has completed;
 - **keys**: an active newsroom key and a recovery recipient are recorded,
   and ``keys/newsroom.txt`` (what sources are shown) is that active key;
@@ -36,6 +39,7 @@ import contextlib
 import fcntl
 import ipaddress
 import os
+import pwd
 import re
 import stat
 from collections.abc import Callable, Iterator
@@ -49,7 +53,7 @@ from tipbox.services.instance import is_initialised
 from tipbox.services.keyring import Keyring
 from tipbox.store import Database
 
-__all__ = ["CHECKS", "Problem", "System", "diagnose"]
+__all__ = ["CHECKS", "Problem", "System", "diagnose", "foreign_user"]
 
 _TEMP_BLOB = re.compile(r"\.tmp-[0-9a-f]{32}")
 _SNAPSHOT = re.compile(re.escape(SNAPSHOT_PREFIX) + r"[0-9a-f]{32}\.db")
@@ -163,6 +167,37 @@ def _walk(directory: Path) -> Iterator[Path]:
 # -- instance state -------------------------------------------------------------
 
 
+def foreign_user(settings: Settings) -> str | None:
+    """Why this process must not touch the instance (another user owns it), or None.
+
+    Compares the effective uid with the owner of the data directory (or of
+    its nearest existing parent, before ``init`` or ``restore``).
+    """
+    where = _existing_ancestor(settings.data_dir)
+    owner = os.stat(where).st_uid
+    if owner == os.geteuid():
+        return None
+    try:
+        name = pwd.getpwuid(owner).pw_name
+    except KeyError:
+        name = str(owner)
+    return (
+        f"{where} belongs to user {name}, but this runs as uid {os.geteuid()}: run it as "
+        f"{name} (the `tipbox` wrapper of docs/deploy.md does)"
+    )
+
+
+def check_user(settings: Settings, _system: System) -> list[Problem]:
+    """Doctor itself runs as the instance's owner (else the database stays unopened)."""
+    reason = foreign_user(settings)
+    if reason is None:
+        return []
+    return [Problem("user", f"{reason}; the database was not checked", _AS_OWNER)]
+
+
+_AS_OWNER = "run `tipbox doctor` (deploy/tipbox-admin.sh), or `runuser -u tipbox -- ...`"
+
+
 def check_initialised(settings: Settings, _system: System) -> list[Problem]:
     """``init`` has completed: secrets file and database exist."""
     if is_initialised(settings) and settings.database_path.exists():
@@ -179,8 +214,8 @@ def check_initialised(settings: Settings, _system: System) -> list[Problem]:
 
 def check_keys(settings: Settings, _system: System) -> list[Problem]:
     """An active newsroom key and a recovery recipient; newsroom.txt shows the active key."""
-    if not settings.database_path.exists():
-        return []  # reported by check_initialised
+    if not settings.database_path.exists() or foreign_user(settings) is not None:
+        return []  # reported by check_initialised or check_user
     database = Database(settings.database_path)
     try:
         return _key_problems(Keyring(database), settings.keys_dir / "newsroom.txt")
@@ -407,6 +442,7 @@ def _locked(path: Path) -> bool:
 
 #: Every check, in the order their problems are printed.
 CHECKS: tuple[Check, ...] = (
+    check_user,
     check_initialised,
     check_permissions,
     check_keys,

@@ -426,8 +426,8 @@ class Reviewers:
 
         Counts as a failed attempt unless :meth:`forgive` is called (after
         the second factor). Raises :class:`AccountLocked` while the username
-        is locked, ``AuthenticationFailed`` for an unknown name or a wrong
-        password (same message, same work).
+        is locked, ``AuthenticationFailed`` for an unknown name, a disabled
+        account (issue 5) or a wrong password (same message, same work).
         """
         now = self._now(now)
         self._count_attempt(username, now)

@@ -25,8 +25,11 @@ Security contract:
   Items the given identities cannot open, and replies whose source key kind
   differs from the active key's (age files cannot mix post-quantum and
   classic recipients), are skipped and keep depending on their old key.
-- **Destroy** refuses the active key and any key that an item still
-  depends on; otherwise it deletes the key's grants (secure_delete, then
+- **Destroy** refuses the active key, any key that an item still
+  depends on, and a key retired less than :data:`DESTROY_GRACE_SECONDS`
+  ago (an upload that started before the rotation may still record items
+  under it; a database trigger refuses any item under a destroyed key as a
+  last resort); otherwise it deletes the key's grants (secure_delete, then
   the WAL is truncated) and its recovery-wrapped file, and marks it
   ``destroyed``. What it protected is gone for good.
 """
@@ -53,6 +56,7 @@ from tipbox.store import Store, hour
 
 __all__ = [
     "DEFAULT_BATCH",
+    "DESTROY_GRACE_SECONDS",
     "KeyInUse",
     "KeyStatus",
     "Progress",
@@ -62,6 +66,9 @@ __all__ = [
 ]
 
 DEFAULT_BATCH = 64
+#: How long a retired key is kept before it may be destroyed: longer than
+#: any upload may run (a form is valid for 8 hours, and then it streams).
+DESTROY_GRACE_SECONDS = 24 * 3600
 
 #: ``progress(done, total)``: items handled so far (re-wrapped or skipped) of those pending.
 Progress = Callable[[int, int], None]
@@ -161,12 +168,13 @@ class Rotation:
         recovery = self._keyring.recovery_recipient()
         with self._store.db.transaction() as conn:
             holders = [(RECOVERY, recovery), *_reviewer_holders(conn)]
+            stamp = hour(self._now())
             old = conn.execute(
-                "UPDATE newsroom_keys SET state = 'retired' WHERE state = 'active' RETURNING *"
+                "UPDATE newsroom_keys SET state = 'retired', retired_hour = ?"
+                " WHERE state = 'active' RETURNING *",
+                (stamp,),
             ).fetchone()
-            key = insert_key(
-                conn, identity, holders=holders, state="active", created_hour=hour(self._now())
-            )
+            key = insert_key(conn, identity, holders=holders, state="active", created_hour=stamp)
         self._files.write_wrapped(identity, recovery)
         self._files.write_active(key.recipient)
         retired = None if old is None else NewsroomKey.from_row(old)
@@ -241,10 +249,16 @@ class Rotation:
     # -- destroy ------------------------------------------------------------------
 
     def destroy(self, key_id: int) -> NewsroomKey:
-        """Destroy a retired key nothing depends on; raises :class:`KeyInUse` otherwise."""
+        """Destroy a retired key nothing depends on; raises :class:`KeyInUse` otherwise.
+
+        Also refused within :data:`DESTROY_GRACE_SECONDS` of the key's
+        retirement: an upload that started before the rotation encrypts to
+        the key it started with and may still be recording items under it.
+        """
         with self._store.db.transaction() as conn:
             key = _key_row(conn, key_id)
             _check_destroyable(conn, key)
+            _check_grace(conn, key, self._now())
             conn.execute("DELETE FROM grants WHERE key_id = ?", (key.id,))
             row = conn.execute(
                 "UPDATE newsroom_keys SET state = 'destroyed' WHERE id = ? RETURNING *", (key.id,)
@@ -300,6 +314,18 @@ def _key_row(conn: sqlite3.Connection, key_id: int) -> NewsroomKey:
     if row is None:
         raise NotFound("no such newsroom key")
     return NewsroomKey.from_row(row)
+
+
+def _check_grace(conn: sqlite3.Connection, key: NewsroomKey, now: float) -> None:
+    retired = conn.execute(
+        "SELECT retired_hour FROM newsroom_keys WHERE id = ?", (key.id,)
+    ).fetchone()[0]
+    # Stored hours are rounded down: wait one more hour to be sure.
+    if retired is not None and now < int(retired) + DESTROY_GRACE_SECONDS + 3600:
+        raise KeyInUse(
+            f"key {key.fingerprint} was retired less than {DESTROY_GRACE_SECONDS // 3600} hours"
+            " ago: uploads that started before the rotation may still use it; try again later"
+        )
 
 
 def _check_destroyable(conn: sqlite3.Connection, key: NewsroomKey) -> None:

@@ -173,6 +173,17 @@ _V3_ADMIN: Migration = (
     "ALTER TABLE audit_log ADD COLUMN target TEXT",
     "CREATE INDEX audit_by_reviewer ON audit_log (reviewer, id)",
     "CREATE INDEX audit_by_action ON audit_log (action, id)",
+    # When a key was retired: it may not be destroyed while uploads that
+    # started before the rotation may still be encrypting to it.
+    "ALTER TABLE newsroom_keys ADD COLUMN retired_hour INTEGER",
+    # Backstop: an item is never recorded under a destroyed key (it could
+    # never be decrypted); the late writer gets an error instead.
+    """CREATE TRIGGER items_refuse_destroyed_key BEFORE INSERT ON items
+    WHEN NEW.key_id IS NOT NULL AND EXISTS
+        (SELECT 1 FROM newsroom_keys WHERE id = NEW.key_id AND state = 'destroyed')
+    BEGIN
+        SELECT RAISE(ABORT, 'the newsroom key of this item was destroyed');
+    END""",
 )
 
 #: Forward migrations, in order. Migration ``i`` takes the schema from

@@ -15,6 +15,8 @@
 - A body larger than the limit is refused with 413 from its
   ``Content-Length`` before anything reads it (or opens a draft), and again
   while streaming when the length is not announced.
+- Pages speak the visitor's language (:mod:`tipbox.web.i18n`): picked in the
+  session, else ``Accept-Language``, else English; limits are formatted in it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from tipbox.web.errors import install_error_pages
 from tipbox.web.headers import install_security_headers
+from tipbox.web.i18n import N_, format_number, gettext, install_i18n, ngettext
 from tipbox.web.uploads import LIMITS_KEY, UploadLimits
 
 if t.TYPE_CHECKING:
@@ -46,27 +49,34 @@ BYTES_PER_CHAR = 4
 
 @dataclass(frozen=True)
 class LimitsText:
-    """The limits as shown on pages (forms and error pages)."""
+    """The limits as shown on pages (forms and error pages), in the request's language."""
 
     max_files: int
     max_upload: str
     max_message_chars: str
+    #: The unformatted count, for choosing the plural form of "characters".
+    message_chars: int
 
     @classmethod
     def of(cls, settings: Settings) -> LimitsText:
         return cls(
             max_files=settings.max_files,
             max_upload=human_size(settings.max_upload_bytes),
-            max_message_chars=f"{settings.max_message_chars:,}",
+            max_message_chars=format_number(settings.max_message_chars),
+            message_chars=settings.max_message_chars,
         )
 
 
+#: Binary units, named the way people say them (``N_``: translated when shown).
+SIZE_UNITS = ((N_("%(num)s GB"), 1024**3), (N_("%(num)s MB"), 1024**2), (N_("%(num)s KB"), 1024))
+
+
 def human_size(size: int) -> str:
-    """``2147483648`` -> ``"2 GB"``: binary units, named the way people say them."""
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+    """``2147483648`` -> ``"2 GB"`` (``"2 ГБ"`` in Russian): three significant digits."""
+    for unit, scale in SIZE_UNITS:
         if size >= scale:
-            return f"{size / scale:.3g} {unit}"
-    return f"{size} bytes"
+            return gettext(unit, num=format_number(float(f"{size / scale:.3g}")))
+    return ngettext("%(num)s byte", "%(num)s bytes", size, num=format_number(size))
 
 
 def upload_limits(settings: Settings) -> UploadLimits:
@@ -108,6 +118,7 @@ def init_web(app: Flask, settings: Settings, *, secret_key: bytes) -> CSRFProtec
     csrf = CSRFProtect(app)
     install_security_headers(app)
     install_error_pages(app)
+    install_i18n(app)
     app.context_processor(lambda: {"limits": LimitsText.of(settings)})
     return csrf
 
