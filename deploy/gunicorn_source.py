@@ -81,6 +81,9 @@ threads = 16
 timeout = 8 * 3600
 graceful_timeout = 30
 keepalive = 5
+# Tor connects from 127.0.0.1: trust no X-Forwarded-* header from anyone, so
+# nothing downstream can be fed a client address.
+forwarded_allow_ips = ""
 
 limit_request_line = 2048
 limit_request_fields = 40

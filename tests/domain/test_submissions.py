@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import make_test_settings
 from tests.domain.conftest import Reader
 from tipbox.codenames import Codename
-from tipbox.errors import InvalidInput, NotFound, StorageFull, TooLarge
+from tipbox.errors import InvalidInput, NotFound, StorageFull, StorageUnavailable, TooLarge
 from tipbox.services.instance import Instance, init_instance, open_instance
 from tipbox.services.submissions import SubmissionDraft, check_file_name
 
@@ -374,3 +374,16 @@ def test_designation_clash_is_retried(instance: Instance) -> None:
         draft.add_message("m")
         designations.append(draft.commit(want_codename=False).designation)
     assert designations == ["abacus abacus", "abdomen abdomen"]
+
+
+def test_upload_to_a_key_destroyed_meanwhile_is_refused_and_leaves_nothing(
+    instance: Instance, reader: Reader
+) -> None:
+    draft = instance.submissions.start(None)
+    add_file(draft, "slow.bin", b"started before the key was destroyed")
+    with instance.store.db.transaction() as conn:
+        conn.execute("UPDATE newsroom_keys SET state = 'destroyed'")
+    with pytest.raises(StorageUnavailable):
+        draft.commit()
+    assert reader.items() == []
+    assert files_in(instance) == []

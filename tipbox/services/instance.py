@@ -211,7 +211,8 @@ def _codename_params(store: Store) -> Argon2Params:
 def _write_key_files(
     keys_dir: Path, key: NewsroomKey, newsroom: KeyIdentity, recovery: KeyIdentity
 ) -> None:
-    keys_dir.mkdir(parents=True, exist_ok=True)
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    keys_dir.chmod(0o700)
     wrapped = encrypt([recovery.recipient()], (str(newsroom) + "\n").encode("ascii"))
     compact = fingerprint(key.recipient).replace(" ", "")
     _write_new_file(keys_dir / f"newsroom-{compact}.age", wrapped, 0o600)

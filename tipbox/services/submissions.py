@@ -40,7 +40,7 @@ from tipbox import codenames
 from tipbox.codenames import Codename
 from tipbox.config import Settings
 from tipbox.crypto import Encryptor, Recipient
-from tipbox.errors import InvalidInput, NotFound, TipboxError, TooLarge
+from tipbox.errors import InvalidInput, NotFound, StorageUnavailable, TipboxError, TooLarge
 from tipbox.services.keyring import Keyring, NewsroomKey, identity_from_seed
 from tipbox.services.offload import Offload
 from tipbox.store import BlobWriter, Store, hour
@@ -366,6 +366,16 @@ class SubmissionDraft:
         self._ctx.store.blobs.sync()
 
     def _record(self, new_source: _NewSource | None) -> str:
+        try:
+            return self._insert_rows(new_source)
+        except sqlite3.IntegrityError as error:
+            if "destroyed" not in str(error):
+                raise
+            # Encrypted to a key destroyed while this upload ran (longer than
+            # the destroy delay): nobody could ever read it, so refuse it.
+            raise StorageUnavailable("the newsroom key changed; please send again") from None
+
+    def _insert_rows(self, new_source: _NewSource | None) -> str:
         stamp = hour(self._ctx.now())
         with self._ctx.store.db.transaction() as conn:
             if new_source is None:
