@@ -6,7 +6,6 @@ and a copy of the database."""
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from admin_kit import (
 
 from tipbox.config import Settings
 from tipbox.crypto import decrypt, parse_identity
-from tipbox.errors import NotFound
+from tipbox.errors import NotFound, StorageUnavailable
 from tipbox.services.admin import AdminServices
 from tipbox.services.instance import InitResult, Instance
 from tipbox.services.keyring import RECOVERY, Keyring
@@ -249,7 +248,7 @@ def test_an_upload_that_outlives_its_key_is_refused_not_stored_unreadable(
     admin_services.rotation.rewrap(recovery_identities(instance, init_result))
     let_a_day_pass(instance)
     admin_services.rotation.destroy(old.id)
-    with pytest.raises(sqlite3.IntegrityError, match="destroyed"):
+    with pytest.raises(StorageUnavailable, match="key changed"):
         draft.commit(want_codename=False)
     assert item_rows(instance) == []
     assert list(instance.store.blobs.names()) == []

@@ -33,6 +33,7 @@ from tipbox.config import Settings
 from tipbox.crypto import HybridIdentity, X25519Identity, encrypt, fingerprint
 from tipbox.errors import AlreadyInitialised, NotInitialised
 from tipbox.passwords import Argon2Params, new_salt
+from tipbox.services.instance_settings import SettingsStore
 from tipbox.services.keyring import (
     RECOVERY,
     RECOVERY_RECIPIENT,
@@ -134,8 +135,9 @@ def init_instance(
 def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -> Instance:
     """Open an initialised instance; :class:`NotInitialised` otherwise.
 
-    Opening migrates the schema and removes blob temporaries left by dead
-    writers (see :mod:`tipbox.store`).
+    Opening migrates the schema, removes blob temporaries left by dead
+    writers (see :mod:`tipbox.store`) and applies the limits admins set in
+    the database: ``Instance.settings`` is the effective configuration.
     """
     instance_secrets = _read_secrets(settings.secrets_path)
     if not settings.database_path.exists():
@@ -146,6 +148,9 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
         min_free_bytes=settings.min_free_bytes,
         now=now,
     )
+    # Limits and timeouts edited by admins apply from here on (the
+    # environment stays their ceiling; see instance_settings).
+    settings = SettingsStore(store.db, settings).effective()
     kdf = CodenameKdf(salt=instance_secrets.instance_salt, params=_codename_params(store))
     keyring = Keyring(store.db)
     return Instance(
