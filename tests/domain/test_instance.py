@@ -17,7 +17,7 @@ from tipbox.crypto import (
     parse_identity,
     parse_recipient,
 )
-from tipbox.errors import AlreadyInitialised, NotInitialised
+from tipbox.errors import AlreadyInitialised, NotInitialised, TooLarge
 from tipbox.services.instance import (
     InitResult,
     Instance,
@@ -25,6 +25,7 @@ from tipbox.services.instance import (
     is_initialised,
     open_instance,
 )
+from tipbox.services.instance_settings import SettingsStore
 from tipbox.services.keyring import RECOVERY
 
 
@@ -157,3 +158,17 @@ def test_secrets_and_results_never_show_in_repr(
     assert init_result.recovery_identity not in repr(init_result)
     assert instance.secrets.instance_salt.hex() not in repr(instance.secrets)
     assert instance.secrets.instance_salt.hex() not in repr(instance)
+
+
+def test_limits_set_by_admins_apply_when_the_instance_opens(
+    settings: Settings, instance: Instance
+) -> None:
+    SettingsStore(instance.store.db, settings).update({"max_files": "3", "max_message_chars": "50"})
+    reopened = open_instance(settings)
+    try:
+        assert (reopened.settings.max_files, reopened.settings.max_message_chars) == (3, 50)
+        draft = reopened.submissions.start(None)
+        with pytest.raises(TooLarge):
+            draft.add_message("x" * 51)
+    finally:
+        reopened.close()
