@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-import functools
 import getpass
 import io
 import os
@@ -32,10 +31,11 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, BinaryIO, NoReturn, ParamSpec, TypeVar
+from typing import Any, BinaryIO, ParamSpec, TypeVar
 
 import click
 
+from tipbox.cli.failures import CliError, fail, one_line_errors
 from tipbox.crypto import (
     ArmorError,
     DecryptionError,
@@ -54,7 +54,6 @@ from tipbox.crypto import (
     parse_identity_file,
     parse_recipient,
 )
-from tipbox.errors import TipboxError
 
 #: Read and write in 1 MiB blocks: fewer system calls, same constant memory.
 BUFFER_SIZE = 1 << 20
@@ -70,14 +69,7 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
-class AgeCliError(click.ClickException):
-    """A failure reported as one ``error: ...`` line with exit status 1."""
-
-    exit_code = 1
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        message = " ".join(self.format_message().split())
-        click.echo(f"error: {message}", err=True, file=file)
+AgeCliError = CliError
 
 
 class _AgeCommand(click.Command):
@@ -103,8 +95,7 @@ class _AgeGroup(click.Group):
             raise AgeCliError(err.format_message()) from None
 
 
-def _fail(message: str) -> NoReturn:
-    raise AgeCliError(message)
+_fail = fail
 
 
 def _describe_decryption_error(err: DecryptionError) -> str:
@@ -123,28 +114,7 @@ def _describe_decryption_error(err: DecryptionError) -> str:
     return f"{summary}: {detail}" if detail and detail not in summary else summary
 
 
-def _one_line_errors(func: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Turn every exception into ``error: ...`` and exit 1, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return func(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit):
-            raise
-        except DecryptionError as err:
-            _fail(_describe_decryption_error(err))
-        except (TipboxError, ValueError) as err:
-            _fail(str(err) or type(err).__name__)
-        except OSError as err:
-            where = f"{err.filename}: " if err.filename else ""
-            _fail(f"{where}{err.strerror or err}")
-        except (KeyboardInterrupt, click.Abort):
-            _fail("interrupted")
-        except Exception as err:  # the contract is "never a traceback"
-            _fail(f"unexpected {type(err).__name__}: {err}")
-
-    return wrapper
+_one_line_errors = one_line_errors(_describe_decryption_error)
 
 
 # -- input, output and the terminal ------------------------------------------

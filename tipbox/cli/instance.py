@@ -7,17 +7,15 @@ a traceback; messages never contain key material or submitted content.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, NoReturn, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import click
 
+from tipbox.cli.failures import fail, one_line_errors
 from tipbox.cli.reviewers import print_first_admin
 from tipbox.config import load_settings
-from tipbox.crypto import DecryptionError, parse_identity_file
-from tipbox.errors import TipboxError
+from tipbox.crypto import parse_identity_file
 from tipbox.services.export import export_submissions, unlock_identities
 from tipbox.services.instance import InitResult, init_instance, open_instance
 from tipbox.services.keyring import KeyIdentity
@@ -40,42 +38,10 @@ do not photograph it, do not send it by e-mail or chat.
 """
 
 
-class CliError(click.ClickException):
-    """A failure shown as one ``error: ...`` line, exit status 1."""
-
-    exit_code = 1
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        message = " ".join(self.format_message().split())
-        click.echo(f"error: {message}", err=True, file=file)
-
-
-def _fail(message: str) -> NoReturn:
-    raise CliError(message)
-
-
-def _one_line_errors(func: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Turn every exception into ``error: ...`` and exit 1, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return func(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit):
-            raise
-        except DecryptionError:
-            _fail("the identity could not decrypt the newsroom keys (wrong or damaged file?)")
-        except (TipboxError, ValueError) as error:
-            _fail(str(error) or type(error).__name__)
-        except OSError as error:
-            where = f"{error.filename}: " if error.filename else ""
-            _fail(f"{where}{error.strerror or error}")
-        except (KeyboardInterrupt, click.Abort):
-            _fail("interrupted")
-        except Exception as error:  # noqa: BLE001 - the contract is "never a traceback"
-            _fail(f"unexpected {type(error).__name__}")
-
-    return wrapper
+_fail = fail
+_one_line_errors = one_line_errors(
+    "the identity could not decrypt the newsroom keys (wrong or damaged file?)"
+)
 
 
 @click.command()

@@ -9,22 +9,23 @@ stderr with exit status 1, never a traceback.
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
+from tipbox.cli.failures import CliError
+from tipbox.cli.failures import one_line_errors as one_line_errors_for
 from tipbox.cli.instance import RECOVERY_NOTICE
 from tipbox.cli.reviewers import NOTICE
 from tipbox.config import load_settings
-from tipbox.crypto import DecryptionError, HybridIdentity, X25519Identity, parse_identity_file
-from tipbox.errors import InvalidInput, TipboxError
+from tipbox.crypto import HybridIdentity, X25519Identity, parse_identity_file
+from tipbox.errors import InvalidInput
 from tipbox.services.admin import AdminServices
 from tipbox.services.export import unlock_identities
 from tipbox.services.instance import Instance, open_instance
@@ -51,37 +52,7 @@ ROTATE_NEXT = (
 )
 
 
-class _Failure(click.ClickException):
-    """One ``error: ...`` line on stderr, exit status 1."""
-
-    exit_code = 1
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {' '.join(self.format_message().split())}", err=True, file=file)
-
-
-def one_line_errors(func: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Turn every failure into ``error: ...`` with exit status 1, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return func(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit):
-            raise
-        except DecryptionError:
-            raise _Failure("the identity could not open the newsroom keys") from None
-        except (TipboxError, ValueError) as error:
-            raise _Failure(str(error) or type(error).__name__) from None
-        except OSError as error:
-            where = f"{error.filename}: " if error.filename else ""
-            raise _Failure(f"{where}{error.strerror or error}") from None
-        except (KeyboardInterrupt, click.Abort):
-            raise _Failure("interrupted") from None
-        except Exception as error:  # noqa: BLE001 - the contract is "never a traceback"
-            raise _Failure(f"unexpected {type(error).__name__}") from None
-
-    return wrapper
+one_line_errors = one_line_errors_for("the identity could not open the newsroom keys")
 
 
 @contextmanager
@@ -184,7 +155,7 @@ def rewrap(identity_file: Path, batch_size: int) -> None:
         services.audit.record("rewrap headers", reviewer=None, target=f"{report.rewrapped} items")
     click.echo(f"Re-wrapped {report.rewrapped} items; {report.remaining} still on retired keys.")
     if report.skipped:
-        raise _Failure(f"{report.skipped} items could not be re-wrapped with the given identity")
+        raise CliError(f"{report.skipped} items could not be re-wrapped with the given identity")
 
 
 def _bar_updater(bar: Any) -> Callable[[int, int], None]:

@@ -8,20 +8,18 @@ a traceback; messages never contain key material or submitted content.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, NoReturn, ParamSpec, TypeVar
+from typing import BinaryIO, ParamSpec, TypeVar
 
 import click
 
-from tipbox.cli.instance import CliError
+from tipbox.cli.failures import fail, one_line_errors
 from tipbox.config import Settings, load_settings
-from tipbox.crypto import DecryptionError, parse_identity_file
-from tipbox.errors import TipboxError
+from tipbox.crypto import parse_identity_file
 from tipbox.services.backup import restore_backup, write_backup
 from tipbox.services.doctor import diagnose, foreign_user
 from tipbox.services.instance import open_instance
@@ -33,8 +31,10 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
-def _fail(message: str) -> NoReturn:
-    raise CliError(message)
+_fail = fail
+_one_line_errors = one_line_errors(
+    "the backup does not decrypt with that identity, or it is damaged or truncated"
+)
 
 
 def _as_owner(settings: Settings) -> Settings:
@@ -43,30 +43,6 @@ def _as_owner(settings: Settings) -> Settings:
     if reason is not None:
         _fail(reason)
     return settings
-
-
-def _one_line_errors(func: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Turn every exception into ``error: ...`` and exit 1, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return func(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit):
-            raise
-        except DecryptionError:
-            _fail("the backup does not decrypt with that identity, or it is damaged or truncated")
-        except (TipboxError, ValueError) as error:
-            _fail(str(error) or type(error).__name__)
-        except OSError as error:
-            where = f"{error.filename}: " if error.filename else ""
-            _fail(f"{where}{error.strerror or error}")
-        except (KeyboardInterrupt, click.Abort):
-            _fail("interrupted")
-        except Exception as error:  # noqa: BLE001 - the contract is "never a traceback"
-            _fail(f"unexpected {type(error).__name__}")
-
-    return wrapper
 
 
 @contextlib.contextmanager

@@ -13,17 +13,15 @@ or automatically at the next login of an admin.
 
 from __future__ import annotations
 
-import functools
 import io
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import click
 
+from tipbox.cli.failures import one_line_errors as one_line_errors_for
 from tipbox.config import Settings, load_settings
-from tipbox.crypto import DecryptionError, parse_identity_file
-from tipbox.errors import TipboxError
+from tipbox.crypto import parse_identity_file
 from tipbox.services.instance import Instance, open_instance
 from tipbox.services.reviewers import Enrolment, Reviewers, create_first_admin, qr_terminal
 
@@ -47,28 +45,7 @@ cannot read anything.
 """
 
 
-class _Failure(click.ClickException):
-    """One ``error: ...`` line on stderr, exit status 1 (as the other commands)."""
-
-    exit_code = 1
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {' '.join(self.format_message().split())}", err=True, file=file)
-
-
-def _one_line_errors(func: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Turn expected failures into ``error: ...`` with exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return func(*args, **kwargs)
-        except DecryptionError:
-            raise _Failure("the identity could not open the newsroom keys") from None
-        except (TipboxError, ValueError, OSError) as error:
-            raise _Failure(str(error) or type(error).__name__) from None
-
-    return wrapper
+_one_line_errors = one_line_errors_for("the identity could not open the newsroom keys")
 
 
 def _print_enrolment(enrolment: Enrolment, title: str) -> None:

@@ -1,0 +1,176 @@
+"""Admin commands without the web app: account administration, settings, audit log.
+
+``python -m tipbox reviewers`` is :mod:`tipbox.cli.reviewers`'s group (``add``,
+``list``) with the admin commands of this module added: ``disable``,
+``enable``, ``delete``, ``reset``, ``set-admin``. ``python -m tipbox settings``
+shows and changes the instance settings; ``python -m tipbox audit`` prints the
+audit log. The rules are those of the services
+(:mod:`tipbox.services.reviewer_admin`, :mod:`tipbox.services.instance_settings`):
+the last admin stays, removal deletes grants at once and asks for a key
+rotation. Keys to grant come from ``--recovery-identity FILE`` when given;
+otherwise an admin's next login grants them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from tipbox.cli.keys import one_line_errors, open_admin, print_enrolment, read_identities
+from tipbox.cli.reviewers import reviewers as base_reviewers
+from tipbox.errors import NotFound
+from tipbox.services.admin import AdminServices
+from tipbox.services.export import unlock_identities
+from tipbox.services.instance_settings import NAMES
+from tipbox.services.keyring import KeyIdentity
+from tipbox.services.reviewer_admin import ReviewerRow
+
+__all__ = ["audit", "reviewers", "settings"]
+
+_IDENTITY_OPTION = click.option(
+    "--recovery-identity",
+    "identity_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Recovery identity file, to grant the newsroom keys right away.",
+)
+
+
+@contextmanager
+def _account(username: str) -> Iterator[tuple[AdminServices, ReviewerRow]]:
+    with open_admin() as services:
+        yield services, services.accounts.get(_reviewer_id(services, username))
+
+
+def _reviewer_id(services: AdminServices, username: str) -> int:
+    for row in services.accounts.accounts():
+        if row.username == username:
+            return row.id
+    raise NotFound(f"no reviewer named {username!r}")
+
+
+def _identities(services: AdminServices, path: Path | None) -> list[KeyIdentity]:
+    if path is None:
+        return []
+    return unlock_identities(services.instance.keyring, read_identities(path))
+
+
+@click.command()
+@click.argument("username")
+@one_line_errors
+def disable(username: str) -> None:
+    """Stop USERNAME logging in; their sessions and grants are deleted at once."""
+    with _account(username) as (services, account):
+        removed = services.accounts.disable(account.id)
+        services.audit.record("disable reviewer", reviewer=None, target=username)
+    click.echo(f"{username} is disabled; {removed.grants_deleted} grants deleted.")
+    click.echo(f"{removed.advice} (python -m tipbox keys rotate)")
+
+
+@click.command()
+@click.argument("username")
+@_IDENTITY_OPTION
+@one_line_errors
+def enable(username: str, identity_file: Path | None) -> None:
+    """Let USERNAME log in again."""
+    with _account(username) as (services, account):
+        granted = services.accounts.enable(account.id, _identities(services, identity_file))
+        services.audit.record("enable reviewer", reviewer=None, target=username)
+    click.echo(f"{username} is enabled; {granted} grants written.")
+
+
+@click.command()
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@one_line_errors
+def delete(username: str, yes: bool) -> None:
+    """Delete USERNAME with their grants and sessions."""
+    with _account(username) as (services, account):
+        if not yes:
+            click.confirm(f"Delete the account {username}?", abort=True)
+        removed = services.accounts.delete(account.id)
+        services.audit.record("delete reviewer", reviewer=None, target=username)
+    click.echo(f"{username} is deleted; {removed.grants_deleted} grants deleted.")
+    click.echo(f"{removed.advice} (python -m tipbox keys rotate)")
+
+
+@click.command()
+@click.argument("username")
+@_IDENTITY_OPTION
+@one_line_errors
+def reset(username: str, identity_file: Path | None) -> None:
+    """New key, one-time password and TOTP secret for USERNAME (password or 2FA lost)."""
+    with _account(username) as (services, account):
+        identities = _identities(services, identity_file)
+        enrolment = services.accounts.reset(account.id, identities)
+        services.audit.record("reset reviewer", reviewer=None, target=username)
+    print_enrolment(enrolment, "RESET ACCOUNT")
+
+
+@click.command("set-admin")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["on", "off"]))
+@one_line_errors
+def set_admin(username: str, role: str) -> None:
+    """Grant (on) or revoke (off) the admin role of USERNAME."""
+    with _account(username) as (services, account):
+        services.accounts.set_admin(account.id, is_admin=role == "on")
+        action = "grant admin" if role == "on" else "revoke admin"
+        services.audit.record(action, reviewer=None, target=username)
+    click.echo(f"{username} is {'now' if role == 'on' else 'no longer'} an admin.")
+
+
+reviewers = click.Group(
+    "reviewers",
+    commands={
+        **base_reviewers.commands,
+        **{c.name or "": c for c in (disable, enable, delete, reset, set_admin)},
+    },
+    help=base_reviewers.help,
+)
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+@one_line_errors
+def settings(context: click.Context) -> None:
+    """Show the instance settings; `settings set NAME VALUE` changes one."""
+    if context.invoked_subcommand is not None:
+        return
+    with open_admin() as services:
+        current = services.settings.current()
+    for name in NAMES:
+        click.echo(f"{name}\t{getattr(current, name)!r}")
+
+
+@settings.command("set")
+@click.argument("name", type=click.Choice(NAMES))
+@click.argument("value")
+@one_line_errors
+def set_setting(name: str, value: str) -> None:
+    """Change the setting NAME (validated; limits only up to the environment's)."""
+    with open_admin() as services:
+        updated = services.settings.update({name: value})
+        services.audit.record("change settings", reviewer=None, target=name)
+    click.echo(f"{name} = {getattr(updated, name)!r}")
+
+
+@click.command()
+@click.option("--reviewer", default=None, help="Only this reviewer's entries.")
+@click.option("--action", default=None, help="Only this action.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
+@click.option("--before", default=None, type=click.IntRange(1), help="Entries below this id.")
+@one_line_errors
+def audit(reviewer: str | None, action: str | None, limit: int, before: int | None) -> None:
+    """Print the audit log, newest first."""
+    with open_admin() as services:
+        page = services.audit.page(reviewer=reviewer, action=action, before=before, size=limit)
+    for entry in page.entries:
+        when = datetime.fromtimestamp(entry.hour, UTC).strftime("%Y-%m-%d %H:00")
+        about = entry.target or entry.designation or (entry.item_id or "")
+        click.echo(f"{entry.id}\t{when}\t{entry.reviewer or '-'}\t{entry.action}\t{about}")
+    if page.next_before is not None:
+        click.echo(f"(more: --before {page.next_before})")
