@@ -22,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/python -m tipbox run
 
 lint: $(STAMP)
-	$(BIN)/ruff check tipbox tests bench app.py
+	$(BIN)/ruff check tipbox tests bench deploy app.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -37,3 +37,36 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) tests/node_modules .pytest_cache .mypy_cache .ruff_cache
+
+# --- Translations (issue 8) -------------------------------------------------------------
+# The catalogs (.po) are committed; compiled catalogs (.mo) are built here, never
+# committed. `run` and `pytest` compile first, so a page never lacks a language.
+PYBABEL := $(BIN)/pybabel
+TRANSLATIONS := tipbox/translations
+POT := $(TRANSLATIONS)/messages.pot
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po))
+
+.PHONY: translations-extract translations-update translations-compile translations-init
+
+translations-extract: $(STAMP)
+	mkdir -p $(TRANSLATIONS)
+	$(PYBABEL) extract -F babel.cfg --project tipbox --version 0.1.0 \
+	  --copyright-holder "the tipbox authors" --msgid-bugs-address "the tipbox issue tracker" \
+	  --add-comments "Translators:" \
+	  --sort-by-file --width 100 -o $(POT) tipbox templates
+
+translations-update: translations-extract
+	$(PYBABEL) update -i $(POT) -d $(TRANSLATIONS) --width 100
+
+# New language: make translations-init LANGUAGE=fa (then translate and compile).
+translations-init: translations-extract
+	test -n "$(LANGUAGE)"
+	$(PYBABEL) init -i $(POT) -d $(TRANSLATIONS) -l $(LANGUAGE) --width 100
+
+translations-compile: $(MO_FILES)
+
+# No $(STAMP) here: on a server (docs/deploy.md) this must not install the dev tools.
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po
+	$(PYBABEL) compile --statistics -l $* -i $< -o $@
+
+run pytest: translations-compile

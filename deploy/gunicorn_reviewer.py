@@ -20,26 +20,10 @@ Security contract:
 
 from __future__ import annotations
 
-import re
-import typing as t
-
-from gunicorn.glogging import Logger
-
 from tipbox.config import load_settings
+from tipbox.web.gunicorn_logging import AddressFreeLogger
 
 _settings = load_settings()
-_ADDRESS = re.compile(r"ip=\S+")
-
-
-class AddressFreeLogger(Logger):  # type: ignore[misc]
-    """gunicorn's logger with the access log off and ``ip=...`` blanked out."""
-
-    def access(self, *args: t.Any, **kwargs: t.Any) -> None:
-        return None
-
-    def warning(self, msg: object, *args: t.Any, **kwargs: t.Any) -> None:
-        super().warning(_ADDRESS.sub("ip=[not recorded]", str(msg)), *args, **kwargs)
-
 
 bind = [_settings.reviewer_bind]
 wsgi_app = "app:reviewer"

@@ -15,31 +15,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import re
 import typing as t
 
-from gunicorn.glogging import Logger
-
 from tipbox.config import load_settings
-
-_ADDRESS = re.compile(r"ip=\S+")
-
-
-class AddressFreeLogger(Logger):  # type: ignore[misc]
-    """gunicorn's logger: no access log, ``ip=...`` blanked, no timestamps.
-
-    Exact times are left out too (DESIGN 1): an error line timed to the
-    second could be matched with a source's visit.
-    """
-
-    error_fmt = "[%(process)d] [%(levelname)s] %(message)s"
-
-    def access(self, *args: t.Any, **kwargs: t.Any) -> None:
-        return None
-
-    def warning(self, msg: object, *args: t.Any, **kwargs: t.Any) -> None:
-        super().warning(_ADDRESS.sub("ip=[not recorded]", str(msg)), *args, **kwargs)
-
+from tipbox.web.gunicorn_logging import AddressFreeLogger
 
 # glibc malloc: serve an upload's 1-2 MiB buffers from the heap and keep
 # freed memory for the next read, instead of mmap/munmap per buffer (which

@@ -1,0 +1,31 @@
+"""The gunicorn logger both apps use: no access log, no addresses, no times.
+
+gunicorn's own "Invalid request from ip=..." warnings are the only place it
+would write a client address; the address is blanked out. Timestamps are
+left out too (DESIGN 1): an error line timed to the second could be matched
+with a source's visit. Used by ``deploy/gunicorn_source.py`` and
+``deploy/gunicorn_reviewer.py`` as ``logger_class``.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+from gunicorn.glogging import Logger
+
+__all__ = ["AddressFreeLogger"]
+
+_ADDRESS = re.compile(r"ip=\S+")
+
+
+class AddressFreeLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger without access log, client addresses or timestamps."""
+
+    error_fmt = "[%(process)d] [%(levelname)s] %(message)s"
+
+    def access(self, *args: t.Any, **kwargs: t.Any) -> None:
+        return None
+
+    def warning(self, msg: object, *args: t.Any, **kwargs: t.Any) -> None:
+        super().warning(_ADDRESS.sub("ip=[not recorded]", str(msg)), *args, **kwargs)
