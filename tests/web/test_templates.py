@@ -28,7 +28,8 @@ def test_no_script_no_external_resource(path: Path) -> None:
 
 def test_base_declares_language_and_charset() -> None:
     base = (TEMPLATES / "base.html").read_text("utf-8")
-    assert '<html lang="en">' in base
+    # The language and direction come from the request's locale (issue 8, tests/i18n).
+    assert '<html lang="{{ html_lang }}" dir="{{ text_direction }}">' in base
     assert '<meta charset="utf-8">' in base
 
 

@@ -20,14 +20,26 @@ from tipbox.reviewer import forms
 from tipbox.reviewer.guard import admin_required, current_session
 from tipbox.services.reviewers import qr_svg
 from tipbox.services.rotation import KeyInUse
+from tipbox.web.i18n import gettext
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 Page = tuple[str, int]
 
 
+_DISABLED = "%(name)s is disabled: their sessions and keys are deleted."
+_DELETED = "%(name)s is deleted with their sessions and keys."
+
+
 def _me() -> str:
     return current_session().username
+
+
+def _rotate() -> str:
+    return gettext(
+        "Rotate the newsroom key now, so that nothing submitted from now on can be read"
+        " with a copy they may have kept."
+    )
 
 
 @bp.get("/")
@@ -58,7 +70,7 @@ def add_reviewer() -> Page:
     except InvalidInput as error:
         return pages.reviewers(400, error=str(error))
     admin_services().audit.record("add reviewer", reviewer=_me(), target=username)
-    return pages.enrolment(enrolment, qr_svg(enrolment.uri), "New account")
+    return pages.enrolment(enrolment, qr_svg(enrolment.uri), gettext("New account"))
 
 
 @bp.post("/reviewers/<id:reviewer_id>/<action>")
@@ -77,7 +89,7 @@ def change_reviewer(reviewer_id: int, action: str) -> Page:
 def _disable(reviewer_id: int) -> Page:
     removed = admin_services().accounts.disable(reviewer_id)
     admin_services().audit.record("disable reviewer", reviewer=_me(), target=removed.username)
-    return pages.reviewers(message=f"{removed.username} is disabled. {removed.advice}")
+    return pages.reviewers(message=gettext(_DISABLED, name=removed.username) + " " + _rotate())
 
 
 def _enable(reviewer_id: int) -> Page:
@@ -85,22 +97,22 @@ def _enable(reviewer_id: int) -> Page:
     services.accounts.enable(reviewer_id, current_session().identities())
     username = services.accounts.get(reviewer_id).username
     services.audit.record("enable reviewer", reviewer=_me(), target=username)
-    return pages.reviewers(message=f"{username} is enabled again.")
+    return pages.reviewers(message=gettext("%(name)s is enabled again.", name=username))
 
 
 def _delete(reviewer_id: int) -> Page:
     if request.form.get("confirm") != "yes":
-        raise InvalidInput("tick the box to confirm deleting the account")
+        raise InvalidInput(gettext("Tick the box to confirm deleting the account."))
     removed = admin_services().accounts.delete(reviewer_id)
     admin_services().audit.record("delete reviewer", reviewer=_me(), target=removed.username)
-    return pages.reviewers(message=f"{removed.username} is deleted. {removed.advice}")
+    return pages.reviewers(message=gettext(_DELETED, name=removed.username) + " " + _rotate())
 
 
 def _reset(reviewer_id: int) -> Page:
     services = admin_services()
     enrolment = services.accounts.reset(reviewer_id, current_session().identities())
     services.audit.record("reset reviewer", reviewer=_me(), target=enrolment.username)
-    return pages.enrolment(enrolment, qr_svg(enrolment.uri), "Account reset")
+    return pages.enrolment(enrolment, qr_svg(enrolment.uri), gettext("Account reset"))
 
 
 def _set_admin(reviewer_id: int) -> Page:
@@ -110,7 +122,8 @@ def _set_admin(reviewer_id: int) -> Page:
     username = services.accounts.get(reviewer_id).username
     action = "grant admin" if is_admin else "revoke admin"
     services.audit.record(action, reviewer=_me(), target=username)
-    return pages.reviewers(message=f"{username} is {'now' if is_admin else 'no longer'} an admin.")
+    text = "%(name)s is now an admin." if is_admin else "%(name)s is no longer an admin."
+    return pages.reviewers(message=gettext(text, name=username))
 
 
 _REVIEWER_ACTIONS = {
@@ -140,7 +153,9 @@ def rotate() -> Page:
     rotated = services.rotation.rotate()
     pages.add_to_session([rotated.identity])
     services.audit.record("rotate key", reviewer=_me(), target=rotated.key.fingerprint)
-    return pages.keys(message=f"The new key {rotated.key.fingerprint} is active.")
+    return pages.keys(
+        message=gettext("The new key %(key)s is active.", key=rotated.key.fingerprint)
+    )
 
 
 @bp.post("/keys/rewrap")
@@ -157,14 +172,14 @@ def rewrap() -> Page:
 @admin_required
 def destroy(key_id: int) -> Page:
     if request.form.get("confirm") != "yes":
-        return pages.keys(400, error="Tick the box to confirm destroying the key.")
+        return pages.keys(400, error=gettext("Tick the box to confirm destroying the key."))
     services = admin_services()
     try:
         key = services.rotation.destroy(key_id)
     except KeyInUse as error:
         return pages.keys(400, error=str(error))
     services.audit.record("destroy key", reviewer=_me(), target=key.fingerprint)
-    return pages.keys(message=f"The key {key.fingerprint} is destroyed.")
+    return pages.keys(message=gettext("The key %(key)s is destroyed.", key=key.fingerprint))
 
 
 # -- retention, settings, audit ------------------------------------------------------------
@@ -184,7 +199,12 @@ def purge() -> Page:
     plan = services.retention.purge(days, now=time.time())
     if not plan.empty:
         services.audit.record("purge", reviewer=_me(), target=f"{plan.items} items")
-    return pages.retention(message=f"Removed {plan.items} items and {len(plan.sources)} sources.")
+    text = gettext(
+        "Removed %(items)s items and %(sources)s sources.",
+        items=plan.items,
+        sources=len(plan.sources),
+    )
+    return pages.retention(message=text)
 
 
 @bp.get("/settings")
@@ -203,7 +223,7 @@ def save_settings() -> Page:
     except InvalidInput as error:
         return pages.settings(400, error=str(error))
     services.audit.record("change settings", reviewer=_me(), target=", ".join(sorted(fields)))
-    return pages.settings(message="Settings saved.")
+    return pages.settings(message=gettext("Settings saved."))
 
 
 @bp.get("/audit")

@@ -7,21 +7,33 @@ rejected; the caller decides the expected case.
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Iterable
+
 from tipbox.crypto.errors import KeyFormatError
 
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def _reduce_xor(values: Iterable[int]) -> int:
+    return functools.reduce(operator.xor, values, 0)
+
+
 _INDEX = {c: i for i, c in enumerate(_CHARSET)}
 _GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+# The generator terms for each value of the checksum's top five bits, so
+# that each character costs one lookup (post-quantum keys are ~2,000 long).
+_TERMS = tuple(
+    _reduce_xor(g for i, g in enumerate(_GENERATOR) if (top >> i) & 1) for top in range(32)
+)
 
 
 def _polymod(values: list[int]) -> int:
     check = 1
+    terms = _TERMS
     for value in values:
-        top = check >> 25
-        check = (check & 0x1FFFFFF) << 5 ^ value
-        for i, generator in enumerate(_GENERATOR):
-            if (top >> i) & 1:
-                check ^= generator
+        check = ((check & 0x1FFFFFF) << 5) ^ value ^ terms[check >> 25]
     return check
 
 

@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox.errors import AuthenticationFailed, InvalidInput
 from tipbox.reviewer import forms
+from tipbox.reviewer.error_messages import error_message
 from tipbox.reviewer.guard import (
     current_session,
     end_session,
@@ -29,10 +30,11 @@ from tipbox.services.reviewers import (
     suggest_password,
 )
 from tipbox.services.sessions import LoginResult, NoSession
+from tipbox.web.i18n import N_, gettext, ngettext
 
 bp = Blueprint("auth", __name__)
 
-LOGIN_FAILED = "That username, password and code did not work together."
+LOGIN_FAILED = N_("That username, password and code did not work together.")
 
 
 def _page(template: str, status: int = 200, /, **context: object) -> tuple[str, int]:
@@ -57,17 +59,18 @@ def login() -> BaseResponse | tuple[str, int]:
     try:
         username = forms.username(request.form)
         password = forms.password(request.form)
-        code = forms.text(request.form, "code", label="code", max_chars=32)
+        code = forms.text(request.form, "code", label=N_("code"), max_chars=32)
     except InvalidInput as error:
-        return _page("login.html", 400, error=str(error))
+        return _page("login.html", 400, error=error_message(error))
     try:
         result = services().logins.login(username, password, code)
     except AccountLocked as locked:
         minutes = max(1, math.ceil(locked.retry_after / 60))
-        return _page("login.html", 429, error=f"Too many failed attempts. Try again in "
-                     f"{minutes} minute{'s' if minutes > 1 else ''}.")
+        return _page("login.html", 429, error=ngettext(
+            "Too many failed attempts. Try again in %(num)d minute.",
+            "Too many failed attempts. Try again in %(num)d minutes.", minutes))
     except AuthenticationFailed:
-        return _page("login.html", 403, error=LOGIN_FAILED)
+        return _page("login.html", 403, error=gettext(LOGIN_FAILED))
     return _after_login(result)
 
 
@@ -91,23 +94,25 @@ def enrol() -> BaseResponse | tuple[str, int]:
     """First code + new password: the account becomes active and a session opens."""
     try:
         new_password = _new_password()
-        code = forms.required(request.form, "code", label="code", max_chars=32)
+        code = forms.required(request.form, "code", label=N_("code"), max_chars=32)
         result = services().logins.complete_enrolment(token(), new_password, code)
     except NoSession:
         end_session()
         return redirect(url_for("auth.login_form"), code=303)
     except InvalidInput as error:
-        return _enrol_page(400, str(error))
+        return _enrol_page(400, error_message(error))
     except AuthenticationFailed:
-        return _enrol_page(403, "That code did not work. Wait for the next one and try again.")
+        return _enrol_page(403, gettext(
+            "That code did not work. Wait for the next one and try again."))
     return _after_login(result)
 
 
 def _new_password() -> str:
-    new = forms.password(request.form, "new_password", label="new password")
-    confirm = forms.password(request.form, "confirm_password", label="password confirmation")
+    new = forms.password(request.form, "new_password", label=N_("new password"))
+    confirm = forms.password(request.form, "confirm_password",
+                             label=N_("password confirmation"))
     if new != confirm:
-        raise InvalidInput("the two new passwords are not the same")
+        raise InvalidInput(gettext("the two new passwords are not the same"))
     return new
 
 
@@ -124,18 +129,19 @@ def change_password() -> BaseResponse | tuple[str, int]:
     context: dict[str, object] = {"suggestion": suggest_password(),
                                   "min_chars": MIN_PASSWORD_CHARS}
     try:
-        old = forms.password(request.form, "old_password", label="current password")
+        old = forms.password(request.form, "old_password", label=N_("current password"))
         result = services().logins.change_password(current_session(), old, _new_password())
     except InvalidInput as error:
-        return _page("password.html", 400, error=str(error), **context)
+        return _page("password.html", 400, error=error_message(error), **context)
     except AccountLocked:
-        return _page("password.html", 429, error="Too many failed attempts; wait a while.",
+        return _page("password.html", 429, error=gettext("Too many failed attempts; wait a while."),
                      **context)
     except AuthenticationFailed:
-        return _page("password.html", 403, error="The current password is not right.",
+        return _page("password.html", 403, error=gettext("The current password is not right."),
                      **context)
     start_session(result.token)
-    return _page("password.html", message="Your password was changed.", **context)
+    return _page("password.html", message=gettext("Your password was changed."),
+                 **context)
 
 
 @bp.post("/logout")

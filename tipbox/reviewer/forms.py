@@ -1,7 +1,9 @@
 """Reading the reviewer app's forms and query strings: bounded, typed, specific errors.
 
 Every reader raises :class:`~tipbox.errors.InvalidInput` with a message that
-says what is wrong without echoing the input (it may be a password).
+says what is wrong without echoing the input (it may be a password), in the
+language of the request. A ``label`` names the field in English, marked with
+``N_`` by the caller; it is translated here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from tipbox.errors import InvalidInput
 from tipbox.services.reviewers import MAX_PASSWORD_CHARS
+from tipbox.web.i18n import N_, gettext, ngettext
 
 MAX_ID = 2**63 - 1
 MAX_SELECTED = 1000
@@ -23,9 +26,11 @@ def text(form: MultiDict[str, str], name: str, *, label: str, max_chars: int) ->
     """One text field, which must be present; may be empty."""
     value = form.get(name)
     if value is None:
-        raise InvalidInput(f"the form has no {label} field")
+        raise InvalidInput(gettext("the form has no %(label)s field", label=gettext(label)))
     if len(value) > max_chars:
-        raise InvalidInput(f"the {label} is longer than {max_chars} characters")
+        raise InvalidInput(ngettext("the %(label)s is longer than %(num)d character",
+                                     "the %(label)s is longer than %(num)d characters",
+                                     max_chars, label=gettext(label)))
     return value
 
 
@@ -33,11 +38,11 @@ def required(form: MultiDict[str, str], name: str, *, label: str, max_chars: int
     """A text field that must not be blank."""
     value = text(form, name, label=label, max_chars=max_chars)
     if not value.strip():
-        raise InvalidInput(f"please enter the {label}")
+        raise InvalidInput(gettext("please enter the %(label)s", label=gettext(label)))
     return value
 
 
-def password(form: MultiDict[str, str], name: str = "password", *, label: str = "password"
+def password(form: MultiDict[str, str], name: str = "password", *, label: str = N_("password")
              ) -> str:
     """A password field (not stripped: spaces count)."""
     return required(form, name, label=label, max_chars=MAX_PASSWORD_CHARS)
@@ -45,30 +50,32 @@ def password(form: MultiDict[str, str], name: str = "password", *, label: str = 
 
 def username(form: MultiDict[str, str]) -> str:
     """The username, trimmed and lower-cased."""
-    return required(form, "username", label="username", max_chars=64).strip().lower()
+    return required(form, "username", label=N_("username"), max_chars=64).strip().lower()
 
 
 def flag(form: MultiDict[str, str], name: str, *, label: str) -> bool:
     """A ``1``/``0`` field."""
     value = form.get(name)
     if value not in {"0", "1"}:
-        raise InvalidInput(f"the {label} choice is missing or not understood")
+        raise InvalidInput(gettext("the %(label)s choice is missing or not understood",
+                                   label=gettext(label)))
     return value == "1"
 
 
 def item_id(value: str) -> int:
     """A positive database id given as decimal text."""
     if not _ID.fullmatch(value) or int(value) > MAX_ID:
-        raise InvalidInput("an item number is not valid")
+        raise InvalidInput(gettext("an item number is not valid"))
     return int(value)
 
 
 def item_ids(values: Sequence[str]) -> list[int]:
     """Selected item ids (at least one, at most :data:`MAX_SELECTED`)."""
     if not values:
-        raise InvalidInput("select at least one item")
+        raise InvalidInput(gettext("select at least one item"))
     if len(values) > MAX_SELECTED:
-        raise InvalidInput(f"select at most {MAX_SELECTED} items")
+        raise InvalidInput(ngettext("select at most %(num)d item", "select at most %(num)d items",
+                                     MAX_SELECTED))
     return [item_id(value) for value in values]
 
 
@@ -77,5 +84,5 @@ def order(value: str | None) -> str:
     if value in (None, ""):
         return "starred"
     if value not in {"starred", "newest"}:
-        raise InvalidInput("the list can be sorted by starred or newest only")
+        raise InvalidInput(gettext("the list can be sorted by starred or newest only"))
     return value

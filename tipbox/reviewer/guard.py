@@ -4,7 +4,8 @@ Security contract:
 
 - The Flask session (signed cookie) holds one value, ``token``: the session
   id and per-session key of :mod:`tipbox.services.sessions`. It is replaced
-  as a whole at login (:func:`start_session`) and cleared at logout.
+  as a whole at login (:func:`start_session`) and cleared at logout; only
+  the language choice (:mod:`tipbox.web.i18n`) is kept.
 - :func:`login_required` loads the ``full`` session for every request of a
   view and refuses (redirect to the login page; nothing of the view runs)
   when it is absent, malformed, expired or logged out. :func:`admin_required`
@@ -21,6 +22,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox.errors import Forbidden
 from tipbox.services.sessions import NoSession, ReviewerServices, ReviewerSession
+from tipbox.web.i18n import clear_session
 
 _KEY = "tipbox.reviewer"
 _TOKEN = "token"  # noqa: S105 - the name of a cookie field
@@ -45,14 +47,14 @@ def token() -> str | None:
 
 
 def start_session(new_token: str) -> None:
-    """Replace the whole cookie session (CSRF token included) with ``new_token``."""
-    session.clear()
+    """Replace the whole cookie session (CSRF token included, not the language)."""
+    clear_session()
     session[_TOKEN] = new_token
 
 
 def end_session() -> None:
-    """Forget the cookie session entirely."""
-    session.clear()
+    """Forget the cookie session entirely (but the language the reviewer picked)."""
+    clear_session()
 
 
 def current_session() -> ReviewerSession:

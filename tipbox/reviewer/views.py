@@ -17,7 +17,9 @@ from werkzeug.wrappers import Response as BaseResponse
 from tipbox.errors import InvalidInput, TooLarge
 from tipbox.reviewer import forms
 from tipbox.reviewer.downloads import attachment
+from tipbox.reviewer.error_messages import error_message
 from tipbox.reviewer.guard import current_session, login_required, services
+from tipbox.web.i18n import N_, format_number, gettext, ngettext
 
 bp = Blueprint("inbox", __name__)
 
@@ -66,10 +68,10 @@ def source(source_id: int) -> tuple[str, int]:
 def reply(source_id: int) -> BaseResponse | tuple[str, int]:
     """Encrypt a reply to the source and the newsroom key."""
     try:
-        text = forms.text(request.form, "reply", label="reply", max_chars=10**7)
+        text = forms.text(request.form, "reply", label=N_("reply"), max_chars=10**7)
         services().inbox.reply(source_id, text, reviewer=_reviewer())
     except (InvalidInput, TooLarge) as error:
-        return _conversation_page(source_id, 400, str(error))
+        return _conversation_page(source_id, 400, error_message(error))
     return _back(source_id)
 
 
@@ -77,9 +79,9 @@ def reply(source_id: int) -> BaseResponse | tuple[str, int]:
 @login_required
 def star(source_id: int) -> BaseResponse | tuple[str, int]:
     try:
-        starred = forms.flag(request.form, "starred", label="star")
+        starred = forms.flag(request.form, "starred", label=N_("star"))
     except InvalidInput as error:
-        return _conversation_page(source_id, 400, str(error))
+        return _conversation_page(source_id, 400, error_message(error))
     services().inbox.set_starred(source_id, starred=starred)
     return _back(source_id)
 
@@ -89,11 +91,11 @@ def star(source_id: int) -> BaseResponse | tuple[str, int]:
 def seen(source_id: int) -> BaseResponse | tuple[str, int]:
     """Mark the selected items (or, with ``all``, every item) read or unread."""
     try:
-        seen_flag = forms.flag(request.form, "seen", label="read or unread")
+        seen_flag = forms.flag(request.form, "seen", label=N_("read or unread"))
         selected = None if "all" in request.form else forms.item_ids(
             request.form.getlist("item"))
     except InvalidInput as error:
-        return _conversation_page(source_id, 400, str(error))
+        return _conversation_page(source_id, 400, error_message(error))
     services().inbox.set_seen(source_id, selected, seen=seen_flag)
     return _back(source_id)
 
@@ -103,7 +105,8 @@ def seen(source_id: int) -> BaseResponse | tuple[str, int]:
 def delete_source(source_id: int) -> BaseResponse | tuple[str, int]:
     """Crypto-shred the whole source (needs the confirmation box)."""
     if request.form.get("confirm") != "yes":
-        return _conversation_page(source_id, 400, "Tick the box to confirm deleting everything.")
+        return _conversation_page(source_id, 400,
+                                  gettext("Tick the box to confirm deleting everything."))
     services().inbox.delete_source(source_id, reviewer=_reviewer())
     return redirect(url_for("inbox.index"), code=303)
 
@@ -154,13 +157,13 @@ def format_hour(stamp: int) -> str:
 def format_size(size: int) -> str:
     """A byte count for people: ``512 bytes``, ``1.5 MiB``."""
     if size < 1024:
-        return f"{size} byte{'' if size == 1 else 's'}"
+        return ngettext("%(size)s byte", "%(size)s bytes", size, size=format_number(size))
     value, unit = size / 1024, "KiB"
     for larger in ("MiB", "GiB", "TiB"):
         if value < 1024:
             break
         value, unit = value / 1024, larger
-    return f"{value:.1f} {unit}"
+    return f"{format_number(value, pattern='#,##0.0')} {unit}"
 
 
 def install_filters(app: Flask) -> None:

@@ -11,7 +11,8 @@ Security contract:
   so neither a seized server nor a copied cookie alone opens a reply.
 - Flask signs the cookie with a timestamp and refuses it after
   ``PERMANENT_SESSION_LIFETIME`` (the settings' absolute session lifetime);
-  logging out or in clears the whole session (no fixation).
+  logging out or in clears the whole session (no fixation) except the
+  visitor's language choice.
 - A token that does not open (new secret key, tampering) simply means
   "not logged in".
 """
@@ -30,6 +31,7 @@ from flask import current_app, g, session
 from tipbox.crypto import HybridIdentity, KeyFormatError, X25519Identity, parse_identity
 from tipbox.services.reviewers import SealError, seal, unseal
 from tipbox.services.sources import SourceLogin
+from tipbox.web.i18n import clear_session
 
 _SESSION_KEY = "login"
 _CONTEXT = b"tipbox source login token v1"
@@ -37,8 +39,8 @@ _MISSING = object()
 
 
 def remember_login(login: SourceLogin) -> None:
-    """Start a fresh session for ``login`` (drops everything else, CSRF token included)."""
-    session.clear()
+    """Start a fresh session for ``login`` (drops all else but the language, CSRF token too)."""
+    clear_session()
     payload = {"id": login.source_id, "d": login.designation, "k": str(login.identity)}
     sealed = seal(_token_key(), json.dumps(payload).encode(), context=_CONTEXT)
     session[_SESSION_KEY] = base64.urlsafe_b64encode(sealed).decode("ascii")
@@ -46,8 +48,8 @@ def remember_login(login: SourceLogin) -> None:
 
 
 def forget_login() -> None:
-    """Log out: clear the whole session."""
-    session.clear()
+    """Log out: clear the whole session but the visitor's language."""
+    clear_session()
     g.tipbox_login = None
 
 

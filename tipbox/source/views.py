@@ -13,7 +13,6 @@ import typing as t
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from tipbox.crypto import fingerprint
 from tipbox.errors import NotFound
 from tipbox.source.drafts import commit_draft, current_draft
 from tipbox.source.session import current_login, forget_login, remember_login
@@ -30,14 +29,14 @@ def _source_context() -> dict[str, object]:
 
 @bp.get("/")
 def index() -> str:
-    recipient = instance().keyring.active_recipient()
-    return render_template("source/index.html", fingerprint=fingerprint(recipient))
+    key = instance().keyring.active_key()
+    return render_template("source/index.html", fingerprint=key.fingerprint)
 
 
 @bp.get("/public-key")
 def public_key() -> Response:
-    recipient = instance().keyring.active_recipient()
-    return Response(f"{recipient}\n", mimetype="text/plain")
+    key = instance().keyring.active_key()
+    return Response(f"{key.recipient}\n", mimetype="text/plain")
 
 
 @bp.get("/submit")

@@ -1,6 +1,7 @@
 """The Flask layer shared by the source and reviewer apps.
 
-Public API: :func:`init_web` (cookies, CSRF, limits, headers, error pages),
+Public API: :func:`init_web` (cookies, CSRF, limits, headers, error pages, languages:
+see :mod:`tipbox.web.i18n`),
 :func:`instance` / :func:`install_instance` (services kept in
 ``app.extensions``) and :class:`UploadRequest` (streaming uploads).
 Only this package and the app packages import Flask or Werkzeug.

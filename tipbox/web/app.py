@@ -76,7 +76,7 @@ def human_size(size: int) -> str:
     for unit, scale in SIZE_UNITS:
         if size >= scale:
             return gettext(unit, num=format_number(float(f"{size / scale:.3g}")))
-    return ngettext("%(num)s byte", "%(num)s bytes", size, num=format_number(size))
+    return ngettext("%(size)s byte", "%(size)s bytes", size, size=format_number(size))
 
 
 def upload_limits(settings: Settings) -> UploadLimits:

@@ -23,7 +23,8 @@ Security contract:
   text field, raise :class:`~tipbox.errors.TooLarge` before the excess
   reaches the sink.
 - Anything the decoder cannot read (no boundary, truncated body, endless
-  preamble or headers, text fields that are not UTF-8, too many fields)
+  preamble or headers, parts without a name, text fields that are not
+  UTF-8, too many fields)
   raises :class:`MalformedUpload`, as do file parts where no sink is
   installed. A file name the sink refuses (``InvalidInput`` from
   ``open_file``: ``../``, NUL, too long, bytes that are not UTF-8) raises
@@ -41,6 +42,7 @@ Security contract:
 
 from __future__ import annotations
 
+import io
 import typing as t
 from dataclasses import dataclass
 
@@ -222,6 +224,9 @@ class StreamingMultipartParser:
             self._handle(event)
 
     def _handle(self, event: Event) -> None:
+        if isinstance(event, File | Field) and event.name is None:
+            # Werkzeug passes on a part without a name; as a form key it breaks CSRF lookup.
+            raise MalformedUpload("a form part has no name")
         if isinstance(event, File):
             self._start_file(event)
         elif isinstance(event, Field):
@@ -293,6 +298,15 @@ def _read_into(stream: t.IO[bytes], buffer: bytearray) -> int:
     return len(data)
 
 
+def _read_at_most(stream: t.IO[bytes], size: int) -> bytes:
+    """Read until the end of the body or ``size`` bytes, whichever comes first."""
+    chunks: list[bytes] = []
+    while size > 0 and (chunk := stream.read(min(size, DEFAULT_READ_SIZE))):
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
 def _next_event(decoder: MultipartDecoder) -> Event:
     """One decoder event, with its ``ValueError`` turned into :class:`MalformedUpload`."""
     try:
@@ -312,8 +326,10 @@ def _decode_text(raw: bytes) -> str:
 class StreamingFormDataParser(FormDataParser):
     """A :class:`FormDataParser` whose multipart branch streams into a sink.
 
-    URL-encoded bodies are parsed as usual (bounded by ``max_content_length``).
-    Parsing errors are never silenced: they raise the web errors above.
+    URL-encoded bodies are parsed as usual, but at most :meth:`urlencoded_limit`
+    bytes of them (Werkzeug reads the whole body into memory, and the source
+    app's ``max_content_length`` is the size of an upload) and only if they are
+    UTF-8. Parsing errors are never silenced: they raise the web errors above.
     """
 
     def __init__(
@@ -329,6 +345,26 @@ class StreamingFormDataParser(FormDataParser):
         self._limits = limits
         self._before_files = before_files
         self.stats = stats if stats is not None else UploadStats()
+
+    def urlencoded_limit(self) -> int:
+        """Largest URL-encoded body read: every field at its longest, percent-encoded."""
+        return self._limits.max_fields * self._limits.max_field_bytes * 3
+
+    def _parse_urlencoded(
+        self,
+        stream: t.IO[bytes],
+        mimetype: str,
+        content_length: int | None,
+        options: dict[str, str],
+    ) -> tuple[t.IO[bytes], MultiDict[str, str], MultiDict[str, FileStorage]]:
+        limit = self.urlencoded_limit()
+        body = _read_at_most(stream, limit + 1)
+        if len(body) > limit:
+            raise TooLarge("a form without files is too large")
+        try:
+            return super()._parse_urlencoded(io.BytesIO(body), mimetype, len(body), options)
+        except UnicodeDecodeError as error:
+            raise MalformedUpload("a form field is not valid UTF-8") from error
 
     def _parse_multipart(
         self,

@@ -1,0 +1,98 @@
+"""axe-core on every page a source can reach: no serious or critical violation.
+
+axe needs JavaScript, so these pages are loaded in a context with JavaScript
+on; the pages' CSP (``default-src 'none'``) forbids page scripts, but
+Playwright's ``evaluate`` runs through the DevTools protocol, which CSP does
+not govern, so the pages are checked exactly as served.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import Site
+from tipbox.services.instance import open_instance
+
+pytestmark = pytest.mark.browser
+
+BLOCKING = ("serious", "critical")
+_RUN_AXE = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations
+    .filter(v => ["serious", "critical"].includes(v.impact))
+    .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map(n => n.target.join(" "))}));
+}"""
+
+
+@pytest.fixture
+def page(chromium: Browser, site: Site) -> Iterator[Page]:
+    context = chromium.new_context(base_url=site.source.url)
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()
+
+
+def violations(page: Page, axe_source: str) -> list[dict[str, object]]:
+    page.evaluate(axe_source)
+    return list(page.evaluate(_RUN_AXE))
+
+
+def check(page: Page, axe_source: str, checked: list[str]) -> None:
+    found = violations(page, axe_source)
+    assert found == [], f"{page.url}:\n{json.dumps(found, indent=2)}"
+    checked.append(page.locator("title").inner_text())
+
+
+def add_reply(site: Site, text: str) -> None:
+    """A reply to the newest source, as a reviewer would send it."""
+    instance = open_instance(site.settings)
+    try:
+        with instance.store.db.connection() as conn:
+            source_id = conn.execute("SELECT max(id) FROM sources").fetchone()[0]
+        instance.sources.add_reply(int(source_id), text)
+    finally:
+        instance.close()
+
+
+def test_every_source_page_has_no_serious_violation(page: Page, site: Site,
+                                                     axe_source: str) -> None:
+    checked: list[str] = []
+    page.goto("/")
+    assert page.evaluate("typeof axe") == "undefined"  # nothing but our own script runs
+    check(page, axe_source, checked)
+    page.goto("/submit")
+    check(page, axe_source, checked)
+    page.click("button:has-text('Send securely')")  # nothing to send: the error page
+    assert page.locator("h1").count() == 1
+    check(page, axe_source, checked)
+
+    page.goto("/submit")
+    page.fill("#message", "accessibility check")
+    page.click("button:has-text('Send securely')")
+    codename = page.locator(".codename strong").inner_text()
+    check(page, axe_source, checked)
+
+    page.goto("/login")
+    check(page, axe_source, checked)
+    page.fill("#codename", "not a real codename at all")
+    page.click("button:has-text('Continue')")
+    check(page, axe_source, checked)
+
+    add_reply(site, "A reply, so that the replies page shows one.")
+    page.goto("/login")
+    page.fill("#codename", codename)
+    page.click("button:has-text('Continue')")
+    expect(page.locator(".reply-text")).to_have_count(1)
+    check(page, axe_source, checked)
+    page.fill("#message", "more information")
+    page.click("button:has-text('Send securely')")
+    check(page, axe_source, checked)
+
+    page.goto("/no-such-page")
+    check(page, axe_source, checked)
+    assert len(set(checked)) == len(checked) == 9, checked
