@@ -36,6 +36,19 @@ def test_index_explains_safety_and_shows_fingerprint(client: FlaskClient, site) 
     assert response.headers.get("Set-Cookie") is None
 
 
+def test_index_shows_the_organisation_and_landing_text_as_plain_text(
+    client: FlaskClient, site
+) -> None:
+    assert "organisation" not in client.get("/").get_data(as_text=True)
+    site.instance.instance_settings.update(
+        {"organisation": "Minsk Free Press", "landing_text": "Line one\n<b>not bold</b>"}
+    )
+    page = client.get("/").get_data(as_text=True)
+    assert "Minsk Free Press" in page
+    assert "Line one\n&lt;b&gt;not bold&lt;/b&gt;" in page
+    assert "<b>not bold</b>" not in page
+
+
 def test_public_key_is_the_recipient_as_text(client: FlaskClient, site) -> None:
     response = client.get("/public-key")
     assert response.status_code == 200

@@ -96,6 +96,7 @@ class Instance:
     keyring: Keyring
     submissions: Submissions
     sources: Sources
+    instance_settings: SettingsStore
 
     def close(self) -> None:
         """Release the database connections."""
@@ -150,7 +151,8 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
     )
     # Limits and timeouts edited by admins apply from here on (the
     # environment stays their ceiling; see instance_settings).
-    settings = SettingsStore(store.db, settings).effective()
+    instance_settings = SettingsStore(store.db, settings)
+    settings = instance_settings.effective()
     kdf = CodenameKdf(salt=instance_secrets.instance_salt, params=_codename_params(store))
     keyring = Keyring(store.db)
     return Instance(
@@ -160,6 +162,7 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
         keyring=keyring,
         submissions=Submissions(settings=settings, store=store, keyring=keyring, kdf=kdf, now=now),
         sources=Sources(settings=settings, store=store, keyring=keyring, kdf=kdf, now=now),
+        instance_settings=instance_settings,
     )
 
 

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox.errors import NotFound
+from tipbox.services.instance_settings import DEFAULT_ORGANISATION
 from tipbox.source.drafts import commit_draft, current_draft
 from tipbox.source.session import current_login, forget_login, remember_login
 from tipbox.web import UploadRequest, instance
@@ -29,8 +30,15 @@ def _source_context() -> dict[str, object]:
 
 @bp.get("/")
 def index() -> str:
-    key = instance().keyring.active_key()
-    return render_template("source/index.html", fingerprint=key.fingerprint)
+    opened = instance()
+    profile = opened.instance_settings.current()
+    organisation = profile.organisation if profile.organisation != DEFAULT_ORGANISATION else None
+    return render_template(
+        "source/index.html",
+        fingerprint=opened.keyring.active_key().fingerprint,
+        organisation=organisation,
+        landing_text=profile.landing_text,
+    )
 
 
 @bp.get("/public-key")
