@@ -46,6 +46,7 @@ from tipbox.services.sources import CodenameKdf, Sources
 from tipbox.services.submissions import Submissions
 from tipbox.store import Store, hour
 from tipbox.store.db import read_meta, write_meta
+from tipbox.store.files import write_atomically
 
 __all__ = [
     "InitResult",
@@ -238,18 +239,8 @@ def _write_secrets(path: Path) -> None:
 
 
 def _write_new_file(path: Path, data: bytes, mode: int) -> None:
-    """Write ``path`` atomically (temp + fsync + rename); never replaces a file."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, mode)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temp, mode)
-        os.link(temp, path)  # fails if path exists: never overwrite
-    finally:
-        os.unlink(temp)
+    """Write ``path`` atomically; never replaces a file."""
+    write_atomically(path, data, mode, replace=False)
 
 
 def _read_secrets(path: Path) -> InstanceSecrets:

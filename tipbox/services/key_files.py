@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from pathlib import Path
 
 from tipbox.crypto import Recipient, encrypt, fingerprint
 from tipbox.services.keyring import KeyIdentity
+from tipbox.store.files import write_atomically
 
 __all__ = ["KeyFiles"]
 
@@ -59,19 +59,7 @@ class KeyFiles:
 
     def _replace(self, path: Path, data: bytes, mode: int) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-        fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, mode)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(temp, mode)
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
+        write_atomically(path, data, mode)
         self._sync_dir()
 
     def _sync_dir(self) -> None:

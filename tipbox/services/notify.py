@@ -45,6 +45,7 @@ from pathlib import Path
 from tipbox.config import NotifySettings, Settings
 from tipbox.errors import NotInitialised, TipboxError
 from tipbox.store import Database
+from tipbox.store.files import write_atomically
 
 __all__ = [
     "STATE_FILE",
@@ -213,14 +214,4 @@ def _read_state(path: Path) -> _State:
 def _write_state(path: Path, state: _State) -> None:
     """Replace the state file atomically (0600 temporary, fsync, rename)."""
     document = {"announced": state.announced, "checked_period": state.checked_period}
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as file:
-            json.dump(document, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.rename(temp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
+    write_atomically(path, json.dumps(document).encode("ascii"), 0o600)

@@ -1,0 +1,38 @@
+"""Small files written whole or not at all (secrets, key files, state).
+
+The data goes to a private temporary in the same directory, is fsynced,
+then takes the final name in one step, so a crash leaves either the old
+file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+__all__ = ["write_atomically"]
+
+
+def write_atomically(path: Path, data: bytes, mode: int, *, replace: bool = True) -> None:
+    """Write ``data`` to ``path`` with permissions ``mode``.
+
+    With ``replace=False`` an existing ``path`` is never overwritten
+    (:class:`FileExistsError`): used for files that must be created once.
+    """
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, mode)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temp, mode)
+        if replace:
+            os.replace(temp, path)
+        else:
+            os.link(temp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
