@@ -387,3 +387,15 @@ def test_upload_to_a_key_destroyed_meanwhile_is_refused_and_leaves_nothing(
         draft.commit()
     assert reader.items() == []
     assert files_in(instance) == []
+
+
+def test_message_comes_first_even_when_files_streamed_before_it(
+    instance: Instance, reader: Reader
+) -> None:
+    draft = instance.submissions.start(None)
+    add_file(draft, "a.txt", b"first file")
+    draft.add_message("read me first")
+    draft.commit()
+    items = reader.items()
+    assert [item.kind for item in items] == ["message", "file", "manifest"]
+    assert items[2].manifest()["files"][0]["position"] == 1

@@ -294,6 +294,8 @@ class SubmissionDraft:
         self.ensure_open()
         with self.aborting_on_error():
             self._check_complete()
+            # The message reads first, whatever order the form streamed in.
+            self._uploads.parts.sort(key=lambda part: part.kind != "message")
             self._add_manifest()
             new_source = None if self._login else self._new_source(want_codename)
             self._commit_blobs()
