@@ -11,8 +11,14 @@ from tests.conftest import make_test_settings
 from tests.domain.conftest import Reader
 from tipbox.codenames import Codename
 from tipbox.crypto import decrypt_detached
-from tipbox.errors import AuthenticationFailed, InvalidInput, NotFound, TooLarge
-from tipbox.passwords import CodenameKeys
+from tipbox.errors import (
+    AuthenticationFailed,
+    InvalidInput,
+    NotFound,
+    StorageUnavailable,
+    TooLarge,
+)
+from tipbox.passwords import Argon2Params, CodenameKeys
 from tipbox.services.instance import Instance, init_instance, open_instance
 from tipbox.services.sources import CodenameKdf
 
@@ -163,3 +169,16 @@ def test_codename_parameters_are_fixed_at_init(tmp_path: Path) -> None:
     reopened = open_instance(later)
     reopened.sources.login(codename)
     reopened.close()
+
+
+def test_codename_derivations_are_capped_and_a_flood_gets_503() -> None:
+    kdf = CodenameKdf(salt=b"s" * 16, params=Argon2Params(1, 8, 1), wait_seconds=0.05)
+    assert kdf.keys("one two three four five six seven").lookup_id
+    kdf.slots.acquire()
+    kdf.slots.acquire()  # two derivations in progress elsewhere
+    try:
+        with pytest.raises(StorageUnavailable):
+            kdf.keys("one two three four five six seven")
+    finally:
+        kdf.slots.release()
+        kdf.slots.release()

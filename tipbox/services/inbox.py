@@ -56,6 +56,8 @@ _ORDER_SQL = {
     "starred": "starred DESC, last_activity_hour DESC, id DESC",
     "newest": "last_activity_hour DESC, id DESC",
 }
+#: SQLite integers are 64-bit signed; a larger cursor value would be an OverflowError.
+_MAX_SQL_INT = 2**63 - 1
 _AFTER_SQL = {
     "starred": "(starred, last_activity_hour, id) < (?, ?, ?)",
     "newest": "(last_activity_hour, id) < (?, ?)",
@@ -142,7 +144,7 @@ def decode_cursor(cursor: str, order: str) -> tuple[int, ...]:
         values = tuple(int(part) for part in raw.split("."))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput("malformed page cursor") from None
-    if len(values) != size or len(cursor) > 80:
+    if len(values) != size or len(cursor) > 80 or not all(0 <= v <= _MAX_SQL_INT for v in values):
         raise InvalidInput("malformed page cursor")
     return values
 

@@ -162,7 +162,7 @@ class Sessions:
 
         Raises :class:`NoSession` when the token is missing, malformed,
         unknown, of another kind, expired (the row is then deleted), or its
-        account is disabled or no longer active (for ``full`` sessions).
+        account is disabled, not active (``full``) or already enrolled (``enrol``).
         """
         if token is None:
             raise NoSession("not logged in")
@@ -174,7 +174,9 @@ class Sessions:
                 row is not None
                 and row["kind"] == kind
                 and not self._expired(row, now)
-                and (kind != "full" or bool(row["active"]))
+                # full: an enrolled account; enrol: one still pending (once
+                # enrolled, a leftover enrol session must not enrol it again).
+                and bool(row["active"]) == (kind == "full")
                 and not row["disabled"]
             )
             if alive:

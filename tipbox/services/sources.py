@@ -20,15 +20,22 @@ Security contract:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tipbox.codenames import normalise
 from tipbox.config import Settings
 from tipbox.crypto import DecryptionError, Recipient, decrypt_detached, parse_recipient
-from tipbox.errors import AuthenticationFailed, InvalidInput, NotFound, TooLarge
+from tipbox.errors import (
+    AuthenticationFailed,
+    InvalidInput,
+    NotFound,
+    StorageUnavailable,
+    TooLarge,
+)
 from tipbox.passwords import Argon2Params, CodenameKeys, codename_keys, secrets_equal
 from tipbox.services.keyring import KeyIdentity, Keyring, identity_from_seed, key_kind
 from tipbox.services.submissions import seal_bytes
@@ -41,14 +48,31 @@ _LOGIN_FAILED = "that codename is not known here"
 
 @dataclass(frozen=True, slots=True, repr=False)
 class CodenameKdf:
-    """The instance's codename derivation: its salt (secret) and fixed parameters."""
+    """The instance's codename derivation: its salt (secret) and fixed parameters.
+
+    At most ``slots`` derivations run at once in a process (each takes the
+    configured Argon2 memory, 64 MiB by default): a flood of codename logins
+    queues instead of exhausting memory or starving uploads. A caller that
+    waits longer than ``wait_seconds`` gets :class:`StorageUnavailable` (503).
+    The wait is long because a first submission derives its codename at
+    commit, after the whole upload.
+    """
 
     salt: bytes
     params: Argon2Params
+    slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(2), compare=False
+    )
+    wait_seconds: float = 120.0
 
     def keys(self, text: str) -> CodenameKeys:
         """Derive from codename text (normalised first, so any typing works)."""
-        return codename_keys(normalise(text), salt=self.salt, params=self.params)
+        if not self.slots.acquire(timeout=self.wait_seconds):
+            raise StorageUnavailable("too many codename checks at once; try again in a moment")
+        try:
+            return codename_keys(normalise(text), salt=self.salt, params=self.params)
+        finally:
+            self.slots.release()
 
     def __repr__(self) -> str:
         return f"CodenameKdf(params={self.params.encode()})"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import typing as t
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import flask_babel
 from babel import Locale, UnknownLocaleError
@@ -157,8 +157,13 @@ def picker_href(code: str) -> str:
 
 
 def _local_path() -> str:
-    """This request's path on this site; never ``//host`` (a link to another site)."""
-    return request.script_root + "/" + request.path.lstrip("/")
+    """This request's path on this site; never ``//host`` (a link to another site).
+
+    The path is percent-encoded: a decoded tab, CR/LF or backslash would let
+    ``/%09/evil.example`` become ``//evil.example`` in a browser (an open
+    redirect) or break the ``Location`` header (a 500).
+    """
+    return request.script_root + "/" + quote(request.path.lstrip("/"), safe="/")
 
 
 def apply_language_choice() -> BaseResponse | None:
