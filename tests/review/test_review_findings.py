@@ -6,9 +6,11 @@ import base64
 from pathlib import Path
 
 import pytest
+from itsdangerous import BadSignature
 
 from tests.conftest import make_test_settings
 from tipbox.errors import InvalidInput
+from tipbox.reviewer import create_reviewer_app
 from tipbox.services.instance import InitResult, Instance, init_instance
 from tipbox.services.reviewers import create_first_admin, totp_code
 from tipbox.services.sessions import NoSession, ReviewerServices
@@ -86,3 +88,23 @@ def test_page_cursor_out_of_range_is_invalid_input(
     assert len(cursor) <= 80
     with pytest.raises(InvalidInput):
         services.inbox.sources(order=order, cursor=cursor)
+
+
+def test_the_two_apps_neither_share_nor_accept_each_others_session_cookie(
+    tmp_path: Path,
+) -> None:
+    settings = make_test_settings(tmp_path, TIPBOX_DEV="1")
+    init_instance(settings)
+    source = create_source_app(settings)
+    reviewer = create_reviewer_app(settings)
+    assert source.config["SESSION_COOKIE_NAME"] != reviewer.config["SESSION_COOKIE_NAME"]
+    assert source.secret_key != reviewer.secret_key
+    with source.test_request_context():
+        forged = source.session_interface.get_signing_serializer(source)
+        assert forged is not None
+        cookie = forged.dumps({"lang": "be"})
+    with reviewer.test_request_context():
+        serializer = reviewer.session_interface.get_signing_serializer(reviewer)
+        assert serializer is not None
+        with pytest.raises(BadSignature):
+            serializer.loads(cookie)

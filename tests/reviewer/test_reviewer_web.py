@@ -111,9 +111,9 @@ def test_star_read_delete_and_reply(site: ReviewerSite, client: FlaskClient) -> 
 def test_cookie_flags_and_no_fixation(site: ReviewerSite) -> None:
     client = site.client()
     client.get("/login")
-    before = client.get_cookie("session")
+    before = client.get_cookie("reviewer_session")
     site.log_in(client)
-    after = client.get_cookie("session")
+    after = client.get_cookie("reviewer_session")
     assert after is not None
     assert before is None or before.value != after.value
     assert after.http_only

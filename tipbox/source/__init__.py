@@ -42,7 +42,7 @@ def create_source_app(settings: Settings | None = None) -> Flask:
     inst = open_instance(settings)
     app = Flask("tipbox.source", template_folder=str(TEMPLATES), static_folder=str(STATIC))
     app.request_class = SourceRequest
-    init_web(app, settings, secret_key=inst.secrets.flask_secret_key)
+    init_web(app, settings, secret_key=inst.secrets.flask_secret_key, cookie_name="session")
     install_instance(app, inst)
     app.register_blueprint(bp)
     app.teardown_request(abort_draft)

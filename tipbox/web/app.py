@@ -21,9 +21,11 @@
 
 from __future__ import annotations
 
+import hmac
 import typing as t
 from dataclasses import dataclass
 from datetime import timedelta
+from hashlib import sha256
 
 from flask import Flask, current_app, request
 from flask_wtf.csrf import CSRFProtect
@@ -88,6 +90,11 @@ def upload_limits(settings: Settings) -> UploadLimits:
     )
 
 
+def app_secret(instance_secret: bytes, app_name: str) -> bytes:
+    """The signing key of one app, derived from the instance's Flask secret."""
+    return hmac.new(instance_secret, b"tipbox app key: " + app_name.encode(), sha256).digest()
+
+
 def body_limit(settings: Settings) -> int:
     """Largest request body accepted: all files, the longest message, framing."""
     return (
@@ -97,10 +104,18 @@ def body_limit(settings: Settings) -> int:
     )
 
 
-def init_web(app: Flask, settings: Settings, *, secret_key: bytes) -> CSRFProtect:
-    """Apply the shared web rules to ``app``; returns its CSRF protector."""
+def init_web(
+    app: Flask, settings: Settings, *, secret_key: bytes, cookie_name: str
+) -> CSRFProtect:
+    """Apply the shared web rules to ``app``; returns its CSRF protector.
+
+    Each app signs its cookie with its own key derived from the instance
+    secret, under its own cookie name: on one host (``make run`` serves both
+    on 127.0.0.1) neither app overwrites or accepts the other's session.
+    """
     app.config.update(
-        SECRET_KEY=secret_key,
+        SECRET_KEY=app_secret(secret_key, cookie_name),
+        SESSION_COOKIE_NAME=cookie_name,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=not settings.dev,
