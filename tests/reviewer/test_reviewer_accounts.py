@@ -210,6 +210,17 @@ def test_idle_and_absolute_expiry(services: ReviewerServices, admin: Person) -> 
         services.sessions.load(token, now=now)
 
 
+def test_an_idle_timeout_lowered_by_an_admin_applies_to_open_sessions(
+    services: ReviewerServices, admin: Person
+) -> None:
+    token, _ = login(services, admin)
+    start = admin.clock[0]
+    services.sessions.load(token, now=start + 600)  # within the default 30 minutes
+    services.instance.instance_settings.update({"session_idle_seconds": "300"})
+    with pytest.raises(NoSession):
+        services.sessions.load(token, now=start + 600 + 301)
+
+
 def test_logout_deletes_the_row(services: ReviewerServices, admin: Person) -> None:
     token, _ = login(services, admin)
     before = services.sessions.count()

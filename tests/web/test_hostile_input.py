@@ -333,3 +333,18 @@ def test_no_file_byte_is_stored_before_a_valid_token(
     assert status == 400
     assert "This form has expired" in page
     site.assert_nothing_stored()
+
+
+def test_limits_lowered_by_an_admin_apply_to_the_next_request_without_restart(
+    client: FlaskClient, token: Callable[..., str], site
+) -> None:
+    site.instance.instance_settings.update({"max_files": "1", "max_upload_bytes": "1000"})
+    files = [(io.BytesIO(b"x"), f"f{i}.txt") for i in range(2)]
+    status, page = post_form(client, {"csrf_token": token(), "message": "hi", "files": files})
+    assert status == 413
+    assert "Too many files" in page
+    big = [(io.BytesIO(b"x" * 5000), "big.bin")]
+    status, _ = post_form(client, {"csrf_token": token(), "message": "hi", "files": big})
+    assert status == 413
+    site.assert_nothing_stored()
+    assert "1 file" in client.get("/submit").get_data(as_text=True)

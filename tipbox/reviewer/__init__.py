@@ -52,7 +52,11 @@ def create_reviewer_app(settings: Settings | None = None) -> Flask:
     # after_request hooks in reverse) and can add ``sandbox`` to the final CSP.
     app.after_request(sandbox_attachments)
     init_web(
-        app, settings, secret_key=inst.secrets.flask_secret_key, cookie_name="reviewer_session"
+        app,
+        settings,
+        secret_key=inst.secrets.flask_secret_key,
+        cookie_name="reviewer_session",
+        live=inst.instance_settings.effective,
     )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_message_chars * 4 + FORM_OVERHEAD_BYTES
     install_instance(app, inst)

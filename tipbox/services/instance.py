@@ -150,8 +150,9 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
         min_free_bytes=settings.min_free_bytes,
         now=now,
     )
-    # Limits and timeouts edited by admins apply from here on (the
-    # environment stays their ceiling; see instance_settings).
+    # Limits and timeouts edited by admins apply at once: the services read
+    # them per submission or session check (the environment stays their
+    # ceiling; see instance_settings).
     instance_settings = SettingsStore(store.db, settings)
     settings = instance_settings.effective()
     kdf = CodenameKdf(salt=instance_secrets.instance_salt, params=_codename_params(store))
@@ -161,8 +162,14 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
         secrets=instance_secrets,
         store=store,
         keyring=keyring,
-        submissions=Submissions(settings=settings, store=store, keyring=keyring, kdf=kdf, now=now),
-        sources=Sources(settings=settings, store=store, keyring=keyring, kdf=kdf, now=now),
+        submissions=Submissions(
+            settings=settings, store=store, keyring=keyring, kdf=kdf, now=now,
+            live=instance_settings.effective,
+        ),
+        sources=Sources(
+            settings=settings, store=store, keyring=keyring, kdf=kdf, now=now,
+            live=instance_settings.effective,
+        ),
         instance_settings=instance_settings,
     )
 

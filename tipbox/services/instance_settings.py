@@ -4,8 +4,9 @@ How they combine with the environment (:class:`~tipbox.config.Settings`):
 the environment gives the **default** of every value and the **ceiling** of
 every limit; the database holds only what an admin changed. So an operator
 who sets ``TIPBOX_MAX_UPLOAD_BYTES=1GiB`` knows no admin can raise uploads
-above it, and an admin can tighten limits without a restart of anything
-but the apps that read them.
+above it, and an admin can tighten limits without a restart: the apps and
+services read :meth:`SettingsStore.effective` per submission, request or
+session check.
 
 - ``organisation`` (1-100 printable characters) and ``landing_text`` (up to
   5,000 characters, shown to sources as plain text, never as HTML);

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tipbox.config import Settings
 from tipbox.crypto import DecryptionError, HybridIdentity, KeyFormatError, parse_identity
 from tipbox.errors import AuthenticationFailed, NotFound
 from tipbox.services.audit import Audit
@@ -130,11 +131,20 @@ class Sessions:
         idle_seconds: int,
         absolute_seconds: int,
         clock: Callable[[], float] = time.time,
+        live: Callable[[], Settings] | None = None,
     ) -> None:
         self._db = db
         self.idle_seconds = idle_seconds
         self.absolute_seconds = absolute_seconds
         self._clock = clock
+        self._live = live
+
+    def _timeouts(self) -> tuple[int, int]:
+        """(idle, absolute) in force: the admin-edited values when ``live`` is given."""
+        if self._live is None:
+            return self.idle_seconds, self.absolute_seconds
+        settings = self._live()
+        return settings.session_idle_seconds, settings.session_absolute_seconds
 
     def open(
         self, reviewer_id: int, *, kind: str, secrets_: dict[str, str], now: float | None = None
@@ -215,9 +225,10 @@ class Sessions:
         return row
 
     def _expired(self, row: sqlite3.Row, now: float) -> bool:
+        idle, absolute = self._timeouts()
         return (
-            now - float(row["last_seen"]) > self.idle_seconds
-            or now - float(row["created"]) > self.absolute_seconds
+            now - float(row["last_seen"]) > idle
+            or now - float(row["created"]) > absolute
         )
 
     def close(self, token: str | None) -> None:
@@ -242,9 +253,10 @@ class Sessions:
             return self._purge_expired(conn, self._now(now))
 
     def _purge_expired(self, conn: sqlite3.Connection, now: float) -> int:
+        idle, absolute = self._timeouts()
         cursor = conn.execute(
             "DELETE FROM reviewer_sessions WHERE last_seen < ? OR created < ?",
-            (now - self.idle_seconds, now - self.absolute_seconds),
+            (now - idle, now - absolute),
         )
         return cursor.rowcount
 
@@ -402,6 +414,7 @@ class ReviewerServices:
             idle_seconds=settings.session_idle_seconds,
             absolute_seconds=settings.session_absolute_seconds,
             clock=clock,
+            live=instance.instance_settings.effective,
         )
         return cls(
             instance=instance,

@@ -114,8 +114,10 @@ class Sources:
         keyring: Keyring,
         kdf: CodenameKdf,
         now: Callable[[], float] = time.time,
+        live: Callable[[], Settings] | None = None,
     ) -> None:
         self._settings = settings
+        self._live = live or (lambda: settings)
         self._store = store
         self._keyring = keyring
         self._kdf = kdf
@@ -199,8 +201,9 @@ class Sources:
     def _check_reply_text(self, text: str) -> bytes:
         if not text.strip():
             raise InvalidInput("a reply cannot be empty")
-        if len(text) > self._settings.max_message_chars:
-            raise TooLarge(f"a reply has at most {self._settings.max_message_chars} characters")
+        limit = self._live().max_message_chars
+        if len(text) > limit:
+            raise TooLarge(f"a reply has at most {limit} characters")
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError:

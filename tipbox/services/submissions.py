@@ -456,7 +456,11 @@ def _insert_source(
 
 
 class Submissions:
-    """Starts drafts against the instance's active newsroom key."""
+    """Starts drafts against the instance's active newsroom key.
+
+    ``live`` gives the settings in force (limits admins edit apply to the
+    next submission); without it ``settings`` are used throughout.
+    """
 
     def __init__(
         self,
@@ -467,8 +471,10 @@ class Submissions:
         kdf: CodenameKdf,
         now: Callable[[], float] = time.time,
         rand: codenames.Rand = secrets.randbelow,
+        live: Callable[[], Settings] | None = None,
     ) -> None:
         self._settings = settings
+        self._live = live or (lambda: settings)
         self._store = store
         self._keyring = keyring
         self._kdf = kdf
@@ -482,7 +488,7 @@ class Submissions:
         """
         self._store.blobs.check_space()
         context = _Context(
-            settings=self._settings,
+            settings=self._live(),
             store=self._store,
             key=self._keyring.active_key(),
             kdf=self._kdf,

@@ -42,7 +42,13 @@ def create_source_app(settings: Settings | None = None) -> Flask:
     inst = open_instance(settings)
     app = Flask("tipbox.source", template_folder=str(TEMPLATES), static_folder=str(STATIC))
     app.request_class = SourceRequest
-    init_web(app, settings, secret_key=inst.secrets.flask_secret_key, cookie_name="session")
+    init_web(
+        app,
+        settings,
+        secret_key=inst.secrets.flask_secret_key,
+        cookie_name="session",
+        live=inst.instance_settings.effective,
+    )
     install_instance(app, inst)
     app.register_blueprint(bp)
     app.teardown_request(abort_draft)

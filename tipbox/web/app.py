@@ -90,6 +90,9 @@ def upload_limits(settings: Settings) -> UploadLimits:
     )
 
 
+BODY_LIMIT_KEY = "TIPBOX_BODY_LIMIT"
+
+
 def app_secret(instance_secret: bytes, app_name: str) -> bytes:
     """The signing key of one app, derived from the instance's Flask secret."""
     return hmac.new(instance_secret, b"tipbox app key: " + app_name.encode(), sha256).digest()
@@ -105,14 +108,24 @@ def body_limit(settings: Settings) -> int:
 
 
 def init_web(
-    app: Flask, settings: Settings, *, secret_key: bytes, cookie_name: str
+    app: Flask,
+    settings: Settings,
+    *,
+    secret_key: bytes,
+    cookie_name: str,
+    live: t.Callable[[], Settings] | None = None,
 ) -> CSRFProtect:
     """Apply the shared web rules to ``app``; returns its CSRF protector.
 
     Each app signs its cookie with its own key derived from the instance
     secret, under its own cookie name: on one host (``make run`` serves both
     on 127.0.0.1) neither app overwrites or accepts the other's session.
+
+    ``live`` gives the settings in force for each request (limits admins
+    edit apply at once); ``settings`` bound ``MAX_CONTENT_LENGTH``, the
+    ceiling that no edit can raise.
     """
+    current = live or (lambda: settings)
     app.config.update(
         SECRET_KEY=app_secret(secret_key, cookie_name),
         SESSION_COOKIE_NAME=cookie_name,
@@ -126,7 +139,8 @@ def init_web(
         WTF_CSRF_SSL_STRICT=False,
         TEMPLATES_AUTO_RELOAD=False,
     )
-    app.config[LIMITS_KEY] = upload_limits(settings)
+    app.config[LIMITS_KEY] = lambda: upload_limits(current())
+    app.config[BODY_LIMIT_KEY] = lambda: body_limit(current())
     # Registered before CSRFProtect's hook, so an oversized body is refused
     # before CSRF validation would start reading it.
     app.before_request(refuse_oversized_body)
@@ -134,13 +148,15 @@ def init_web(
     install_security_headers(app)
     install_error_pages(app)
     install_i18n(app)
-    app.context_processor(lambda: {"limits": LimitsText.of(settings)})
+    app.context_processor(lambda: {"limits": LimitsText.of(current())})
     return csrf
 
 
 def refuse_oversized_body() -> None:
     """Raise 413 when the announced ``Content-Length`` exceeds the app's limit."""
     limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit is not None:
+        limit = min(limit, current_app.config[BODY_LIMIT_KEY]())
     length = request.content_length
     if limit is not None and length is not None and length > limit:
         raise RequestEntityTooLarge()

@@ -419,7 +419,7 @@ class UploadRequest(Request):
         return self._upload_stats or UploadStats()
 
     def make_form_data_parser(self) -> FormDataParser:
-        limits = t.cast(UploadLimits, current_app.config[LIMITS_KEY])
+        limits = t.cast(t.Callable[[], UploadLimits], current_app.config[LIMITS_KEY])()
         self._limit_idle_time(limits.idle_seconds)
         sink = self.open_sink() if self.mimetype == "multipart/form-data" else None
         self._upload_stats = UploadStats()
