@@ -53,3 +53,16 @@ def test_idle_timeout_never_exceeds_absolute(instance: Instance, settings: Setti
     store.update({"session_absolute_seconds": "600", "session_idle_seconds": "300"})
     with pytest.raises(InvalidInput, match="idle"):
         store.update({"session_idle_seconds": "900"})
+
+
+def test_another_process_sees_an_update_once_its_cache_is_older_than_max_age(
+    instance: Instance, settings: Settings
+) -> None:
+    clock = [100.0]
+    reader = SettingsStore(instance.store.db, settings, max_age=2.0, clock=lambda: clock[0])
+    assert reader.current().max_files == settings.max_files
+    SettingsStore(instance.store.db, settings).update({"max_files": "3"})
+    clock[0] += 1.0
+    assert reader.current().max_files == settings.max_files  # still cached
+    clock[0] += 1.5
+    assert reader.current().max_files == 3

@@ -159,7 +159,7 @@ def test_retention_settings_and_audit_pages(site: Site, client: FlaskClient) -> 
 
 def test_the_reviewer_app_purges_expired_items_periodically(site: Site) -> None:
     instance = site.services.instance
-    SettingsStore(instance.store.db, instance.settings).update({"retention_days": "30"})
+    instance.instance_settings.update({"retention_days": "30"})
     past = open_instance(instance.settings, now=lambda: time.time() - 40 * DAY_SECONDS)
     try:
         submit(past, "an old tip", codename=False)

@@ -172,3 +172,15 @@ def test_limits_set_by_admins_apply_when_the_instance_opens(
             draft.add_message("x" * 51)
     finally:
         reopened.close()
+
+
+def test_a_lowered_limit_can_be_raised_again_after_a_restart(
+    settings: Settings, instance: Instance
+) -> None:
+    instance.instance_settings.update({"max_files": "2"})
+    reopened = open_instance(settings)
+    try:
+        reopened.instance_settings.update({"max_files": str(settings.max_files)})
+        assert reopened.instance_settings.effective().max_files == settings.max_files
+    finally:
+        reopened.close()

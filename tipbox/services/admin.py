@@ -47,7 +47,7 @@ class AdminServices:
             instance=instance,
             rotation=Rotation(instance.store, instance.keyring, key_files, now=clock),
             retention=Retention(instance.store),
-            settings=SettingsStore(db, instance.settings),
+            settings=instance.instance_settings,
             accounts=ReviewerAdmin(db, reviewers),
             audit=AdminAudit(db, clock=clock),
             key_files=key_files,

@@ -27,6 +27,7 @@ Nothing here is secret; every value is validated before it is stored.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -126,14 +127,38 @@ def _check_number(name: str, value: str, bounds: tuple[int, int]) -> int:
 
 
 class SettingsStore:
-    """The ``instance_settings`` table over the environment's defaults and ceilings."""
+    """The ``instance_settings`` table over the environment's defaults and ceilings.
 
-    def __init__(self, db: Database, env: Settings) -> None:
+    Reads are cached for ``max_age`` seconds (every page of both apps needs
+    them); an update through this object is seen at once, one made by
+    another process within ``max_age``.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        env: Settings,
+        *,
+        max_age: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
         self._env = env
+        self._max_age = max_age
+        self._clock = clock
+        self._cached: tuple[float, InstanceSettings] | None = None
 
     def current(self) -> InstanceSettings:
         """The settings in effect: stored values over the defaults (out-of-bounds ones ignored)."""
+        now = self._clock()
+        cached = self._cached
+        if cached is not None and now - cached[0] < self._max_age:
+            return cached[1]
+        result = self._read()
+        self._cached = (now, result)
+        return result
+
+    def _read(self) -> InstanceSettings:
         with self._db.reading() as conn:
             stored = dict(conn.execute("SELECT name, value FROM instance_settings").fetchall())
         values = dataclasses.asdict(defaults(self._env))
@@ -163,6 +188,7 @@ class SettingsStore:
                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                     (name, str(value)),
                 )
+        self._cached = None
         return merged
 
     def effective(self) -> Settings:
