@@ -54,7 +54,11 @@ proc_name = "tipbox-source"
 
 worker_class = "gthread"
 workers = 2
-threads = 16
+# Slow Tor uploads each hold a thread for their whole duration; with 48
+# threads a worker (96 in all) keeps serving pages while dozens of uploads
+# trickle in. An idle thread costs little; an upload's buffers are bounded
+# (about 5 MiB: read buffer, two-chunk queues, one write buffer).
+threads = 48
 # Only a worker whose *main loop* stops for this long is restarted (see above);
 # generous anyway, matching the CSRF token lifetime of a multi-hour upload.
 timeout = 8 * 3600

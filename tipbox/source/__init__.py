@@ -19,6 +19,7 @@ from tipbox.services.instance import open_instance
 from tipbox.source.drafts import abort_draft, current_draft
 from tipbox.source.views import bp
 from tipbox.web import FileSink, UploadRequest, init_web, install_instance
+from tipbox.web.page_cache import install_page_cache
 
 __all__ = ["create_source_app"]
 
@@ -50,6 +51,7 @@ def create_source_app(settings: Settings | None = None) -> Flask:
         live=inst.instance_settings.effective,
     )
     install_instance(app, inst)
+    install_page_cache(app)
     app.register_blueprint(bp)
     app.teardown_request(abort_draft)
     return app

@@ -19,6 +19,8 @@ from tipbox.source.drafts import commit_draft, current_draft
 from tipbox.source.session import current_login, forget_login, remember_login
 from tipbox.web import UploadRequest, instance
 from tipbox.web.errors import EmptySubmission
+from tipbox.web.i18n import current_locale
+from tipbox.web.page_cache import page_cache
 
 bp = Blueprint("source", __name__)
 
@@ -30,6 +32,14 @@ def _source_context() -> dict[str, object]:
 
 @bp.get("/")
 def index() -> str:
+    if current_login() is not None or request.args:
+        return _render_index()
+    key = (str(current_locale()), instance().keyring.active_key().fingerprint,
+           instance().instance_settings.current())
+    return page_cache().get(key, _render_index)
+
+
+def _render_index() -> str:
     opened = instance()
     profile = opened.instance_settings.current()
     organisation = profile.organisation if profile.organisation != DEFAULT_ORGANISATION else None
