@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import os
@@ -16,6 +15,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from tests.conftest import CHEAP_ARGON2
+from tests.reviewer.reviewer_kit import (  # noqa: F401 - shared with the admin tests
+    ADMIN_PASSWORD,
+    STEP,
+    T0,
+    Clock,
+    csrf,
+    csrf_of,
+    secret_of,
+)
 from tipbox.config import Settings
 from tipbox.crypto import DecryptionError, decrypt_detached, parse_identity
 from tipbox.services.instance import InitResult, Instance
@@ -23,10 +32,6 @@ from tipbox.services.keyring import KeyIdentity
 from tipbox.services.reviewers import totp_code
 from tipbox.services.sessions import ReviewerServices
 from tipbox.services.submissions import Receipt
-
-T0 = 1_800_000_000.0
-STEP = 30.0
-ADMIN_PASSWORD = "correct horse battery staple"
 
 
 @dataclass
@@ -110,57 +115,17 @@ def write_identity(path: Path, identity: str) -> Path:
 
 def cli_env(settings: Settings) -> dict[str, str]:
     """The ``TIPBOX_*`` environment that points a subprocess or CliRunner at ``settings``."""
-    argon = {
-        f"TIPBOX_{which}_ARGON2_{name}": value
-        for which in ("CODENAME", "PASSWORD")
-        for name, value in (("TIME_COST", "1"), ("MEMORY_KIB", "8"), ("PARALLELISM", "1"))
-    }
     return {
         "TIPBOX_DATA_DIR": str(settings.data_dir),
         "TIPBOX_KEYS_DIR": str(settings.keys_dir),
         "TIPBOX_MIN_FREE_BYTES": "0",
-        **argon,
+        **CHEAP_ARGON2,
     }
 
 
 # --- web -----------------------------------------------------------------------------
 
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-_SECRET = re.compile(r'<code class="totp-secret">([A-Z2-7 ]+)</code>')
 _ONE_TIME = re.compile(r'<code class="one-time-password">([^<]+)</code>')
-
-
-class Clock:
-    """A settable clock for the reviewer services of a web app under test."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def step(self, seconds: float = STEP) -> float:
-        self.now += seconds
-        return self.now
-
-
-def csrf_of(page: str) -> str:
-    match = _CSRF.search(page)
-    assert match is not None, page[:2000]
-    return match.group(1)
-
-
-def csrf(client: FlaskClient, path: str = "/login") -> str:
-    response = client.get(path)
-    assert response.status_code == 200, (path, response.status_code)
-    return csrf_of(response.get_data(as_text=True))
-
-
-def secret_of(page: str) -> bytes:
-    match = _SECRET.search(page)
-    assert match is not None, page[:3000]
-    text = match.group(1).replace(" ", "")
-    return base64.b32decode(text + "=" * (-len(text) % 8))
 
 
 def one_time_password_of(page: str) -> str:
