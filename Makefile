@@ -18,6 +18,10 @@ tests/node_modules/.installed: tests/package.json
 
 node: tests/node_modules/.installed
 
+# A local run serves plain http on 127.0.0.1, so its cookies cannot be
+# Secure (TIPBOX_DEV=1); production runs the systemd units of deploy/ instead,
+# and `python -m tipbox doctor` flags TIPBOX_DEV there.
+run: export TIPBOX_DEV ?= 1
 run: $(STAMP)
 	$(BIN)/python -m tipbox run
 
