@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.gunicorn_apps import (
+from tests.servers import (
     ROOT,
     AppServer,
     init_with_first_admin,

@@ -25,7 +25,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.browser.conftest import Site
-from tests.browser.gunicorn_apps import count_rows
+from tests.servers import count_rows
 from tipbox.services.reviewers import TOTP_STEP_SECONDS, totp_code
 
 pytestmark = pytest.mark.browser

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.gunicorn_apps import AppServer, instance_env, process_env
 from tests.faults.fault_site import EARLIER_FILE, EARLIER_MESSAGE, FaultSite
+from tests.servers import AppServer, instance_env, process_env
 from tipbox.config import load_settings
 from tipbox.services.instance import init_instance
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.browser.gunicorn_apps import AppServer, FormClient, count_rows
+from tests.servers import AppServer, FormClient, count_rows
 from tipbox.config import Settings
 from tipbox.services.instance import InitResult
 

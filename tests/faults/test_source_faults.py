@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.gunicorn_apps import FormClient, blob_files, decrypt_all, wait_until
 from tests.faults.fault_site import EARLIER_FILE, EARLIER_MESSAGE, FaultSite
+from tests.servers import FormClient, blob_files, decrypt_all, wait_until
 from tipbox.store.db import BUSY_TIMEOUT_MS
 
 MIB = 1024 * 1024

@@ -1,6 +1,6 @@
 """tipbox's two apps under real gunicorn, on free loopback ports, with temp directories.
 
-Shared by the browser and fault tests. Each :class:`AppServer` runs
+Shared by the end-to-end, browser and fault tests. Each :class:`AppServer` runs
 ``deploy/gunicorn_<app>.py`` unchanged (the bind address comes from
 ``TIPBOX_<APP>_BIND``) in its own process group, with an optional ``preexec``
 hook (e.g. a resource limit) applied to the master and thereby to its workers.
@@ -33,7 +33,7 @@ from tipbox.services.instance import InitResult, init_instance, open_instance
 from tipbox.services.reviewers import Enrolment, create_first_admin
 from tipbox.services.sessions import ReviewerServices
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 READY_SECONDS = 30.0
 
 
@@ -123,6 +123,10 @@ class AppServer:
             except OSError:
                 time.sleep(0.1)
         raise AssertionError(f"gunicorn ({self.app}) did not start:\n{self.log.read_text()}")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
     def workers(self) -> list[int]:
         """The pids of the master's live worker processes."""
