@@ -146,6 +146,17 @@ class AppServer:
         self.process = None
 
 
+def reply_to_newest_source(settings: Settings, text: str) -> None:
+    """A reply to the newest source, as a reviewer would send it."""
+    instance = open_instance(settings)
+    try:
+        with instance.store.db.connection() as conn:
+            source_id = conn.execute("SELECT max(id) FROM sources").fetchone()[0]
+        instance.sources.add_reply(int(source_id), text)
+    finally:
+        instance.close()
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -21,9 +20,13 @@ from tests.reviewer.reviewer_kit import (  # noqa: F401 - shared with the admin 
     STEP,
     T0,
     Clock,
+    ReviewerSite,
+    close_site,
     csrf,
     csrf_of,
+    open_site,
     secret_of,
+    web_enrol,
 )
 from tipbox.config import Settings
 from tipbox.crypto import DecryptionError, decrypt_detached, parse_identity
@@ -134,46 +137,12 @@ def one_time_password_of(page: str) -> str:
     return html.unescape(match.group(1))
 
 
-@dataclass
-class Site:
-    """A reviewer app under test with a controllable clock and its enrolled first admin."""
-
-    app: Flask
-    clock: Clock
-    services: ReviewerServices
-    init: InitResult
-    admin: Person
-
-    def client(self) -> FlaskClient:
-        return self.app.test_client()
-
-    def log_in(self, client: FlaskClient, person: Person | None = None) -> None:
-        person = person or self.admin
-        self.clock.step()
-        response = client.post("/login", data={
-            "csrf_token": csrf(client), "username": person.username,
-            "password": person.password, "code": totp_code(person.totp_secret, self.clock.now)})
-        assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+class Site(ReviewerSite):
+    """The reviewer test site, plus posting an admin form with a fresh CSRF token."""
 
     def post(self, client: FlaskClient, path: str, page: str = "/admin/reviewers",
              **data: str) -> TestResponse:
         return client.post(path, data={"csrf_token": csrf(client, page), **data})
-
-
-def web_enrol(clock: Clock, client: FlaskClient, username: str, one_time: str,
-              new_password: str) -> Person:
-    """Enrol through the web pages: one-time password, QR page, code + new password."""
-    response = client.post("/login", data={
-        "csrf_token": csrf(client), "username": username, "password": one_time, "code": ""})
-    assert response.headers["Location"].endswith("/enrol")
-    page = client.get("/enrol").get_data(as_text=True)
-    secret = secret_of(page)
-    clock.step()
-    response = client.post("/enrol", data={
-        "csrf_token": csrf_of(page), "new_password": new_password,
-        "confirm_password": new_password, "code": totp_code(secret, clock.now)})
-    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
-    return Person(username, new_password, secret)
 
 
 def let_a_day_pass(instance: Instance) -> None:

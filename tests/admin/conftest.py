@@ -6,17 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from admin_kit import ADMIN_PASSWORD, Clock, Person, Site, enrol, web_enrol
+from admin_kit import ADMIN_PASSWORD, Person, Site, close_site, enrol, open_site
 from flask.testing import FlaskClient
 
 from tests.conftest import make_test_settings
-from tipbox.reviewer import create_reviewer_app
-from tipbox.reviewer.guard import install_services
 from tipbox.services.admin import AdminServices
-from tipbox.services.instance import InitResult, Instance, init_instance
+from tipbox.services.instance import InitResult, Instance
 from tipbox.services.reviewers import create_first_admin
 from tipbox.services.sessions import ReviewerServices
-from tipbox.web import instance as app_instance
 
 
 @pytest.fixture
@@ -41,20 +38,9 @@ def admin(services: ReviewerServices, instance: Instance, init_result: InitResul
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     """A reviewer app over a new instance, with its first admin enrolled through the web."""
-    settings = make_test_settings(tmp_path / "site", TIPBOX_DEV="1")
-    result = init_instance(settings)
-    app = create_reviewer_app(settings)
-    clock = Clock()
-    with app.app_context():
-        site_services = ReviewerServices.open(app_instance(), clock=clock)
-    install_services(app, site_services)
-    enrolment = create_first_admin(
-        site_services.reviewers, site_services.instance.keyring, result.recovery_identity
-    )
-    first = web_enrol(clock, app.test_client(), "admin", enrolment.password, ADMIN_PASSWORD)
-    yield Site(app, clock, site_services, result, first)
-    with app.app_context():
-        app_instance().close()
+    opened = open_site(make_test_settings(tmp_path / "site", TIPBOX_DEV="1"), Site)
+    yield opened
+    close_site(opened)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Site
-from tipbox.services.instance import open_instance
+from tests.servers import reply_to_newest_source
 
 pytestmark = pytest.mark.browser
 
@@ -48,17 +48,6 @@ def check(page: Page, axe_source: str, checked: list[str]) -> None:
     checked.append(page.locator("title").inner_text())
 
 
-def add_reply(site: Site, text: str) -> None:
-    """A reply to the newest source, as a reviewer would send it."""
-    instance = open_instance(site.settings)
-    try:
-        with instance.store.db.connection() as conn:
-            source_id = conn.execute("SELECT max(id) FROM sources").fetchone()[0]
-        instance.sources.add_reply(int(source_id), text)
-    finally:
-        instance.close()
-
-
 def test_every_source_page_has_no_serious_violation(page: Page, site: Site,
                                                      axe_source: str) -> None:
     checked: list[str] = []
@@ -83,7 +72,7 @@ def test_every_source_page_has_no_serious_violation(page: Page, site: Site,
     page.click("button:has-text('Continue')")
     check(page, axe_source, checked)
 
-    add_reply(site, "A reply, so that the replies page shows one.")
+    reply_to_newest_source(site.settings, "A reply, so that the replies page shows one.")
     page.goto("/login")
     page.fill("#codename", codename)
     page.click("button:has-text('Continue')")

@@ -16,7 +16,7 @@ from babel.support import Translations
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Site
-from tipbox.services.instance import open_instance
+from tests.servers import reply_to_newest_source
 
 pytestmark = pytest.mark.browser
 
@@ -44,16 +44,6 @@ def heading(page: Page) -> str:
     return page.locator("h1").inner_text().strip()
 
 
-def reply_to_newest_source(site: Site, text: str) -> None:
-    instance = open_instance(site.settings)
-    try:
-        with instance.store.db.connection() as conn:
-            source_id = conn.execute("SELECT max(id) FROM sources").fetchone()[0]
-        instance.sources.add_reply(int(source_id), text)
-    finally:
-        instance.close()
-
-
 def test_source_flow_in_belarusian(
     page: Page, site: Site, be: Translations, tmp_path: Path, screenshots: Path
 ) -> None:
@@ -78,7 +68,7 @@ def test_source_flow_in_belarusian(
     assert codename.isascii()  # English words: typed on any keyboard
     expect(page.locator("html")).to_have_attribute("lang", "be")
 
-    reply_to_newest_source(site, REPLY)
+    reply_to_newest_source(site.settings, REPLY)
     page.goto("/login")
     page.fill("#codename", codename)
     page.click("form button[type=submit]")

@@ -6,26 +6,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from reviewer_kit import (
     ADMIN_PASSWORD,
-    Clock,
     Person,
     ReviewerSite,
     Submitted,
+    close_site,
     enrol,
     make_settings,
+    open_site,
     submit,
-    web_enrol,
 )
 
-from tipbox.reviewer import create_reviewer_app
-from tipbox.reviewer.guard import install_services
-from tipbox.services.instance import InitResult, Instance, init_instance
+from tipbox.services.instance import InitResult, Instance
 from tipbox.services.reviewers import create_first_admin
 from tipbox.services.sessions import ReviewerServices
-from tipbox.web import instance as app_instance
 
 
 @pytest.fixture
@@ -50,27 +46,16 @@ def submitted(instance: Instance) -> Submitted:
 @pytest.fixture
 def make_site(tmp_path: Path) -> Iterator[Callable[..., ReviewerSite]]:
     """``make_site(**env)``: a new instance, reviewer app and web-enrolled admin."""
-    apps: list[Flask] = []
+    sites: list[ReviewerSite] = []
 
     def make(**env: str) -> ReviewerSite:
-        settings = make_settings(tmp_path / f"site{len(apps)}", **{"TIPBOX_DEV": "1", **env})
-        result = init_instance(settings)
-        app = create_reviewer_app(settings)
-        apps.append(app)
-        clock = Clock()
-        with app.app_context():
-            site_services = ReviewerServices.open(app_instance(), clock=clock)
-        install_services(app, site_services)
-        enrolment = create_first_admin(
-            site_services.reviewers, site_services.instance.keyring, result.recovery_identity
-        )
-        admin = web_enrol(clock, app.test_client(), "admin", enrolment.password, ADMIN_PASSWORD)
-        return ReviewerSite(app, clock, site_services, result, admin)
+        settings = make_settings(tmp_path / f"site{len(sites)}", **{"TIPBOX_DEV": "1", **env})
+        sites.append(open_site(settings, ReviewerSite))
+        return sites[-1]
 
     yield make
-    for app in apps:
-        with app.app_context():
-            app_instance().close()
+    for made in sites:
+        close_site(made)
 
 
 @pytest.fixture

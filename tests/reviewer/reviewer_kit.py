@@ -13,14 +13,18 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from tipbox.config import Settings, load_settings
-from tipbox.services.instance import InitResult, Instance
-from tipbox.services.reviewers import totp_code
+from tipbox.reviewer import create_reviewer_app
+from tipbox.reviewer.guard import install_services
+from tipbox.services.instance import InitResult, Instance, init_instance
+from tipbox.services.reviewers import create_first_admin, totp_code
 from tipbox.services.sessions import ReviewerServices, ReviewerSession
+from tipbox.web import instance as app_instance
 
 CHEAP_ARGON2 = {
     f"TIPBOX_{which}_ARGON2_{name}": value
@@ -197,3 +201,27 @@ def web_enrol(site_clock: Clock, client: FlaskClient, username: str, one_time: s
         "confirm_password": new_password, "code": totp_code(secret, site_clock.now)})
     assert response.status_code == 303, response.get_data(as_text=True)[:3000]
     return Person(username, new_password, secret)
+
+
+SiteT = TypeVar("SiteT", bound=ReviewerSite)
+
+
+def open_site(settings: Settings, site_class: type[SiteT]) -> SiteT:
+    """Initialise ``settings``, build the reviewer app with a test clock, enrol its admin."""
+    result = init_instance(settings)
+    app = create_reviewer_app(settings)
+    clock = Clock()
+    with app.app_context():
+        services = ReviewerServices.open(app_instance(), clock=clock)
+    install_services(app, services)
+    enrolment = create_first_admin(
+        services.reviewers, services.instance.keyring, result.recovery_identity
+    )
+    admin = web_enrol(clock, app.test_client(), "admin", enrolment.password, ADMIN_PASSWORD)
+    return site_class(app, clock, services, result, admin)
+
+
+def close_site(site: ReviewerSite) -> None:
+    """Release the instance the site's app opened."""
+    with site.app.app_context():
+        app_instance().close()

@@ -12,13 +12,12 @@ smallest id of the previous page), so a page costs the same at any depth.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tipbox.services.audit import ACTIONS
-from tipbox.store.db import Database, hour
+from tipbox.services.audit import ACTIONS, COLUMNS, AuditRow, append_entry
+from tipbox.store.db import Database
 
 __all__ = ["ADMIN_ACTIONS", "AdminAudit", "AuditPage", "AuditRow"]
 
@@ -45,19 +44,6 @@ MAX_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True, slots=True)
-class AuditRow:
-    """One audit entry as the viewer shows it."""
-
-    id: int
-    hour: int
-    reviewer: str | None
-    action: str
-    target: str | None
-    item_id: int | None
-    designation: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class AuditPage:
     """One page of entries; ``next_before`` continues it (``None``: last page)."""
 
@@ -81,13 +67,10 @@ class AdminAudit:
         now: float | None = None,
     ) -> None:
         """Append one admin entry; ``action`` must be one of :data:`ADMIN_ACTIONS`."""
-        if action not in ADMIN_ACTIONS:
-            raise ValueError(f"unknown admin audit action {action!r}")
-        with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO audit_log (hour, reviewer, action, target) VALUES (?, ?, ?, ?)",
-                (hour(self._clock() if now is None else now), reviewer, action, target),
-            )
+        append_entry(
+            self._db, action, allowed=ADMIN_ACTIONS, reviewer=reviewer,
+            when=self._clock() if now is None else now, target=target,
+        )
 
     def page(
         self,
@@ -102,10 +85,9 @@ class AdminAudit:
         where, args = _filters(reviewer, action, before)
         with self._db.reading() as conn:
             # ``where`` is built from fixed clauses only; values are bound.
-            columns = "id, hour, reviewer, action, target, item_id, designation"
-            query = f"SELECT {columns} FROM audit_log {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+            query = f"SELECT {COLUMNS} FROM audit_log {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
             rows = conn.execute(query, (*args, size + 1)).fetchall()
-        entries = [_row(row) for row in rows[:size]]
+        entries = [AuditRow.from_row(row) for row in rows[:size]]
         more = len(rows) > size
         return AuditPage(entries, entries[-1].id if more and entries else None)
 
@@ -134,15 +116,3 @@ def _filters(
             clauses.append(clause)
             args.append(value)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
-
-
-def _row(row: sqlite3.Row) -> AuditRow:
-    return AuditRow(
-        id=int(row["id"]),
-        hour=int(row["hour"]),
-        reviewer=row["reviewer"],
-        action=str(row["action"]),
-        target=row["target"],
-        item_id=row["item_id"],
-        designation=row["designation"],
-    )

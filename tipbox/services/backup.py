@@ -61,6 +61,7 @@ from tipbox.errors import TipboxError
 from tipbox.services.instance import Instance
 from tipbox.store.blobs import is_blob_name
 from tipbox.store.db import MIGRATIONS, connect
+from tipbox.store.files import fsync_path
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -334,16 +335,10 @@ def _sync_tree(directory: Path) -> None:
     """fsync every file and directory below ``directory`` (deepest first)."""
     for root, _dirs, files in os.walk(directory, topdown=False):
         for name in files:
-            _fsync(Path(root) / name)
-        _fsync(Path(root))
+            fsync_path(Path(root) / name)
+        fsync_path(Path(root))
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _move_keys(staged: Path, target: Path) -> list[tuple[Path, Path]]:
@@ -363,7 +358,7 @@ def _replace_empty_dir(staged: Path, target: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.rmdir(target)  # empty (checked); fails loudly if something appeared
     os.rename(staged, target)
-    _fsync(target.parent)
+    fsync_path(target.parent)
 
 
 def _extract(reader: _ChunkReader, staging: _Staging) -> dict[str, object]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tipbox.crypto import Recipient, encrypt, fingerprint
 from tipbox.services.keyring import KeyIdentity
-from tipbox.store.files import write_atomically
+from tipbox.store.files import fsync_path, write_atomically
 
 __all__ = ["KeyFiles"]
 
@@ -63,8 +63,4 @@ class KeyFiles:
         self._sync_dir()
 
     def _sync_dir(self) -> None:
-        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(self.path)

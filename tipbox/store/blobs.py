@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tipbox.errors import NotFound, StorageFull
+from tipbox.store.db import hour
+from tipbox.store.files import fsync_path
 
 __all__ = ["SPACE_CHECK_BYTES", "BlobDir", "BlobWriter", "is_blob_name"]
 
@@ -53,11 +55,6 @@ _TEMP = re.compile(r"\.tmp-[0-9a-f]{32}")
 def is_blob_name(name: str) -> bool:
     """Whether ``name`` is a well-formed final blob name."""
     return _NAME.fullmatch(name) is not None
-
-
-def _hour(now: float) -> int:
-    seconds = int(now)
-    return seconds - seconds % 3600
 
 
 class BlobDir:
@@ -110,13 +107,9 @@ class BlobDir:
 
     def sync(self) -> None:
         """Make renames and unlinks durable; reset the directory's times to the hour."""
-        stamp = _hour(self._now())
+        stamp = hour(self._now())
         os.utime(self.path, (stamp, stamp))
-        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(self.path)
 
     def remove_temporaries(self) -> int:
         """Delete temporaries left by dead writers; return how many were removed."""
@@ -129,7 +122,7 @@ class BlobDir:
 
     def stamp(self) -> int:
         """The current time rounded down to the hour (used for file times)."""
-        return _hour(self._now())
+        return hour(self._now())
 
     def _path_of(self, name: str) -> Path:
         if not is_blob_name(name):

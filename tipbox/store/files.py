@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["write_atomically"]
+__all__ = ["fsync_path", "write_atomically"]
 
 
 def write_atomically(path: Path, data: bytes, mode: int, *, replace: bool = True) -> None:
@@ -36,3 +36,12 @@ def write_atomically(path: Path, data: bytes, mode: int, *, replace: bool = True
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory (a directory: to make renames and unlinks in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
