@@ -299,6 +299,8 @@ def test_no_log_line_holds_an_address_agent_codename_or_submitted_text(
             request_lines += "ip=[not recorded]" in line
             if addresses_in(line):
                 problems.append(f"{log.name}:{number}: address in {line!r}")
+            if "ip=[not recorded]" in line and re.search(r"\d\d:\d\d:\d\d", line):
+                problems.append(f"{log.name}:{number}: exact time in {line!r}")
     problems += [f"{path.relative_to(session.base)}: {label}"
                  for path in files_under(session.base)
                  for label in leaks_in(path, leaked)]
