@@ -17,7 +17,12 @@ cookies are Secure], ``TIPBOX_CODENAME_ARGON2_{TIME_COST,MEMORY_KIB,PARALLELISM}
 and ``TIPBOX_PASSWORD_ARGON2_{...}`` [3, 65536, 4],
 ``TIPBOX_SESSION_IDLE_SECONDS`` [1800], ``TIPBOX_SESSION_ABSOLUTE_SECONDS``
 [28800]. E-mail notifications (off unless ``TIPBOX_NOTIFY_TO`` is set):
-see :class:`NotifySettings`.
+see :class:`NotifySettings`. File times (see :meth:`tipbox.store.Store.sweep`):
+``TIPBOX_BLOB_POOL_SIZE`` [256, at least 1]: empty blob files kept ready,
+enough for an hour of uploads (a submission takes one per message and file,
+plus one); ``TIPBOX_ORPHAN_GRACE_SECONDS`` [3600, at least 60]: how long a
+blob with no database row (left by a crash) is kept before the next
+cleanup removes it.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ class Settings:
     password_argon2: Argon2Params
     session_idle_seconds: int
     session_absolute_seconds: int
+    blob_pool_size: int
+    orphan_grace_seconds: int
     notify: NotifySettings = field(default_factory=lambda: NotifySettings())
 
     @property
@@ -105,6 +112,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         password_argon2=env.argon2("PASSWORD_ARGON2"),
         session_idle_seconds=env.integer("SESSION_IDLE_SECONDS", 30 * 60, minimum=1),
         session_absolute_seconds=env.integer("SESSION_ABSOLUTE_SECONDS", 8 * 3600, minimum=1),
+        blob_pool_size=env.integer("BLOB_POOL_SIZE", 256, minimum=1),
+        orphan_grace_seconds=env.integer("ORPHAN_GRACE_SECONDS", 3600, minimum=60),
         notify=_notify_settings(env),
     )
     if settings.session_idle_seconds > settings.session_absolute_seconds:

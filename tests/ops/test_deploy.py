@@ -78,6 +78,23 @@ def test_every_unit_is_there() -> None:
     assert {"tipbox-source.service", "tipbox-reviewer.service"} <= names
     assert {"tipbox-notify.service", "tipbox-notify.timer"} <= names
     assert {"tipbox-backup.service", "tipbox-backup.timer"} <= names
+    assert {"tipbox-sweep.service", "tipbox-sweep.timer"} <= names
+
+
+def test_sweep_runs_every_hour_without_network(tmp_path: Path) -> None:
+    service = directives(DEPLOY / "tipbox-sweep.service")["Service"]
+    assert service["ExecStart"] == [f"{VENV_BIN}python -m tipbox sweep"]
+    assert service["Type"] == ["oneshot"]
+    assert service["PrivateNetwork"] == ["yes"]
+    assert service["IPAddressDeny"] == ["any"]
+    timer = directives(DEPLOY / "tipbox-sweep.timer")["Timer"]
+    assert timer["Persistent"] == ["true"]  # a run missed while off happens at boot
+    binary = systemd_analyze(tmp_path)
+    [calendar] = timer["OnCalendar"]
+    result = subprocess.run(
+        [binary, "calendar", calendar], capture_output=True, text=True, check=True
+    )
+    assert "Normalized form: *-*-* *:00:00" in result.stdout  # every hour, on the hour
 
 
 @pytest.mark.parametrize("unit", SERVICES, ids=lambda unit: unit.name)

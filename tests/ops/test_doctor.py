@@ -17,6 +17,7 @@ from tipbox.crypto import HybridIdentity
 from tipbox.services import doctor as doctor_module
 from tipbox.services.doctor import Problem, System, diagnose
 from tipbox.services.instance import InitResult, Instance
+from tipbox.store import BlobDir
 
 NO_SWAP = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
 PLENTY = 1 << 50
@@ -77,7 +78,7 @@ def test_permissions_finds_an_open_blob(
     draft = instance.submissions.start(None)
     draft.add_message("hello")
     draft.commit(want_codename=False)
-    blob = next(sound.blobs_dir.iterdir())
+    blob = next(sound.blobs_dir.iterdir())  # the pool is next to the blobs, not among them
     os.chmod(blob, 0o644)
     assert [p.fix for p in found(sound, system, "permissions")] == [f"chmod 600 {blob}"]
 
@@ -270,6 +271,107 @@ def test_leftovers_ignores_an_upload_in_progress(
         writer.abort()
 
 
+# -- orphans and the blob pool -------------------------------------------------------
+
+
+def crash_orphan(instance: Instance) -> Path:
+    """A blob stored by a worker killed before it recorded the row (SIGKILL between the two)."""
+    writer = instance.store.blobs.writer()
+    writer.write(b"ciphertext without a header row")
+    return instance.store.blobs.path / writer.commit()
+
+
+def at(system: System, now: float) -> System:
+    return System(
+        proc_swaps=system.proc_swaps, sys_block=system.sys_block,
+        free_bytes=system.free_bytes, now=lambda: now,
+    )
+
+
+def test_orphans_are_reported_with_their_grace_period(
+    sound: Settings, system: System, instance: Instance
+) -> None:
+    recorded = instance.submissions.start(None)
+    recorded.add_message("a recorded tip is no orphan")
+    recorded.commit(want_codename=False)
+    blob = crash_orphan(instance)
+    changed = blob.stat().st_ctime
+    [young] = found(sound, at(system, changed + 10), "orphans")
+    assert young.message.startswith(f"1 blobs in {sound.blobs_dir} have no database row")
+    assert "0 past the grace period (TIPBOX_ORPHAN_GRACE_SECONDS=3600)" in young.message
+    assert "1 younger ones may be uploads being recorded" in young.message
+    assert "tipbox sweep" in young.fix
+    [old] = found(sound, at(system, changed + 3601), "orphans")
+    assert "1 past the grace period (TIPBOX_ORPHAN_GRACE_SECONDS=3600) will be removed" in (
+        old.message
+    )
+    assert blob.exists()  # doctor only looks
+
+
+def test_orphans_follow_the_configured_grace_period(
+    sound: Settings, system: System, instance: Instance, tmp_path: Path
+) -> None:
+    blob = crash_orphan(instance)
+    short = make_test_settings(tmp_path, TIPBOX_ORPHAN_GRACE_SECONDS="120")
+    assert short.data_dir == sound.data_dir
+    [problem] = found(short, at(system, blob.stat().st_ctime + 121), "orphans")
+    assert "1 past the grace period (TIPBOX_ORPHAN_GRACE_SECONDS=120)" in problem.message
+
+
+def test_orphans_are_gone_after_the_sweep(
+    sound: Settings, system: System, instance: Instance
+) -> None:
+    blob = crash_orphan(instance)
+    later = blob.stat().st_ctime + 3601
+    assert instance.store.sweep(now=later).orphans_removed == 1
+    assert found(sound, at(system, later), "orphans") == []
+
+
+def empty_pool(settings: Settings, leave: int = 0) -> BlobDir:
+    pool = BlobDir(settings.blobs_dir, min_free_bytes=0)
+    for name in pool.pool_names()[leave:]:
+        os.unlink(pool.pool / name)
+    return pool
+
+
+def test_blob_pool_finds_an_empty_pool(sound: Settings, system: System) -> None:
+    pool = empty_pool(sound)
+    [problem] = found(sound, system, "blob pool")
+    assert problem.message.startswith(f"the blob pool {pool.pool} is empty")
+    assert "birth time is the upload's time" in problem.message
+    assert "tipbox-sweep.timer" in problem.fix
+
+
+def test_blob_pool_finds_a_low_pool(sound: Settings, system: System) -> None:
+    empty_pool(sound, leave=63)
+    [problem] = found(sound, system, "blob pool")
+    assert "is low (63 of TIPBOX_BLOB_POOL_SIZE=256 left)" in problem.message
+    assert "raise TIPBOX_BLOB_POOL_SIZE" in problem.fix
+    empty_pool(sound, leave=64)  # a quarter left is fine
+    BlobDir(sound.blobs_dir, min_free_bytes=0).fill_pool(64, stamp=0)
+    assert found(sound, system, "blob pool") == []
+
+
+def test_an_upload_with_an_empty_pool_still_works_and_doctor_says_so(
+    sound: Settings, system: System, instance: Instance
+) -> None:
+    empty_pool(sound)
+    writer = instance.store.blobs.writer()
+    assert not writer.pooled
+    writer.write(b"x")
+    writer.abort()
+    assert [p.check for p in diagnose(sound, system)] == ["blob pool"]
+
+
+def test_permissions_cover_the_blob_pool(sound: Settings, system: System) -> None:
+    pool = BlobDir(sound.blobs_dir, min_free_bytes=0)
+    pooled = pool.pool / pool.pool_names()[0]
+    os.chmod(pooled, 0o644)
+    os.chmod(pool.pool, 0o750)  # noqa: S103 - the planted problem
+    fixes = sorted(p.fix for p in found(sound, system, "permissions"))
+    assert fixes == [f"chmod 600 {pooled}", f"chmod 700 {pool.pool}"]
+
+
 # -- command line -----------------------------------------------------------------
 
 
@@ -293,6 +395,17 @@ def test_cli_prints_each_problem_with_its_fix(
     assert lines[1] == f"    fix: chmod 600 {sound.secrets_path}"
     assert lines[2].startswith("problem (settings): TIPBOX_DEV is on")
     assert len(lines) == 4
+
+
+def test_cli_reports_crash_orphans(
+    sound: Settings, system: System, instance: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blob = crash_orphan(instance)
+    monkeypatch.setattr(doctor_module, "System", lambda: at(system, blob.stat().st_ctime + 7200))
+    result = CliRunner().invoke(cli, ["doctor"], env=env_of(sound, TIPBOX_MIN_FREE_BYTES="0"))
+    assert result.exit_code == 1
+    assert result.output.startswith("problem (orphans): 1 blobs in ")
+    assert "1 past the grace period" in result.output
 
 
 def test_cli_passes_a_sound_instance(

@@ -27,6 +27,7 @@ COMMANDS = {
     "restore": "tipbox.cli.ops:restore",
     "doctor": "tipbox.cli.ops:doctor",
     "notify": "tipbox.cli.ops:notify",
+    "sweep": "tipbox.cli.sweep:sweep",
     "onion-auth": "tipbox.cli.onion:onion_auth",
 }
 

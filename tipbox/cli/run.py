@@ -7,6 +7,10 @@ this command, which then stops every server gracefully (SIGTERM, then
 SIGKILL after a grace period) and exits. If one server dies, the others are
 stopped too.
 
+It also runs the hourly sweep (:mod:`tipbox.cli.sweep`): once before the
+servers start, then a few seconds after every hour while they run, so that a
+local instance keeps no exact file times either.
+
 The recovery identity printed by the first-start ``init`` is shown once, on
 this terminal only; nothing here writes it anywhere.
 """
@@ -24,6 +28,7 @@ from pathlib import Path
 import click
 
 from tipbox.cli.instance import init
+from tipbox.cli.sweep import HourlySweep
 from tipbox.config import load_settings
 from tipbox.services.instance import is_initialised
 
@@ -56,6 +61,8 @@ def run() -> None:
     if not is_initialised(settings):
         click.echo("First start: initialising this instance.\n")
         click.get_current_context().invoke(init)
+    sweeper = HourlySweep(settings)
+    sweeper.start()
     click.echo(f"Source app on http://{settings.source_bind}/ (Ctrl-C to stop).")
     click.echo(f"Reviewer app on http://{settings.reviewer_bind}/")
     processes = [_start(server) for server in SERVERS]
@@ -66,6 +73,7 @@ def run() -> None:
         click.echo("\nStopping...")
     finally:
         _stop_all(processes)
+        sweeper.stop()
     if code:
         raise click.exceptions.Exit(code)
 

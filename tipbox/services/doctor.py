@@ -25,7 +25,15 @@ it. :func:`diagnose` runs them all. The checks:
   (cookies without ``Secure``) or binds on non-loopback addresses (the apps
   must only be reachable through Tor);
 - **leftovers**: temporaries of dead blob writers, database snapshots of
-  dead backups, staging directories of failed restores.
+  dead backups, staging directories of failed restores;
+- **orphans**: committed blobs that no database row references (a crash
+  between storing a payload and recording it), how many are past
+  ``TIPBOX_ORPHAN_GRACE_SECONDS`` (the next sweep removes those) and how many
+  are younger (possibly an upload being recorded right now);
+- **blob pool**: the pool of pre-created blob files is empty or below a
+  quarter of ``TIPBOX_BLOB_POOL_SIZE`` (uploads then get fresh files whose
+  birth time is the upload's time): the sweep is not running or an hour of
+  uploads needs a larger pool.
 
 Security contract: read-only. Doctor never modifies the instance (it does
 not even open it through :func:`~tipbox.services.instance.open_instance`,
@@ -42,6 +50,7 @@ import os
 import pwd
 import re
 import stat
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +60,7 @@ from tipbox.errors import NotInitialised, StorageUnavailable
 from tipbox.services.backup import SNAPSHOT_PREFIX
 from tipbox.services.instance import is_initialised
 from tipbox.services.keyring import Keyring
-from tipbox.store import Database
+from tipbox.store import BlobDir, Database, find_orphans
 
 __all__ = ["CHECKS", "Problem", "System", "diagnose", "foreign_user"]
 
@@ -83,6 +92,7 @@ class System:
     proc_swaps: Path = Path("/proc/swaps")
     sys_block: Path = Path("/sys/block")
     free_bytes: Callable[[Path], int] = field(default=_statvfs_free)
+    now: Callable[[], float] = field(default=time.time)
 
 
 Check = Callable[[Settings, System], list[Problem]]
@@ -100,7 +110,8 @@ def diagnose(settings: Settings, system: System | None = None) -> list[Problem]:
 def check_permissions(settings: Settings, _system: System) -> list[Problem]:
     """Directories 0700, secret files 0600, one owner throughout the data directory."""
     problems: list[Problem] = []
-    for directory in (settings.data_dir, settings.blobs_dir, settings.keys_dir):
+    directories = (settings.data_dir, settings.blobs_dir, _pool_dir(settings), settings.keys_dir)
+    for directory in directories:
         problems += _mode_problems(directory, "directory", 0o700)
     for path in _secret_files(settings):
         problems += _mode_problems(path, "secret file", 0o600)
@@ -130,6 +141,7 @@ def _secret_files(settings: Settings) -> Iterator[Path]:
     yield from (database, database.with_name(database.name + "-wal"))
     yield database.with_name(database.name + "-shm")
     yield from _files_in(settings.blobs_dir)
+    yield from _files_in(_pool_dir(settings))
     yield from (path for path in _files_in(settings.keys_dir) if path.suffix == ".age")
 
 
@@ -440,6 +452,68 @@ def _locked(path: Path) -> bool:
     return False
 
 
+# -- orphans and the blob pool -------------------------------------------------
+
+
+def _pool_dir(settings: Settings) -> Path:
+    return BlobDir(settings.blobs_dir, min_free_bytes=0).pool
+
+
+def _store_readable(settings: Settings) -> bool:
+    """Whether the database may be opened (else check_initialised or check_user report)."""
+    return settings.database_path.exists() and foreign_user(settings) is None
+
+
+def check_orphans(settings: Settings, system: System) -> list[Problem]:
+    """Blobs without a database row; those past the grace period go at the next sweep."""
+    if not _store_readable(settings):
+        return []
+    blobs = BlobDir(settings.blobs_dir, min_free_bytes=0)
+    database = Database(settings.database_path)
+    try:
+        grace = settings.orphan_grace_seconds
+        orphans = find_orphans(database, blobs, now=system.now(), grace_seconds=grace)
+    except StorageUnavailable as error:
+        return [Problem("orphans", f"the database cannot be read: {error}", "check its owner")]
+    finally:
+        database.close()
+    if not orphans:
+        return []
+    old = sum(orphan.past_grace for orphan in orphans)
+    return [
+        Problem(
+            "orphans",
+            f"{len(orphans)} blobs in {settings.blobs_dir} have no database row (left by a "
+            f"crash between storing a payload and recording it): {old} past the grace period "
+            f"(TIPBOX_ORPHAN_GRACE_SECONDS={grace}) will be removed by the next sweep, "
+            f"{len(orphans) - old} younger ones may be uploads being recorded right now",
+            "run `tipbox sweep` (deploy/tipbox-sweep.timer runs it every hour; the apps also "
+            "remove old orphans when they start)",
+        )
+    ]
+
+
+def check_blob_pool(settings: Settings, _system: System) -> list[Problem]:
+    """The pool of pre-created blob files is not empty or low (see :mod:`tipbox.store.blobs`)."""
+    if not _store_readable(settings):
+        return []
+    pool = BlobDir(settings.blobs_dir, min_free_bytes=0)
+    left = len(pool.pool_names())
+    wanted = settings.blob_pool_size
+    if left >= max(1, wanted // 4):
+        return []
+    state = "empty" if left == 0 else f"low ({left} of TIPBOX_BLOB_POOL_SIZE={wanted} left)"
+    return [
+        Problem(
+            "blob pool",
+            f"the blob pool {pool.pool} is {state}: new uploads get freshly created files, "
+            "whose birth time is the upload's time",
+            "run `tipbox sweep` and enable deploy/tipbox-sweep.timer (it refills the pool "
+            "every hour); if an hour of uploads empties it, raise TIPBOX_BLOB_POOL_SIZE",
+        )
+    ]
+
+
 #: Every check, in the order their problems are printed.
 CHECKS: tuple[Check, ...] = (
     check_user,
@@ -451,4 +525,6 @@ CHECKS: tuple[Check, ...] = (
     check_swap,
     check_settings,
     check_leftovers,
+    check_orphans,
+    check_blob_pool,
 )

@@ -118,7 +118,14 @@ def init_instance(
     os.chmod(settings.data_dir, 0o700)
     recovery = _generate(classic)
     newsroom = _generate(classic)
-    store = Store.open(settings.database_path, settings.blobs_dir, min_free_bytes=0, now=now)
+    store = Store.open(
+        settings.database_path,
+        settings.blobs_dir,
+        min_free_bytes=0,
+        now=now,
+        pool_size=settings.blob_pool_size,
+        orphan_grace_seconds=settings.orphan_grace_seconds,
+    )
     try:
         key = _record_first_key(store, settings, newsroom, recovery, hour(now()))
     finally:
@@ -149,6 +156,8 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
         settings.blobs_dir,
         min_free_bytes=settings.min_free_bytes,
         now=now,
+        pool_size=settings.blob_pool_size,
+        orphan_grace_seconds=settings.orphan_grace_seconds,
     )
     # Limits and timeouts edited by admins apply at once: the services read
     # them per submission or session check (the environment stays their

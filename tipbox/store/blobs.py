@@ -7,12 +7,24 @@ Contract:
   under its final name (32 random hex digits) after :meth:`BlobWriter.commit`
   has fsynced it and renamed it. :meth:`BlobWriter.abort` unlinks it. So a
   crash leaves at most temporaries, which :meth:`BlobDir.remove_temporaries`
-  deletes at start.
+  deletes at start and at every sweep.
+- The file itself comes from the **pool**: empty files created in advance
+  (at start and by the hourly sweep) in a sibling directory
+  (``<blobs>-pool``), so that a blob's birth time is the pool's creation
+  time, not the upload's. A writer claims one by renaming it to its own
+  temporary name: rename is atomic, so two writers never get the same file.
+  An empty pool is not an error: the writer creates a fresh file
+  (``BlobWriter.pooled`` is False) and ``doctor`` reports the empty pool.
+  Nothing is logged per upload (a log line's timestamp would be the
+  upload's).
 - A writer holds an exclusive ``flock`` on its temporary for its whole life,
   and the cleanup only deletes temporaries it can lock: a worker starting up
   never deletes the upload another live worker is writing.
-- Names carry no information; file times are set to the hour (the inode's
-  change time cannot be set from user space and stays exact).
+- Names carry no information; file and directory modification and access
+  times are set to the hour (a blob at commit, the directories after each
+  change). The inode change time cannot be set from user space: it stays
+  exact until the sweep of :mod:`tipbox.store` resets it to the sweep's time
+  (docs/file-times.md says what file metadata still reveals).
 - Free disk is checked against ``min_free_bytes`` when a writer opens and
   every :data:`SPACE_CHECK_BYTES` written; below it :class:`StorageFull` is
   raised before writing more.
@@ -41,13 +53,21 @@ from tipbox.errors import NotFound, StorageFull
 from tipbox.store.db import hour
 from tipbox.store.files import fsync_path
 
-__all__ = ["SPACE_CHECK_BYTES", "BlobDir", "BlobWriter", "is_blob_name"]
+__all__ = [
+    "POOL_SUFFIX",
+    "SPACE_CHECK_BYTES",
+    "BlobDir",
+    "BlobWriter",
+    "is_blob_name",
+    "list_directory",
+]
 
 SPACE_CHECK_BYTES = 64 * 1024 * 1024
 WRITE_BUFFER_BYTES = 1024 * 1024
 WRITEBACK_BYTES = 16 * 1024 * 1024
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 TEMP_PREFIX = ".tmp-"
+POOL_SUFFIX = "-pool"
 _NAME = re.compile(r"[0-9a-f]{32}")
 _TEMP = re.compile(r"\.tmp-[0-9a-f]{32}")
 
@@ -58,18 +78,29 @@ def is_blob_name(name: str) -> bool:
 
 
 class BlobDir:
-    """A directory of committed blobs plus the temporaries being written."""
+    """A directory of committed blobs plus the temporaries being written.
+
+    ``pool`` is the directory of pre-created empty files (default: the blob
+    directory's name plus ``-pool``, next to it, on the same file system).
+    """
 
     def __init__(
-        self, path: Path, *, min_free_bytes: int, now: Callable[[], float] = time.time
+        self,
+        path: Path,
+        *,
+        min_free_bytes: int,
+        now: Callable[[], float] = time.time,
+        pool: Path | None = None,
     ) -> None:
         self.path = path
+        self.pool = pool or path.with_name(path.name + POOL_SUFFIX)
         self.min_free_bytes = min_free_bytes
         self._now = now
 
     def create(self) -> None:
-        """Create the directory (mode 0700) if it does not exist."""
+        """Create the blob and pool directories (mode 0700) if they do not exist."""
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.pool.mkdir(mode=0o700, exist_ok=True)
 
     def free_bytes(self) -> int:
         """Bytes available to this process on the directory's file system."""
@@ -87,11 +118,17 @@ class BlobDir:
         return BlobWriter(self)
 
     def open_blob(self, name: str) -> BinaryIO:
-        """Open a committed blob for reading; :class:`NotFound` if missing."""
+        """Open a committed blob for reading; :class:`NotFound` if missing.
+
+        Opened with ``O_NOATIME`` where allowed (the owner), so that a
+        reviewer's download does not stamp the blob's access time.
+        """
+        path = self._path_of(name)
         try:
-            return open(self._path_of(name), "rb")  # noqa: SIM115 - the caller closes it
+            fd = _open_for_reading(path)
         except FileNotFoundError:
             raise NotFound("blob not found") from None
+        return os.fdopen(fd, "rb")
 
     def delete_blob(self, name: str) -> None:
         """Unlink a committed blob; a missing one is not an error."""
@@ -100,24 +137,80 @@ class BlobDir:
 
     def names(self) -> Iterator[str]:
         """The names of every committed blob (temporaries excluded)."""
-        with os.scandir(self.path) as entries:
-            for entry in entries:
-                if is_blob_name(entry.name):
-                    yield entry.name
+        for name in list_directory(self.path):
+            if is_blob_name(name):
+                yield name
 
     def sync(self) -> None:
-        """Make renames and unlinks durable; reset the directory's times to the hour."""
-        stamp = hour(self._now())
-        os.utime(self.path, (stamp, stamp))
+        """Make renames and unlinks durable; reset the directories' times to the hour."""
+        self.stamp_directories()
         fsync_path(self.path)
+
+    def stamp_directories(self) -> None:
+        """Set the blob and pool directories' access and modification times to the hour."""
+        stamp = self.stamp()
+        for directory in (self.path, self.pool):
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(directory, (stamp, stamp))
+
+    # -- the pool -------------------------------------------------------------
+
+    def pool_names(self) -> list[str]:
+        """The names of the empty files waiting in the pool (none if it is missing)."""
+        try:
+            return [name for name in list_directory(self.pool) if is_blob_name(name)]
+        except FileNotFoundError:
+            return []
+
+    def fill_pool(self, size: int, *, stamp: int) -> int:
+        """Top the pool up to ``size`` empty files; return how many were created.
+
+        New files get mode 0600 and access and modification times ``stamp``
+        (an hour); their birth and change times are now, which says nothing
+        about any upload. Concurrent fills (workers starting, the sweep) are
+        serialised by an ``flock`` on the pool directory, so the pool never
+        grows past ``size`` by their race.
+        """
+        self.pool.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(self.pool, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            missing = max(0, size - len(self.pool_names()))
+            for _ in range(missing):
+                _create_pool_file(self.pool, stamp)
+            os.utime(self.pool, (stamp, stamp))
+        finally:
+            os.close(fd)
+        return missing
+
+    def take_from_pool(self) -> tuple[Path, int] | None:
+        """Claim a pool file as a new locked temporary: ``(path, fd)``, or None if none is left.
+
+        Starts at a random place in the pool so that concurrent writers
+        rarely race for the same file; a lost race just moves on.
+        """
+        names = self.pool_names()
+        if not names:
+            return None
+        start = secrets.randbelow(len(names))
+        try:
+            for name in names[start:] + names[:start]:
+                claimed = _claim(self.pool / name, self.path)
+                if claimed is not None:
+                    self.stamp_directories()
+                    return claimed
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            # The pool is on another file system than the blobs: unusable.
+        return None
 
     def remove_temporaries(self) -> int:
         """Delete temporaries left by dead writers; return how many were removed."""
         removed = 0
-        with os.scandir(self.path) as entries:
-            for entry in entries:
-                if _TEMP.fullmatch(entry.name) and _remove_if_unlocked(Path(entry.path)):
-                    removed += 1
+        for name in list_directory(self.path):
+            if _TEMP.fullmatch(name) and _remove_if_unlocked(self.path / name):
+                removed += 1
         return removed
 
     def stamp(self) -> int:
@@ -128,6 +221,65 @@ class BlobDir:
         if not is_blob_name(name):
             raise NotFound("invalid blob name")
         return self.path / name
+
+
+def list_directory(directory: Path) -> list[str]:
+    """The entry names of ``directory``, read without stamping its access time.
+
+    A directory's access time is reset to the hour by every change here and
+    by the sweep; the next plain read would set it to the exact time of
+    that read (``relatime``), e.g. of an upload taking a pool file.
+    """
+    fd = _open_for_reading(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_for_reading(path: Path, flags: int = os.O_RDONLY | os.O_NOFOLLOW) -> int:
+    """``os.open`` with ``O_NOATIME`` where allowed (only the file's owner may)."""
+    try:
+        return os.open(path, flags | os.O_NOATIME)
+    except PermissionError:
+        return os.open(path, flags)
+
+
+def _create_pool_file(pool: Path, stamp: int) -> None:
+    fd = os.open(
+        pool / secrets.token_hex(16), os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600
+    )
+    try:
+        os.utime(fd, (stamp, stamp))
+    finally:
+        os.close(fd)
+
+
+def _claim(pooled: Path, directory: Path) -> tuple[Path, int] | None:
+    """Rename ``pooled`` to a fresh temporary in ``directory``, then open and lock it.
+
+    None if another writer renamed it first, or a cleanup deleted the
+    temporary before we locked it.
+    """
+    temp = directory / f"{TEMP_PREFIX}{secrets.token_hex(16)}"
+    try:
+        os.rename(pooled, temp)
+    except FileNotFoundError:
+        return None
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    return _locked_if_linked(temp, fd)
+
+
+def _locked_if_linked(temp: Path, fd: int) -> tuple[Path, int] | None:
+    """``flock`` ``fd``; None (and closed) if a cleanup unlinked it meanwhile."""
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    if os.fstat(fd).st_nlink > 0:
+        return temp, fd
+    os.close(fd)
+    return None
 
 
 def _remove_if_unlocked(path: Path) -> bool:
@@ -153,13 +305,17 @@ class BlobWriter:
 
     ``name`` is the final name, known from the start so that a caller can
     reference it in the same database transaction that follows the commit.
-    Use ``write`` for data, then exactly one of ``commit`` or ``abort``.
+    ``pooled`` says whether the file came from the pool (else it was
+    created now). Use ``write`` for data, then exactly one of ``commit`` or
+    ``abort``.
     """
 
     def __init__(self, blobs: BlobDir) -> None:
         self._blobs = blobs
         self.name = secrets.token_hex(16)
-        self._temp, self._fd = _create_locked_temp(blobs.path)
+        claimed = blobs.take_from_pool()
+        self.pooled = claimed is not None
+        self._temp, self._fd = claimed or _create_locked_temp(blobs.path)
         self._pending = bytearray()
         self._since_check = 0
         self._written_back = 0
@@ -242,6 +398,7 @@ class BlobWriter:
         self.state = "aborted"
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target)
+        self._blobs.stamp_directories()
 
     def _finish(self, state: str) -> None:
         self.state = state
@@ -279,7 +436,7 @@ def _create_locked_temp(directory: Path) -> tuple[Path, int]:
     while True:
         temp = directory / f"{TEMP_PREFIX}{secrets.token_hex(16)}"
         fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if os.fstat(fd).st_nlink > 0:
-            return temp, fd
-        os.close(fd)  # unlinked by a cleanup between create and lock
+        locked = _locked_if_linked(temp, fd)
+        if locked is not None:
+            return locked
+        # unlinked by a cleanup between create and lock: try again
