@@ -9,7 +9,13 @@ Two levels, each a fixed-seed (derandomized) hypothesis run:
 - the source app's POST routes through the Flask test client: the status is
   always one the route documents (never a 500), every response carries the
   security headers, and a refused submission stores nothing (no row, no blob,
-  no temporary).
+  no temporary);
+- issue 11: every part counts against a limit (empty file parts too) and a
+  refusal comes at the offending part (a model of the limits says which
+  error); hostile bodies (many fields, huge fields, many empty parts) sent
+  honestly, chunked, with a lying or a bomb ``Content-Length`` to every POST
+  route of both apps get their specific status, read at most the route's cap
+  and store nothing.
 """
 
 from __future__ import annotations
@@ -22,18 +28,31 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import make_test_settings
+from tests.web.hostile_bodies import (
+    BOMB_BYTES,
+    MULTIPART,
+    URLENCODED,
+    Body,
+    empty_file_part,
+    multipart,
+    post_rules,
+    post_stream,
+)
 from tipbox import errors
+from tipbox.reviewer import create_reviewer_app
+from tipbox.services.file_names import filter_file_name
 from tipbox.services.instance import init_instance
-from tipbox.services.submissions import check_file_name
 from tipbox.source import create_source_app
 from tipbox.web import instance as app_instance
-from tipbox.web.errors import BadFileName, MalformedUpload
-from tipbox.web.uploads import StreamingMultipartParser, UploadLimits
+from tipbox.web.app import upload_limits
+from tipbox.web.errors import BadFileName, MalformedUpload, TooManyFiles
+from tipbox.web.uploads import DEFAULT_READ_SIZE, StreamingMultipartParser, UploadLimits
 
 FUZZ = settings(derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 LIMITS = dict(max_files=3, max_file_bytes=4096, max_field_bytes=1024, max_fields=8,
@@ -121,7 +140,7 @@ class Sink:
         self.writers: list[Sink.Writer] = []
 
     def open_file(self, filename: str, content_type: str) -> Sink.Writer:
-        check_file_name(filename)  # InvalidInput, which the parser turns into BadFileName
+        filter_file_name(filename)  # InvalidInput, which the parser turns into BadFileName
         writer = Sink.Writer()
         self.writers.append(writer)
         return writer
@@ -311,3 +330,205 @@ def test_url_encoded_body_is_bounded_whatever_the_upload_limit(app: App) -> None
     finally:
         config["MAX_CONTENT_LENGTH"] = saved
     assert check_response(response, {413}) == 413
+
+
+# --- issue 11: counted parts and capped bodies ------------------------------------------
+#
+# Each part a client sends counts against a limit (empty file parts too), and
+# a refusal comes as soon as the offending part is read, not after the body.
+
+MODEL_LIMITS = UploadLimits(**LIMITS, max_text_bytes=3000)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One part: ``text``, a chosen ``file``, an ``empty`` file input, or ``smuggled``
+    data under an empty file name."""
+
+    kind: str
+    size: int
+
+    def encode(self, boundary: bytes, index: int) -> bytes:
+        disposition = {"text": f'name="t{index}"', "file": f'name="files"; filename="f{index}"'
+                       }.get(self.kind, 'name="files"; filename=""')
+        return (b"--" + boundary + f"\r\nContent-Disposition: form-data; {disposition}\r\n\r\n"
+                .encode() + b"x" * self.size + b"\r\n")
+
+
+SHAPES = st.one_of(
+    st.builds(Shape, st.just("text"), st.sampled_from([0, 5, 1024, 1025, 2000])),
+    st.builds(Shape, st.just("file"), st.sampled_from([0, 1, 3000, 4097])),
+    st.builds(Shape, st.just("empty"), st.just(0)),
+    st.builds(Shape, st.just("smuggled"), st.sampled_from([1, 100])),
+)
+
+
+def model_outcome(shapes: list[Shape], limits: UploadLimits) -> tuple[type | None, int]:
+    """The error the parser must raise (or None) and the index of the part that causes it."""
+    fields = files = text = file_bytes = 0
+    for index, shape in enumerate(shapes):
+        if shape.kind == "text":
+            fields += 1
+            text += shape.size
+            if fields > limits.max_fields:
+                return MalformedUpload, index
+            if shape.size > limits.max_field_bytes or text > limits.text_budget:
+                return errors.TooLarge, index
+            continue
+        files += 1
+        file_bytes += shape.size if shape.kind == "file" else 0
+        if files > limits.max_files:
+            return TooManyFiles, index
+        if shape.kind == "smuggled":
+            return MalformedUpload, index
+        if file_bytes > limits.max_file_bytes:
+            return errors.TooLarge, index
+    return None, len(shapes)
+
+
+class Counted(io.RawIOBase):
+    """``data`` in reads of at most ``step`` bytes, counting what was read."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._step, self.read_bytes = data, step, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        chunk = self._data[self.read_bytes:self.read_bytes + min(self._step, len(buffer))]
+        buffer[:len(chunk)] = chunk
+        self.read_bytes += len(chunk)
+        return len(chunk)
+
+
+@settings(FUZZ, max_examples=400)
+@given(shapes=st.lists(SHAPES, max_size=12), last=SHAPES,
+       repeat=st.sampled_from([1, 2, 4, 20, 1000, 100_000]),
+       read_size=st.sampled_from([7, 1000, 1 << 16]))
+def test_every_part_counts_and_refusal_comes_at_the_offending_part(
+    shapes: list[Shape], last: Shape, repeat: int, read_size: int
+) -> None:
+    boundary = b"B0undary"
+    shapes = [*shapes, *[last] * repeat]
+    encoded = [shape.encode(boundary, index) for index, shape in enumerate(shapes)]
+    body = b"".join(encoded) + b"--" + boundary + b"--\r\n"
+    expected, culprit = model_outcome(shapes, MODEL_LIMITS)
+    sink, stream = Sink(), Counted(body, read_size)
+    limits = UploadLimits(**{**MODEL_LIMITS.__dict__, "read_size": read_size})
+    try:
+        StreamingMultipartParser(sink, limits).parse(stream, boundary)
+        raised: type | None = None
+    except DOCUMENTED as error:
+        raised = type(error)
+    assert raised is expected, (raised, expected, culprit)
+    if expected is not None:  # refused without reading much past the culprit
+        assert stream.read_bytes <= sum(map(len, encoded[:culprit + 1])) + read_size + 64
+    assert len(sink.writers) <= sum(shape.kind == "file" for shape in shapes[:culprit + 1])
+
+
+# Whole requests: hostile shapes over honest, chunked and lying transports, on every
+# POST route of both apps. A length over the route's cap is refused unread (413); an
+# honest transport gets the shape's own refusal; nothing is ever stored, and no more
+# than the cap plus one read is consumed.
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """A hostile body: ``count`` repetitions of a piece after an optional CSRF field."""
+
+    shape: str  # "fields", "huge-field" or "empty-parts"
+    multipart: bool
+    count: int
+
+    def body(self, token: str) -> Body:
+        if self.multipart:
+            head = multipart([("csrf_token", token.encode(), None)], close=False)
+            piece = {"fields": multipart([("a", b"", None)], close=False),
+                     "huge-field": b"x",
+                     "empty-parts": empty_file_part()}[self.shape]
+            if self.shape == "huge-field":
+                head += multipart([("message", b"", None)], close=False)[:-2]
+        else:
+            head = f"csrf_token={token}&".encode()
+            piece = {"fields": b"a=&", "huge-field": b"x"}[self.shape]
+            head += b"message=" if self.shape == "huge-field" else b""
+        return Body(piece, size=len(head) + self.count * len(piece), prefix=head)
+
+
+HOSTILE = st.one_of(
+    st.builds(Hostile, st.just("fields"), st.booleans(), st.integers(17, 400_000)),
+    st.builds(Hostile, st.just("huge-field"), st.booleans(), st.integers(70_000, 3_000_000)),
+    st.builds(Hostile, st.just("empty-parts"), st.just(True), st.integers(4, 100_000)),
+)
+TRANSPORTS = st.sampled_from(["honest", "chunked", "short", "long", "bomb"])
+
+
+@pytest.fixture(scope="module")
+def reviewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    config = make_test_settings(tmp_path_factory.mktemp("fuzz-reviewer"),
+                                TIPBOX_MAX_MESSAGE_CHARS="200", TIPBOX_DEV="1")
+    init_instance(config)
+    flask_app = create_reviewer_app(config)
+    yield flask_app
+    with flask_app.app_context():
+        app_instance().close()
+
+
+def send(client: FlaskClient, path: str, body: Body, content_type: str, size: int,
+         transport: str) -> object:
+    """POST ``body`` (``size`` bytes) the way ``transport`` says."""
+    if transport in ("honest", "bomb", "chunked"):
+        length = {"honest": size, "bomb": BOMB_BYTES, "chunked": None}[transport]
+        return post_stream(client, path, body, content_type, length=length)
+    # A server that trusts Content-Length reads exactly that much (no input_terminated).
+    lie = size // 2 if transport == "short" else size + 1000
+    return client.post(path, input_stream=body, content_type=content_type,
+                       environ_overrides={"CONTENT_LENGTH": str(lie)})
+
+
+def expected_refusal(hostile: Hostile, path: str, announced: int | None, cap: int) -> int:
+    """The exact status an honest transport must get."""
+    if announced is not None and announced > cap:
+        return 413
+    if hostile.shape == "huge-field":
+        return 413
+    if hostile.shape == "fields":
+        return 400
+    return 413 if path == "/submit" else 400  # empty parts: too many files, or no files here
+
+
+@settings(FUZZ, max_examples=300)
+@given(which=st.sampled_from(["source", "reviewer"]), hostile=HOSTILE, transport=TRANSPORTS,
+       data=st.data())
+def test_hostile_bodies_get_a_specific_refusal_and_store_nothing(
+    app: App, reviewer: Flask, which: str, hostile: Hostile, transport: str,
+    data: st.DataObject,
+) -> None:
+    flask_app = app.client.application if which == "source" else reviewer
+    client = app.client if which == "source" else flask_app.test_client()
+    path = data.draw(st.sampled_from(post_rules(flask_app)))
+    body = hostile.body(app.token)
+    size = body.size
+    assert size is not None
+    content_type = MULTIPART if hostile.multipart else URLENCODED
+    with flask_app.app_context():
+        limits = upload_limits(app_instance().instance_settings.effective())
+    is_upload = which == "source" and path == "/submit" and hostile.multipart
+    cap = limits.max_upload_body if is_upload else limits.max_form_body
+    assert cap is not None
+    before = app.stored()
+
+    response = send(client, path, body, content_type, size, transport)
+
+    status = check_response(response, set(range(200, 500)))
+    assert app.stored() == before
+    assert body.read_bytes <= cap + DEFAULT_READ_SIZE
+    if transport == "bomb":
+        assert (status, body.read_bytes) == (413, 0)
+    elif transport == "honest":
+        assert status == expected_refusal(hostile, path, size, cap)
+    elif transport == "chunked":
+        assert status == expected_refusal(hostile, path, None, cap)
+    elif transport == "long" or hostile.multipart:  # never completes, or cut mid-part
+        assert status in {400, 413}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -132,6 +133,30 @@ def test_limits() -> None:
         parse(body(("files", b"x", "../a")))
     with pytest.raises(MalformedUpload):
         parse(body(*[(f"f{i}", b"x", None) for i in range(17)]))
+
+
+def test_empty_file_parts_count_against_the_file_limit() -> None:
+    # What a browser sends for a file input left empty: ignored, but counted.
+    form, sink, stats = parse(body(("message", b"m", None), *[("files", b"", "")] * 3))
+    assert (form, sink.files, stats.files) == ({"message": "m"}, [], 0)
+    with pytest.raises(TooManyFiles):
+        parse(body(*[("files", b"", "")] * 4))
+    with pytest.raises(TooManyFiles):
+        parse(body(("files", b"x", "a"), ("files", b"y", "b"), ("files", b"", ""),
+                   ("files", b"", "")))
+    with pytest.raises(MalformedUpload):  # no browser sends data without a file name
+        parse(body(("files", b"smuggled", "")))
+    with pytest.raises(MalformedUpload):  # nor a file part to a form without files
+        StreamingMultipartParser(None, LIMITS).parse(
+            io.BytesIO(body(("files", b"", ""))), BOUNDARY)
+
+
+def test_text_fields_have_a_total_budget() -> None:
+    limits = replace(LIMITS, max_text_bytes=2000)
+    fields = [(f"f{i}", b"x" * 900, None) for i in range(3)]
+    assert len(parse(body(*fields[:2]), limits=limits)[0]) == 2
+    with pytest.raises(TooLarge):
+        parse(body(*fields), limits=limits)
 
 
 def test_no_sink_refuses_files() -> None:

@@ -31,7 +31,6 @@ import json
 import secrets
 import sqlite3
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, cast
@@ -40,7 +39,15 @@ from tipbox import codenames
 from tipbox.codenames import Codename
 from tipbox.config import Settings
 from tipbox.crypto import Encryptor, Recipient
-from tipbox.errors import InvalidInput, NotFound, StorageUnavailable, TipboxError, TooLarge
+from tipbox.errors import (
+    InvalidInput,
+    NotFound,
+    StorageFull,
+    StorageUnavailable,
+    TipboxError,
+    TooLarge,
+)
+from tipbox.services.file_names import filter_file_name
 from tipbox.services.keyring import Keyring, NewsroomKey, identity_from_seed
 from tipbox.services.offload import Offload
 from tipbox.store import BlobWriter, Store, hour
@@ -55,13 +62,10 @@ __all__ = [
     "Sealed",
     "SubmissionDraft",
     "Submissions",
-    "check_file_name",
-    "is_unsafe_name_char",
     "seal_bytes",
 ]
 
 MANIFEST_VERSION = 1
-MAX_FILE_NAME_CHARS = 255
 MAX_CONTENT_TYPE_CHARS = 255
 _DESIGNATION_ATTEMPTS = 20
 _DEFAULT_TYPE = "application/octet-stream"
@@ -99,39 +103,6 @@ def seal_bytes(store: Store, recipients: Sequence[Recipient], data: bytes, *, ki
         writer.abort()
         raise
     return Sealed(kind=kind, writer=writer, header=encryptor.header)
-
-
-#: Bidirectional embeddings, overrides and isolates: they can disguise a
-#: name's extension ("cod.exe" shown as "exe.doc") and never belong in one.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
-
-
-def is_unsafe_name_char(char: str) -> bool:
-    """Whether ``char`` may never appear in a stored or exported file name.
-
-    Control characters (NUL included), lone surrogates (undecodable bytes),
-    line/paragraph separators and bidi controls. Joiners (ZWJ, ZWNJ) are
-    allowed: Persian and emoji names need them.
-    """
-    return char in _BIDI_CONTROLS or unicodedata.category(char) in _UNSAFE_CATEGORIES
-
-
-def check_file_name(name: str) -> str:
-    """Return ``name`` if it is an acceptable uploaded file name, else raise.
-
-    Accepted names are what a browser sends for a local file: 1 to 255
-    characters of valid Unicode, no path separator, no control character,
-    not ``.`` or ``..``. A name with a directory part is refused rather than
-    trimmed: old browsers sent full paths, which can name the source.
-    """
-    if not name or len(name) > MAX_FILE_NAME_CHARS:
-        raise InvalidInput(f"a file name must have 1 to {MAX_FILE_NAME_CHARS} characters")
-    if name in {".", ".."} or "/" in name or "\\" in name:
-        raise InvalidInput("a file name must not contain a folder path")
-    if any(is_unsafe_name_char(char) for char in name):
-        raise InvalidInput("a file name must not contain control or invalid characters")
-    return name
 
 
 def _content_type(value: str) -> str:
@@ -258,15 +229,19 @@ class SubmissionDraft:
     def open_file(self, filename: str, content_type: str) -> FileUpload:
         """Start a file; its bytes stream into an age encryptor over a temp blob.
 
-        Raises ``InvalidInput`` for an unacceptable name (see
-        :func:`check_file_name`) and :class:`TooLarge` past ``max_files``.
+        The manifest keeps the name made safe by
+        :func:`~tipbox.services.file_names.filter_file_name` (the name the
+        inbox shows and the download saves). Raises its
+        :class:`~tipbox.services.file_names.FileNameRefused` (an
+        ``InvalidInput``) for a name it refuses and :class:`TooLarge` past
+        ``max_files``.
         """
         self.ensure_open()
         with self.aborting_on_error():
-            check_file_name(filename)
+            name = filter_file_name(filename)
             if len(self._uploads.files) >= self._ctx.settings.max_files:
                 raise TooLarge(f"a submission has at most {self._ctx.settings.max_files} files")
-            upload = self._start_file(filename, content_type)
+            upload = self._start_file(name, content_type)
             self._uploads.files.append(upload)
             return upload
 
@@ -354,7 +329,7 @@ class SubmissionDraft:
         if not want_codename:
             return _NewSource(codename=None, lookup_id=None, reply_recipient=None)
         codename = Codename.generate(self._ctx.rand)
-        keys = self._ctx.kdf.keys(str(codename))
+        keys = self._ctx.kdf.keys(str(codename), purpose="submission")
         identity = identity_from_seed(keys.identity_seed, self._ctx.key.kind)
         return _NewSource(
             codename=codename,
@@ -480,6 +455,18 @@ class Submissions:
         self._kdf = kdf
         self._now = now
         self._rand = rand
+
+    def has_room(self) -> bool:
+        """Whether free disk is above the floor that :meth:`start` checks first.
+
+        The form page asks, so that a source learns before typing that
+        nothing can be sent right now.
+        """
+        try:
+            self._store.blobs.check_space()
+        except StorageFull:
+            return False
+        return True
 
     def start(self, login: SourceLogin | None) -> SubmissionDraft:
         """Begin a submission, new (``None``) or from a logged-in source.

@@ -10,15 +10,19 @@ time) recorded anywhere.
 
 from __future__ import annotations
 
+import typing as t
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 
 from tipbox.config import Settings, load_settings
 from tipbox.services.instance import open_instance
+from tipbox.services.source_sessions import SourceSessions, token_key
 from tipbox.source.drafts import abort_draft, current_draft
+from tipbox.source.session import install_source_sessions, refuse_ended_session
 from tipbox.source.views import bp
 from tipbox.web import FileSink, UploadRequest, init_web, install_instance
+from tipbox.web.admission import install_upload_admission
 from tipbox.web.page_cache import install_page_cache
 
 __all__ = ["create_source_app"]
@@ -29,12 +33,24 @@ STATIC = _PACKAGE / "static"
 
 
 class SourceRequest(UploadRequest):
-    """Only ``POST /submit`` accepts files; they stream into this request's draft."""
+    """Only ``POST /submit`` accepts files; they stream into this request's draft.
+
+    The sink is asked for before the first byte of the body is read: a login
+    that has ended is refused there, not after the whole upload.
+    """
+
+    def accepts_files(self) -> bool:
+        return self.method == "POST" and self.endpoint == "source.submit"
 
     def open_sink(self) -> FileSink | None:
-        if self.method == "POST" and self.endpoint == "source.submit":
-            return current_draft()
-        return None
+        if not self.accepts_files():
+            return None
+        refuse_ended_session()
+        return current_draft()
+
+
+def _is_upload() -> bool:
+    return t.cast(SourceRequest, request).is_upload
 
 
 def create_source_app(settings: Settings | None = None) -> Flask:
@@ -51,6 +67,13 @@ def create_source_app(settings: Settings | None = None) -> Flask:
         live=inst.instance_settings.effective,
     )
     install_instance(app, inst)
+    install_source_sessions(app, SourceSessions(
+        inst.store.db,
+        key=token_key(inst.secrets.flask_secret_key),
+        idle_seconds=inst.settings.source_session_idle_seconds,
+        absolute_seconds=inst.settings.source_session_absolute_seconds,
+    ))
+    install_upload_admission(app, settings.max_concurrent_uploads, _is_upload)
     install_page_cache(app)
     app.register_blueprint(bp)
     app.teardown_request(abort_draft)

@@ -13,13 +13,18 @@ import typing as t
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from tipbox.errors import NotFound
 from tipbox.services.instance_settings import DEFAULT_ORGANISATION
 from tipbox.source.drafts import commit_draft, current_draft
-from tipbox.source.session import current_login, forget_login, remember_login
+from tipbox.source.session import (
+    current_login,
+    forget_login,
+    refuse_ended_session,
+    remember_login,
+)
 from tipbox.web import UploadRequest, instance
 from tipbox.web.errors import EmptySubmission
 from tipbox.web.i18n import current_locale
+from tipbox.web.numbers import id_field
 from tipbox.web.page_cache import page_cache
 
 bp = Blueprint("source", __name__)
@@ -27,7 +32,9 @@ bp = Blueprint("source", __name__)
 
 @bp.context_processor
 def _source_context() -> dict[str, object]:
-    return {"logged_in": current_login() is not None}
+    # A callable: only pages with the submission form look at the disk.
+    return {"logged_in": current_login() is not None,
+            "can_send": instance().submissions.has_room}
 
 
 @bp.get("/")
@@ -65,6 +72,7 @@ def submit_form() -> str:
 @bp.post("/submit")
 def submit() -> str:
     """Finish the draft the body was streamed into and show the receipt."""
+    refuse_ended_session()
     message = request.form.get("message", "")
     if not message.strip() and t.cast(UploadRequest, request).upload_stats.file_bytes == 0:
         raise EmptySubmission("neither a message nor a non-empty file")
@@ -93,6 +101,7 @@ def login() -> BaseResponse:
 def replies() -> BaseResponse | str:
     source_login = current_login()
     if source_login is None:
+        refuse_ended_session()
         return redirect(url_for(".login_form"), code=303)
     return render_template("source/replies.html", replies=instance().sources.replies(source_login))
 
@@ -101,11 +110,10 @@ def replies() -> BaseResponse | str:
 def delete_reply() -> BaseResponse:
     source_login = current_login()
     if source_login is None:
+        refuse_ended_session()
         return redirect(url_for(".login_form"), code=303)
-    reply_id = request.form.get("reply_id", "")
-    if not reply_id.isdecimal() or len(reply_id) > 18:
-        raise NotFound("no such reply")
-    instance().sources.delete_reply(source_login, int(reply_id))
+    reply_id = id_field(request.form.get("reply_id"), what="reply")  # ASCII digits only
+    instance().sources.delete_reply(source_login, reply_id)
     return redirect(url_for(".replies"), code=303)
 
 

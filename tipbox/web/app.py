@@ -12,9 +12,12 @@
   hours still succeeds. The referrer check for HTTPS is off because every
   page is sent with ``Referrer-Policy: no-referrer``; SameSite=Strict and the
   token do the work.
-- A body larger than the limit is refused with 413 from its
-  ``Content-Length`` before anything reads it (or opens a draft), and again
-  while streaming when the length is not announced.
+- Every request gets a body cap before anything reads its body (or opens a
+  draft, or checks CSRF): an upload to the source app's ``POST /submit`` may
+  be as large as :func:`body_limit`, every other body only :func:`form_limit`
+  with at most :data:`MAX_FORM_FIELDS` fields. A longer ``Content-Length`` is
+  refused with 413 at once, a body that announces no length while it is read
+  (see :mod:`tipbox.web.uploads`).
 - Pages speak the visitor's language (:mod:`tipbox.web.i18n`): picked in the
   session, else ``Accept-Language``, else English; limits are formatted in it.
 """
@@ -27,14 +30,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from hashlib import sha256
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from tipbox.web.errors import install_error_pages
 from tipbox.web.headers import install_security_headers
 from tipbox.web.i18n import N_, format_number, gettext, install_i18n, ngettext
-from tipbox.web.uploads import LIMITS_KEY, UploadLimits
+from tipbox.web.uploads import LIMITS_KEY, UploadLimits, UploadRequest
 
 if t.TYPE_CHECKING:
     from tipbox.config import Settings
@@ -47,6 +49,16 @@ FORM_OVERHEAD_BYTES = 1024 * 1024
 
 #: A message is UTF-8: up to four bytes per character.
 BYTES_PER_CHAR = 4
+
+#: A URL-encoded form percent-encodes every byte of non-ASCII text as three.
+PERCENT_ENCODED = 3
+
+#: Room for a form's short fields besides its one long text: the CSRF token,
+#: ids, the admin's settings (the landing text is at most 5000 characters).
+FORM_FIELDS_BYTES = 64 * 1024
+
+#: The most fields any form has (the admin settings have 9), with room to grow.
+MAX_FORM_FIELDS = 16
 
 
 @dataclass(frozen=True)
@@ -83,14 +95,17 @@ def human_size(size: int) -> str:
 
 def upload_limits(settings: Settings) -> UploadLimits:
     """The per-request parsing bounds derived from the settings."""
+    max_field_bytes = settings.max_message_chars * BYTES_PER_CHAR + 1024
     return UploadLimits(
         max_files=settings.max_files,
         max_file_bytes=settings.max_upload_bytes,
-        max_field_bytes=settings.max_message_chars * BYTES_PER_CHAR + 1024,
+        max_field_bytes=max_field_bytes,
+        max_fields=MAX_FORM_FIELDS,
+        max_text_bytes=max_field_bytes + FORM_FIELDS_BYTES,
+        max_form_body=form_limit(settings),
+        max_upload_body=body_limit(settings),
+        idle_seconds=settings.client_idle_seconds,
     )
-
-
-BODY_LIMIT_KEY = "TIPBOX_BODY_LIMIT"
 
 
 def app_secret(instance_secret: bytes, app_name: str) -> bytes:
@@ -99,12 +114,22 @@ def app_secret(instance_secret: bytes, app_name: str) -> bytes:
 
 
 def body_limit(settings: Settings) -> int:
-    """Largest request body accepted: all files, the longest message, framing."""
+    """Largest upload body accepted: all files, the longest message, framing."""
     return (
         settings.max_upload_bytes
         + settings.max_message_chars * BYTES_PER_CHAR
         + FORM_OVERHEAD_BYTES
     )
+
+
+def form_limit(settings: Settings) -> int:
+    """Largest body of any request but an upload: the longest text, percent-encoded.
+
+    A message or reply of ``max_message_chars`` characters in any script
+    still fits when a browser sends it URL-encoded (about 1.2 MB by default);
+    a form bomb of many megabytes is refused from its ``Content-Length``.
+    """
+    return settings.max_message_chars * BYTES_PER_CHAR * PERCENT_ENCODED + FORM_FIELDS_BYTES
 
 
 def init_web(
@@ -135,15 +160,18 @@ def init_web(
         SESSION_COOKIE_DOMAIN=None,
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_absolute_seconds),
         MAX_CONTENT_LENGTH=body_limit(settings),
+        # Werkzeug's own form parser is replaced by tipbox.web.uploads, which
+        # enforces finer limits; these bound it should it ever run.
+        MAX_FORM_MEMORY_SIZE=upload_limits(settings).max_field_bytes,
+        MAX_FORM_PARTS=MAX_FORM_FIELDS + settings.max_files,
         WTF_CSRF_TIME_LIMIT=int(CSRF_TIME_LIMIT.total_seconds()),
         WTF_CSRF_SSL_STRICT=False,
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.config[LIMITS_KEY] = lambda: upload_limits(current())
-    app.config[BODY_LIMIT_KEY] = lambda: body_limit(current())
     # Registered before CSRFProtect's hook, so an oversized body is refused
     # before CSRF validation would start reading it.
-    app.before_request(refuse_oversized_body)
+    app.before_request(cap_request_body)
     csrf = CSRFProtect(app)
     install_security_headers(app)
     install_error_pages(app)
@@ -152,11 +180,12 @@ def init_web(
     return csrf
 
 
-def refuse_oversized_body() -> None:
-    """Raise 413 when the announced ``Content-Length`` exceeds the app's limit."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if limit is not None:
-        limit = min(limit, current_app.config[BODY_LIMIT_KEY]())
-    length = request.content_length
-    if limit is not None and length is not None and length > limit:
-        raise RequestEntityTooLarge()
+def cap_request_body() -> None:
+    """``before_request``, first of all: cap the body before anything reads it.
+
+    Raises 413 when the announced ``Content-Length`` exceeds the cap
+    (:meth:`~tipbox.web.uploads.UploadRequest.cap_body`). A request of
+    another class keeps Flask's own ``MAX_CONTENT_LENGTH`` check.
+    """
+    if isinstance(request, UploadRequest):
+        request.cap_body()

@@ -14,21 +14,36 @@ Security contract:
 - File bytes are never buffered beyond one read (``read_size``) plus a
   possible partial boundary, never written anywhere but the sink, and never
   appear in ``request.files`` (which stays empty).
-- Text fields are kept in memory, each at most ``max_field_bytes`` bytes and
-  at most ``max_fields`` of them; the decoder's pending buffer (preamble, part
-  headers) is bounded by ``max_pending_bytes``. Memory per request is
-  therefore bounded whatever the client sends.
-- More than ``max_files`` non-empty file parts raise :class:`TooManyFiles`.
-  More than ``max_file_bytes`` of file content in total, or an oversized
-  text field, raise :class:`~tipbox.errors.TooLarge` before the excess
-  reaches the sink.
+- Every request's body is capped before anything reads it
+  (:meth:`UploadRequest.cap_body`): an upload (``multipart/form-data`` to
+  the one route that accepts files) at ``max_upload_body``, every other
+  body at the small ``max_form_body``. A longer ``Content-Length`` is
+  refused with 413 at once; a body without one (chunked) is cut off with
+  413 while it is read.
+- Text fields are kept in memory, each at most ``max_field_bytes`` bytes,
+  together at most ``max_text_bytes``, and at most ``max_fields`` of them;
+  the decoder's pending buffer (preamble, part headers) is bounded by
+  ``max_pending_bytes``. Memory per request is therefore bounded whatever
+  the client sends.
+- Every part counts against a limit: a text field against ``max_fields``, a
+  file part against ``max_files``, chosen or not. A part with an empty
+  file name and no data (a file input left empty) is otherwise ignored; one
+  with data is malformed. More than ``max_files`` file parts raise
+  :class:`TooManyFiles`. More than ``max_file_bytes`` of file content in
+  total, or oversized text, raise :class:`~tipbox.errors.TooLarge` before
+  the excess reaches the sink.
+- URL-encoded bodies are read in small pieces and refused as soon as they
+  have more than ``max_fields`` fields (:class:`MalformedUpload`) or more
+  than ``max_form_body`` bytes (:class:`~tipbox.errors.TooLarge`), before
+  Werkzeug parses them.
 - Anything the decoder cannot read (no boundary, truncated body, endless
   preamble or headers, parts without a name, text fields that are not
   UTF-8, too many fields)
   raises :class:`MalformedUpload`, as do file parts where no sink is
   installed. A file name the sink refuses (``InvalidInput`` from
-  ``open_file``: ``../``, NUL, too long, bytes that are not UTF-8) raises
-  :class:`BadFileName`.
+  ``open_file``; the source app's draft raises ``FileNameRefused`` for
+  ``../``, NUL, bidi overrides, over 255 characters, bytes that are not
+  UTF-8) raises :class:`BadFileName`.
 - No file byte reaches the sink before a valid CSRF token field has been
   received (:meth:`UploadRequest.check_before_files`).
 - A client that sends nothing for ``idle_seconds`` while its body is read
@@ -36,8 +51,9 @@ Security contract:
 - The parser never commits anything: on any exception the owner of the sink
   must discard whatever was written (the source app aborts the draft).
 - File names are passed to the sink exactly as decoded (they may contain
-  ``../``, NUL, thousands of characters): the sink stores them encrypted and
-  must never use them as a path.
+  ``../``, NUL, thousands of characters): the sink runs the one file-name
+  filter (:mod:`tipbox.services.file_names`), stores the result encrypted
+  and never uses it as a path.
 """
 
 from __future__ import annotations
@@ -49,6 +65,7 @@ from dataclasses import dataclass
 from flask import Request, current_app
 from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.datastructures import FileStorage, Headers, MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 from werkzeug.sansio.multipart import (
     HEADER_CONTINUATION_RE,
@@ -71,6 +88,9 @@ from tipbox.web.errors import BadFileName, MalformedUpload, TooManyFiles
 #: One read from the client: large enough that the per-read Python overhead
 #: is negligible, small enough to stay well under the RSS budget.
 DEFAULT_READ_SIZE = 1024 * 1024
+
+#: One read of a URL-encoded body: a form bomb is refused after the first.
+FORM_READ_SIZE = 64 * 1024
 
 #: Where :func:`tipbox.web.init_web` puts the app's :class:`UploadLimits`.
 LIMITS_KEY = "TIPBOX_UPLOAD_LIMITS"
@@ -97,15 +117,31 @@ FieldCheck = t.Callable[[MultiDict[str, str]], None]
 
 @dataclass(frozen=True)
 class UploadLimits:
-    """Bounds that keep one request's memory small and its shape sane."""
+    """Bounds that keep one request's memory small and its shape sane.
+
+    ``max_text_bytes`` (all text fields of a multipart body together)
+    defaults to what ``max_fields`` fields of ``max_field_bytes`` add up to;
+    ``max_upload_body`` (the body of an upload) to no cap beyond the app's
+    ``MAX_CONTENT_LENGTH``.
+    """
 
     max_files: int
     max_file_bytes: int
     max_field_bytes: int
     max_fields: int = 16
+    max_text_bytes: int | None = None
+    max_form_body: int = 64 * 1024
+    max_upload_body: int | None = None
     max_pending_bytes: int = 64 * 1024
     read_size: int = DEFAULT_READ_SIZE
     idle_seconds: float = 300.0
+
+    @property
+    def text_budget(self) -> int:
+        """Bytes all text fields of one multipart body may have together."""
+        if self.max_text_bytes is not None:
+            return self.max_text_bytes
+        return self.max_fields * self.max_field_bytes
 
 
 @dataclass
@@ -178,6 +214,14 @@ class _Part:
     size: int = 0
 
 
+@dataclass
+class _Counts:
+    """What the parts of one body have used of the limits (text bytes, file parts)."""
+
+    text_bytes: int = 0
+    file_parts: int = 0
+
+
 class StreamingMultipartParser:
     """Decode one multipart body, streaming file parts into ``sink``.
 
@@ -198,6 +242,7 @@ class StreamingMultipartParser:
         self._before_files = before_files
         self._fields: list[tuple[str, str]] = []
         self._part: _Part | None = None
+        self._counts = _Counts()
 
     def parse(self, stream: t.IO[bytes], boundary: bytes) -> MultiDict[str, str]:
         decoder = _Decoder(boundary)
@@ -240,22 +285,28 @@ class StreamingMultipartParser:
         self._part = _Part(name=event.name, chunks=[])
 
     def _start_file(self, event: File) -> None:
+        sink = self._claim_file_slot()
         part = _Part(name=event.name)
         self._part = part
         if event.filename == "":
-            return  # a file input left empty: browsers send an empty part
-        if self._sink is None:
-            raise MalformedUpload("this form does not accept files")
+            return  # a file input left empty: ignored (but counted, and refused with data)
         if self._stats.files == 0 and self._before_files is not None:
             self._before_files(MultiDict(self._fields))
         self._stats.files += 1
-        if self._stats.files > self._limits.max_files:
-            raise TooManyFiles(f"more than {self._limits.max_files} files")
         content_type = event.headers.get("content-type", "application/octet-stream")
         try:
-            part.writer = self._sink.open_file(event.filename, content_type)
+            part.writer = sink.open_file(event.filename, content_type)
         except InvalidInput as error:
             raise BadFileName("the sink refused a file name") from error
+
+    def _claim_file_slot(self) -> FileSink:
+        """Count a file part, chosen or empty, against ``max_files``; the sink it goes to."""
+        if self._sink is None:
+            raise MalformedUpload("this form does not accept files")
+        self._counts.file_parts += 1
+        if self._counts.file_parts > self._limits.max_files:
+            raise TooManyFiles(f"more than {self._limits.max_files} file parts")
+        return self._sink
 
     def _receive(self, event: Data) -> None:
         part = self._part
@@ -265,6 +316,8 @@ class StreamingMultipartParser:
             self._write_file_data(part.writer, event.data)
         elif part.chunks is not None:
             self._append_field_data(part, event.data)
+        elif event.data:
+            raise MalformedUpload("a file part without a file name carries data")
         if not event.more_data:
             self._finish(part)
 
@@ -276,8 +329,11 @@ class StreamingMultipartParser:
 
     def _append_field_data(self, part: _Part, data: bytes) -> None:
         part.size += len(data)
+        self._counts.text_bytes += len(data)
         if part.size > self._limits.max_field_bytes:
             raise TooLarge("a form field is too long")
+        if self._counts.text_bytes > self._limits.text_budget:
+            raise TooLarge("the form fields are too long together")
         t.cast(list[bytes], part.chunks).append(data)
 
     def _finish(self, part: _Part) -> None:
@@ -298,13 +354,28 @@ def _read_into(stream: t.IO[bytes], buffer: bytearray) -> int:
     return len(data)
 
 
-def _read_at_most(stream: t.IO[bytes], size: int) -> bytes:
-    """Read until the end of the body or ``size`` bytes, whichever comes first."""
+def _read_urlencoded(stream: t.IO[bytes], limits: UploadLimits) -> bytes:
+    """The whole URL-encoded body, refused as soon as it has too many fields or bytes.
+
+    Fields are counted by their ``&`` separators as each piece arrives, so
+    a body of ``a=&a=&...`` costs one read, never a parse.
+    """
     chunks: list[bytes] = []
-    while size > 0 and (chunk := stream.read(min(size, DEFAULT_READ_SIZE))):
+    size = separators = 0
+    while chunk := stream.read(FORM_READ_SIZE):
+        size += len(chunk)
+        separators += chunk.count(b"&")
+        if separators >= limits.max_fields:
+            raise MalformedUpload("too many form fields")
+        if size > limits.max_form_body:
+            raise TooLarge("a form without files is too large")
         chunks.append(chunk)
-        size -= len(chunk)
     return b"".join(chunks)
+
+
+def _tightest(*limits: int | None) -> int | None:
+    """The smallest of ``limits``; ``None`` (no limit) only if all are."""
+    return min((limit for limit in limits if limit is not None), default=None)
 
 
 def _next_event(decoder: MultipartDecoder) -> Event:
@@ -326,10 +397,11 @@ def _decode_text(raw: bytes) -> str:
 class StreamingFormDataParser(FormDataParser):
     """A :class:`FormDataParser` whose multipart branch streams into a sink.
 
-    URL-encoded bodies are parsed as usual, but at most :meth:`urlencoded_limit`
-    bytes of them (Werkzeug reads the whole body into memory, and the source
-    app's ``max_content_length`` is the size of an upload) and only if they are
-    UTF-8. Parsing errors are never silenced: they raise the web errors above.
+    URL-encoded bodies are parsed as usual, but only once they are known to
+    have at most ``max_fields`` fields and ``max_form_body`` bytes (Werkzeug
+    reads the whole body into memory and parses it with no field limit) and
+    only if they are UTF-8. Parsing errors are never silenced: they raise the
+    web errors above.
     """
 
     def __init__(
@@ -346,10 +418,6 @@ class StreamingFormDataParser(FormDataParser):
         self._before_files = before_files
         self.stats = stats if stats is not None else UploadStats()
 
-    def urlencoded_limit(self) -> int:
-        """Largest URL-encoded body read: every field at its longest, percent-encoded."""
-        return self._limits.max_fields * self._limits.max_field_bytes * 3
-
     def _parse_urlencoded(
         self,
         stream: t.IO[bytes],
@@ -357,10 +425,7 @@ class StreamingFormDataParser(FormDataParser):
         content_length: int | None,
         options: dict[str, str],
     ) -> tuple[t.IO[bytes], MultiDict[str, str], MultiDict[str, FileStorage]]:
-        limit = self.urlencoded_limit()
-        body = _read_at_most(stream, limit + 1)
-        if len(body) > limit:
-            raise TooLarge("a form without files is too large")
+        body = _read_urlencoded(stream, self._limits)
         try:
             return super()._parse_urlencoded(io.BytesIO(body), mimetype, len(body), options)
         except UnicodeDecodeError as error:
@@ -387,18 +452,52 @@ class UploadRequest(Request):
     """Flask request whose form parsing streams file parts into a sink.
 
     The limits come from ``app.config["TIPBOX_UPLOAD_LIMITS"]`` (set by
-    :func:`tipbox.web.init_web`). An app subclasses this and overrides
-    :meth:`open_sink` to say which requests accept files and where they go.
-    The sink is asked for lazily, when the body is first parsed (by CSRF
-    protection or by the view, whichever comes first), so no hook ordering
-    matters.
+    :func:`tipbox.web.init_web`), once per request. An app subclasses this
+    and overrides :meth:`accepts_files` and :meth:`open_sink` to say which
+    requests accept files and where they go. The sink is asked for lazily,
+    when the body is first parsed (by CSRF protection or by the view,
+    whichever comes first). The body cap, though, must be fixed first:
+    :func:`tipbox.web.init_web` calls :meth:`cap_body` from the app's first
+    ``before_request`` hook.
     """
 
     _upload_stats: UploadStats | None = None
+    _limits: UploadLimits | None = None
+
+    def accepts_files(self) -> bool:
+        """Whether this request's route takes files (only routing is looked at)."""
+        return False
 
     def open_sink(self) -> FileSink | None:
         """The sink for this request's files; ``None`` rejects file parts."""
         return None
+
+    @property
+    def is_upload(self) -> bool:
+        """A ``multipart/form-data`` body to a route that takes files."""
+        return self.mimetype == "multipart/form-data" and self.accepts_files()
+
+    @property
+    def upload_limits(self) -> UploadLimits:
+        """The limits in force for this request (read once, then kept)."""
+        if self._limits is None:
+            self._limits = t.cast(t.Callable[[], UploadLimits], current_app.config[LIMITS_KEY])()
+        return self._limits
+
+    def cap_body(self) -> None:
+        """Fix this request's body cap; refuse a longer ``Content-Length`` (413).
+
+        Must run before anything reads the body. An upload may be as large
+        as ``max_upload_body``, anything else only ``max_form_body``; the
+        app's ``MAX_CONTENT_LENGTH`` stays the ceiling. Werkzeug enforces the
+        cap again while reading a body that announces no length (chunked).
+        """
+        limits = self.upload_limits
+        chosen = limits.max_upload_body if self.is_upload else limits.max_form_body
+        cap = _tightest(chosen, current_app.config["MAX_CONTENT_LENGTH"])
+        self.max_content_length = cap
+        if cap is not None and self.content_length is not None and self.content_length > cap:
+            raise RequestEntityTooLarge()
 
     def _limit_idle_time(self, seconds: float) -> None:
         """Drop a client that sends nothing for ``seconds`` while its body is read.
@@ -419,9 +518,9 @@ class UploadRequest(Request):
         return self._upload_stats or UploadStats()
 
     def make_form_data_parser(self) -> FormDataParser:
-        limits = t.cast(t.Callable[[], UploadLimits], current_app.config[LIMITS_KEY])()
+        limits = self.upload_limits
         self._limit_idle_time(limits.idle_seconds)
-        sink = self.open_sink() if self.mimetype == "multipart/form-data" else None
+        sink = self.open_sink() if self.is_upload else None
         self._upload_stats = UploadStats()
         return StreamingFormDataParser(
             sink,
