@@ -20,19 +20,30 @@ Security contract:
 
 from __future__ import annotations
 
+import typing as t
+
 from tipbox.config import load_settings
 from tipbox.web.gunicorn_logging import AddressFreeLogger
 
 _settings = load_settings()
 
+
+def post_fork(server: t.Any, worker: t.Any) -> None:
+    worker.header_seconds = _settings.client_header_seconds
+    worker.idle_seconds = _settings.client_idle_seconds
+
+
 bind = [_settings.reviewer_bind]
 wsgi_app = "app:reviewer"
 
-# Threaded workers: a few journalists at a time, each download streaming a
-# decrypted file; one slow client never blocks the others.
-worker_class = "gthread"
+# Threaded workers whose loop gathers each request before a thread takes it
+# (tipbox.web.worker): a few journalists at a time, each download streaming a
+# decrypted file; one slow client never blocks the others, and sockets that
+# trickle header bytes cost no thread.
+worker_class = "tipbox.web.worker.GatedThreadWorker"
 workers = 2
-threads = 8
+threads = 16
+worker_connections = 2048
 
 # gthread workers heartbeat from their main loop, so ``timeout`` only kills a
 # stuck worker; a long download is not a stuck worker.

@@ -1,9 +1,13 @@
 """gunicorn settings for the source app: ``gunicorn -c deploy/gunicorn_source.py``.
 
-- Threaded workers (gthread): a source on a slow Tor circuit may take hours
-  to upload; each request holds one thread, not a whole worker, and the
-  worker's heartbeat comes from its main loop, so long requests never look
-  like a hung worker.
+- Threaded workers whose loop gathers each request's headers (and small
+  bodies) before a thread takes it (:mod:`tipbox.web.worker`): sockets that
+  trickle header bytes cost no thread, and refusals are delivered with a
+  lingering close. A source on a slow Tor circuit may take hours to upload;
+  each upload holds one thread, not a whole worker, and the worker's
+  heartbeat comes from its loop, so long requests never look like a hung
+  worker. The app admits at most ``TIPBOX_MAX_CONCURRENT_UPLOADS`` uploads
+  per worker, so threads stay free for page views.
 - No access log at all, and an error log without client addresses or
   timestamps: nothing here may record who a source is or when they came.
 - Small limits on the request line and headers; the body limit is enforced
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import resource
 import typing as t
 
 from tipbox.config import load_settings
@@ -44,21 +49,34 @@ def tune_malloc() -> None:
         return
 
 
+def raise_open_files_limit() -> None:
+    """Allow as many open sockets as the hard limit permits (one per connection)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def post_fork(server: t.Any, worker: t.Any) -> None:
     tune_malloc()
+    raise_open_files_limit()
+    worker.header_seconds = _settings.client_header_seconds
+    worker.idle_seconds = _settings.client_idle_seconds
 
 
+_settings = load_settings()
 wsgi_app = "app:source"
-bind = [load_settings().source_bind]
+bind = [_settings.source_bind]
 proc_name = "tipbox-source"
 
-worker_class = "gthread"
+worker_class = "tipbox.web.worker.GatedThreadWorker"
 workers = 2
-# Slow Tor uploads each hold a thread for their whole duration; with 48
-# threads a worker (96 in all) keeps serving pages while dozens of uploads
-# trickle in. An idle thread costs little; an upload's buffers are bounded
-# (about 5 MiB: read buffer, two-chunk queues, one write buffer).
-threads = 48
+# Slow Tor uploads each hold a thread for their whole duration; with 512
+# threads a worker keeps serving pages while hundreds of uploads trickle in
+# (the app refuses uploads beyond its cap with a 503 page). Threads are
+# started on demand; an idle one costs little, and a slow upload's buffers
+# grow only with what it has sent.
+threads = 512
+# Open connections per worker, including those still sending their headers.
+worker_connections = 4096
 # Only a worker whose *main loop* stops for this long is restarted (see above);
 # generous anyway, matching the CSRF token lifetime of a multi-hour upload.
 timeout = 8 * 3600

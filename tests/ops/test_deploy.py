@@ -269,7 +269,7 @@ def test_gunicorn_reviewer_config_matches_the_source_one(monkeypatch: pytest.Mon
     assert reviewer["wsgi_app"] == "app:reviewer"
     for key in ("worker_class", "accesslog", "limit_request_line", "limit_request_fields"):
         assert reviewer[key] == source[key], key
-    assert reviewer["worker_class"] == "gthread"
+    assert reviewer["worker_class"] == "tipbox.web.worker.GatedThreadWorker"
     assert reviewer["accesslog"] is None
     assert reviewer["forwarded_allow_ips"] == ""
     assert reviewer["umask"] == 0o077

@@ -10,6 +10,7 @@ with a source's visit. Used by ``deploy/gunicorn_source.py`` and
 from __future__ import annotations
 
 import re
+import sys
 import typing as t
 
 from gunicorn.glogging import Logger
@@ -29,3 +30,10 @@ class AddressFreeLogger(Logger):  # type: ignore[misc]
 
     def warning(self, msg: object, *args: t.Any, **kwargs: t.Any) -> None:
         super().warning(_ADDRESS.sub("ip=[not recorded]", str(msg)), *args, **kwargs)
+
+    def exception(self, msg: object, *args: t.Any, **kwargs: t.Any) -> None:
+        """A client that went quiet past its deadline is expected, not a fault worth a trace."""
+        if isinstance(sys.exc_info()[1], TimeoutError):
+            super().info("A client sent or read nothing for too long; its connection was closed.")
+            return
+        super().exception(msg, *args, **kwargs)
