@@ -16,13 +16,21 @@ Variables (default in brackets):
 cookies are Secure], ``TIPBOX_CODENAME_ARGON2_{TIME_COST,MEMORY_KIB,PARALLELISM}``
 and ``TIPBOX_PASSWORD_ARGON2_{...}`` [3, 65536, 4],
 ``TIPBOX_SESSION_IDLE_SECONDS`` [1800], ``TIPBOX_SESSION_ABSOLUTE_SECONDS``
-[28800]. E-mail notifications (off unless ``TIPBOX_NOTIFY_TO`` is set):
-see :class:`NotifySettings`. File times (see :meth:`tipbox.store.Store.sweep`):
+[28800] (reviewers), ``TIPBOX_SOURCE_SESSION_IDLE_SECONDS`` [3600],
+``TIPBOX_SOURCE_SESSION_ABSOLUTE_SECONDS`` [7200] (returning sources).
+E-mail notifications (off unless ``TIPBOX_NOTIFY_TO`` is set): see
+:class:`NotifySettings`. File times (see :meth:`tipbox.store.Store.sweep`):
 ``TIPBOX_BLOB_POOL_SIZE`` [256, at least 1]: empty blob files kept ready,
 enough for an hour of uploads (a submission takes one per message and file,
 plus one); ``TIPBOX_ORPHAN_GRACE_SECONDS`` [3600, at least 60]: how long a
 blob with no database row (left by a crash) is kept before the next
-cleanup removes it.
+cleanup removes it. Slow clients (see :mod:`tipbox.web.worker`):
+``TIPBOX_CLIENT_HEADER_SECONDS`` [20]: a request's headers (and a small
+body) must arrive within this time; ``TIPBOX_CLIENT_IDLE_SECONDS`` [120]: a
+request whose client sends or reads nothing for this long is ended;
+``TIPBOX_MAX_CONCURRENT_UPLOADS`` [448]: uploads one source-app worker
+accepts at once (it has 512 threads: the rest serve pages); more get a 503
+"busy" page.
 """
 
 from __future__ import annotations
@@ -69,9 +77,14 @@ class Settings:
     password_argon2: Argon2Params
     session_idle_seconds: int
     session_absolute_seconds: int
+    source_session_idle_seconds: int
+    source_session_absolute_seconds: int
     blob_pool_size: int
     orphan_grace_seconds: int
     notify: NotifySettings = field(default_factory=lambda: NotifySettings())
+    client_header_seconds: float = 20.0
+    client_idle_seconds: float = 120.0
+    max_concurrent_uploads: int = 448
 
     @property
     def database_path(self) -> Path:
@@ -82,6 +95,11 @@ class Settings:
     def blobs_dir(self) -> Path:
         """The directory of encrypted payloads."""
         return self.data_dir / "blobs"
+
+    @property
+    def slots_dir(self) -> Path:
+        """Lock files that cap costly work across worker processes (:mod:`tipbox.store.slots`)."""
+        return self.data_dir / "slots"
 
     @property
     def secrets_path(self) -> Path:
@@ -112,13 +130,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         password_argon2=env.argon2("PASSWORD_ARGON2"),
         session_idle_seconds=env.integer("SESSION_IDLE_SECONDS", 30 * 60, minimum=1),
         session_absolute_seconds=env.integer("SESSION_ABSOLUTE_SECONDS", 8 * 3600, minimum=1),
+        source_session_idle_seconds=env.integer("SOURCE_SESSION_IDLE_SECONDS", 3600, minimum=1),
+        source_session_absolute_seconds=env.integer(
+            "SOURCE_SESSION_ABSOLUTE_SECONDS", 2 * 3600, minimum=1
+        ),
         blob_pool_size=env.integer("BLOB_POOL_SIZE", 256, minimum=1),
         orphan_grace_seconds=env.integer("ORPHAN_GRACE_SECONDS", 3600, minimum=60),
         notify=_notify_settings(env),
+        client_header_seconds=env.integer("CLIENT_HEADER_SECONDS", 20, minimum=1),
+        client_idle_seconds=env.integer("CLIENT_IDLE_SECONDS", 120, minimum=1),
+        max_concurrent_uploads=env.integer("MAX_CONCURRENT_UPLOADS", 448, minimum=1),
     )
     if settings.session_idle_seconds > settings.session_absolute_seconds:
         raise ConfigError(
             "TIPBOX_SESSION_IDLE_SECONDS must not exceed TIPBOX_SESSION_ABSOLUTE_SECONDS"
+        )
+    if settings.source_session_idle_seconds > settings.source_session_absolute_seconds:
+        raise ConfigError(
+            "TIPBOX_SOURCE_SESSION_IDLE_SECONDS must not exceed"
+            " TIPBOX_SOURCE_SESSION_ABSOLUTE_SECONDS"
         )
     return settings
 
