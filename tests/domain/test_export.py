@@ -14,6 +14,7 @@ from tests.domain.conftest import Reader
 from tipbox.crypto import decrypt, parse_identity
 from tipbox.errors import InvalidInput
 from tipbox.services.export import export_submissions, safe_name, unlock_identities
+from tipbox.services.file_names import saved_file_name
 from tipbox.services.instance import InitResult, Instance
 from tipbox.services.keyring import KeyIdentity
 from tipbox.services.submissions import SubmissionDraft
@@ -146,8 +147,10 @@ def test_wrong_identity_writes_nothing_and_counts_failures(
         ("", "file"),
         ("   ", "file"),
         ("cod\u202eexe.doc", "cod_exe.doc"),
-        ("a\u200cb.pdf", "a\u200cb.pdf"),
-        ("Cafe\u0301.txt", "Cafe\u0301.txt"),
+        # the name the inbox shows and a download saves (tipbox.services.file_names):
+        ("a\u200cb.pdf", "ab.pdf"),
+        ("Cafe\u0301.txt", "Caf\u00e9.txt"),
+        ("CON.txt", "_CON.txt"),
     ],
 )
 def test_safe_name(name: str, expected: str) -> None:
@@ -155,9 +158,10 @@ def test_safe_name(name: str, expected: str) -> None:
 
 
 def test_safe_name_truncates_keeping_the_extension() -> None:
-    name = safe_name("é" * 500 + ".pdf")
-    assert name.endswith(".pdf")
-    assert len(name.encode()) <= 200
+    name = safe_name("é" * 250 + ".pdf")
+    assert name == "é" * 124 + ".pdf"
+    assert name == saved_file_name("é" * 250 + ".pdf", fallback="file")
+    assert len(name.encode()) <= 254
 
 
 CANARY = "CANARY-7f3a9c-tipbox"

@@ -12,8 +12,9 @@ from tests.conftest import make_test_settings
 from tests.domain.conftest import Reader
 from tipbox.codenames import Codename
 from tipbox.errors import InvalidInput, NotFound, StorageFull, StorageUnavailable, TooLarge
+from tipbox.services.file_names import FileNameRefused, filter_file_name
 from tipbox.services.instance import Instance, init_instance, open_instance
-from tipbox.services.submissions import SubmissionDraft, check_file_name
+from tipbox.services.submissions import SubmissionDraft
 
 
 def files_in(instance: Instance) -> list[str]:
@@ -230,18 +231,39 @@ def test_hostile_file_names_are_refused(instance: Instance, name: str) -> None:
 
 
 def test_ordinary_names_are_accepted() -> None:
-    persian = "\u0646\u0627\u0645\u0647\u200c\u0647\u0627.pdf"  # needs a ZWNJ
+    persian = "\u0646\u0627\u0645\u0647\u200c\u0647\u0627.pdf"  # with a ZWNJ
     nfd = "Cafe\u0301.txt"
-    for name in [
-        "report.pdf",
-        "Ünïcødé (1).docx",
-        ".hidden",
-        "x" * 255,
-        "日本語.txt",
-        persian,
-        nfd,
-    ]:
-        assert check_file_name(name) == name
+    for name in ["report.pdf", "Ünïcødé (1).docx", "日本語.txt", "x" * 248]:
+        assert filter_file_name(name) == name
+    # Accepted, as the inbox will show and the download will save them:
+    assert filter_file_name(".hidden") == "hidden"
+    assert filter_file_name("x" * 255) == "x" * 248
+    assert filter_file_name(persian) == persian.replace("\u200c", "")
+    assert filter_file_name(nfd) == "Caf\u00e9.txt"
+
+
+def test_the_manifest_keeps_the_filtered_name(instance: Instance, reader: Reader) -> None:
+    long = "Служебная записка " * 10 + "scan.pdf"
+    names = ["CON.txt", "minutes 10:30\u200f.txt", "tag\U000e0041\u00ad.doc", long]
+    draft = instance.submissions.start(None)
+    for name in names:
+        add_file(draft, name, b"data")
+    draft.commit()
+    manifest = reader.items()[-1].manifest()
+    stored = [entry["name"] for entry in manifest["files"]]  # type: ignore[index, union-attr]
+    assert stored == [filter_file_name(name) for name in names]
+    assert stored[:3] == ["_CON.txt", "minutes 10_30.txt", "tag.doc"]
+    assert stored[3].endswith(".pdf")
+    assert len(stored[3].encode()) <= 254
+
+
+def test_a_refused_name_aborts_the_draft(instance: Instance) -> None:
+    draft = instance.submissions.start(None)
+    add_file(draft, "fine.txt", b"data")
+    with pytest.raises(FileNameRefused):
+        draft.open_file("invoice\u202efdp.exe", "text/plain")
+    assert draft.state == "aborted"
+    assert files_in(instance) == []
 
 
 def test_content_type_is_sanitised(instance: Instance, reader: Reader) -> None:

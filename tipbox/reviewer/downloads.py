@@ -2,10 +2,13 @@
 
 Security contract: a download is never rendered. Every one is
 ``application/octet-stream`` with ``Content-Disposition: attachment`` and a
-file name made safe for RFC 6266 (an ASCII fallback without quotes,
-separators or controls, and the exact UTF-8 name percent-encoded in
-``filename*``); :func:`sandbox_attachments` adds ``sandbox`` to the CSP of
-every attachment, on top of ``nosniff`` and the rest of the shared headers.
+file name made safe for RFC 6266: ``filename*`` carries, percent-encoded,
+exactly the name the inbox shows (``saved_file_name`` of
+:mod:`tipbox.services.file_names`: the upload-time filter, a no-op for the
+names it produced, never a second, different cut), and ``filename`` an ASCII
+fallback without quotes, separators or controls for old clients.
+:func:`sandbox_attachments` adds ``sandbox`` to the CSP of every attachment,
+on top of ``nosniff`` and the rest of the shared headers.
 The body is a generator: bytes are decrypted as the client reads them.
 """
 
@@ -17,18 +20,9 @@ from urllib.parse import quote
 
 from flask import Response
 
-MAX_NAME_CHARS = 150
+from tipbox.services.file_names import saved_file_name
+
 _UNSAFE_ASCII = set('"\\/;:*?<>|%')
-
-
-def _clean(name: str) -> str:
-    """Drop controls and format characters; keep the base name only."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    kept = "".join(
-        char for char in name if unicodedata.category(char) not in {"Cc", "Cf", "Cs", "Zl", "Zp"}
-    )
-    kept = kept.strip().lstrip(".")
-    return kept[:MAX_NAME_CHARS] or "download"
 
 
 def _ascii_fallback(name: str) -> str:
@@ -42,8 +36,12 @@ def _ascii_fallback(name: str) -> str:
 
 
 def content_disposition(name: str) -> str:
-    """``attachment; filename="..."; filename*=UTF-8''...`` for any (hostile) name."""
-    clean = _clean(name)
+    """``attachment; filename="..."; filename*=UTF-8''...`` for any (hostile) name.
+
+    ``filename*`` is ``saved_file_name(name)``: for a name from the inbox,
+    the very name it shows.
+    """
+    clean = saved_file_name(name, fallback="download")
     fallback = _ascii_fallback(clean)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(clean, safe='')}"
 

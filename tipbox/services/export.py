@@ -2,8 +2,9 @@
 
 Layout: ``OUT/<designation>/`` per source.
 
-- Decrypted (identities given): each file under its original name made safe
-  (:func:`safe_name`; clashes get `` (2)``, `` (3)``...), each message as
+- Decrypted (identities given): each file under the name the inbox shows
+  and a download saves (:func:`safe_name`; clashes get `` (2)``,
+  `` (3)``...), each message as
   ``message-<n>.txt`` (``n`` counts the source's submissions from 1) and
   each reply the identities can open as ``reply-<n>.txt``.
 - Encrypted: ``<item id>-<kind>.age`` per item, each a standard age file
@@ -32,13 +33,12 @@ from typing import BinaryIO
 
 from tipbox.crypto import DecryptionError, Identity, decrypt_detached
 from tipbox.errors import InvalidInput, NotFound
+from tipbox.services.file_names import numbered_file_name, saved_file_name
 from tipbox.services.keyring import KeyIdentity, Keyring
-from tipbox.services.submissions import is_unsafe_name_char
 from tipbox.store import Store
 
 __all__ = ["ExportSummary", "export_submissions", "safe_name", "unlock_identities"]
 
-MAX_NAME_BYTES = 200
 _FALLBACK_NAME = "file"
 
 
@@ -54,32 +54,12 @@ class ExportSummary:
 def safe_name(name: str) -> str:
     """A file name that is safe on any common file system and never a path.
 
-    Path separators, characters Windows refuses and the characters of
-    :func:`~tipbox.services.submissions.is_unsafe_name_char` become ``_``;
-    leading dots and spaces are dropped (no hidden files, no ``..``); the
-    result is at most :data:`MAX_NAME_BYTES` UTF-8 bytes, keeping the
-    extension. Never empty.
+    The upload-time filter (:func:`~tipbox.services.file_names.saved_file_name`),
+    so exactly the name the inbox shows and a download saves; for older or
+    damaged names, path separators and control characters become ``_``.
+    Never empty (``file`` when nothing is left).
     """
-    cleaned = "".join(_safe_char(char) for char in name)  # no normalisation: exact names
-    cleaned = cleaned.strip().lstrip(". ").rstrip(". ")
-    if not cleaned:
-        return _FALLBACK_NAME
-    return _truncate(cleaned)
-
-
-def _safe_char(char: str) -> str:
-    return "_" if char in '/\\:*?"<>|' or is_unsafe_name_char(char) else char
-
-
-def _truncate(name: str) -> str:
-    if len(name.encode("utf-8")) <= MAX_NAME_BYTES:
-        return name
-    stem, dot, suffix = name.rpartition(".")
-    if not dot or not stem or len(suffix.encode("utf-8")) > 20:
-        stem, suffix = name, ""
-    budget = MAX_NAME_BYTES - len(suffix.encode("utf-8")) - (1 if suffix else 0)
-    stem = stem.encode("utf-8")[:budget].decode("utf-8", "ignore")
-    return f"{stem}.{suffix}" if suffix else stem
+    return saved_file_name(name, fallback=_FALLBACK_NAME)
 
 
 @dataclass
@@ -94,13 +74,10 @@ class _SourceDir:
     def claim(self, name: str) -> Path:
         """A fresh path for ``name`` (made safe), adding `` (n)`` on a clash."""
         name = safe_name(name)
-        stem, dot, suffix = name.rpartition(".")
-        if not dot or not stem:
-            stem, dot, suffix = name, "", ""
         candidate, number = name, 1
         while candidate.casefold() in self.used:
             number += 1
-            candidate = f"{stem} ({number}){dot}{suffix}"
+            candidate = numbered_file_name(name, number)
         self.used.add(candidate.casefold())
         return self.path / candidate
 

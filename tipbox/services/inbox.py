@@ -10,7 +10,9 @@ Security contract:
   before it is yielded; a damaged file stops with
   :class:`~tipbox.crypto.DecryptionError` mid-stream (the client sees a
   truncated download, never unverified bytes).
-- Decrypted file names are returned as data, never used as a path.
+- Decrypted file names are returned as data, never used as a path. A
+  conversation shows, and a download or zip saves, the same name:
+  ``saved_file_name`` of :mod:`tipbox.services.file_names`.
 - Deleting is a crypto-shred: the header rows are deleted first (SQLite
   ``secure_delete``; the WAL is then truncated), and only then are the
   payload blobs unlinked. Without its header a payload is noise, even in an
@@ -34,6 +36,7 @@ from typing import Any, BinaryIO
 from tipbox.crypto import DecryptionError, decrypt_detached
 from tipbox.errors import Forbidden, InvalidInput, NotFound
 from tipbox.services.audit import Audit
+from tipbox.services.file_names import numbered_file_name, saved_file_name
 from tipbox.services.keyring import KeyIdentity
 from tipbox.services.sources import Sources
 from tipbox.store import Store
@@ -95,7 +98,8 @@ class Entry:
 
     ``kind`` is ``message``, ``file`` or ``reply``. ``text`` is set for
     messages and replies (``None`` if it could not be decrypted); ``name``,
-    ``size`` and ``content_type`` for files (from the encrypted manifest).
+    ``size`` and ``content_type`` for files (from the encrypted manifest;
+    ``name`` is the one the download saves, ``file-<id>`` if unknown).
     """
 
     id: int
@@ -303,7 +307,7 @@ class Inbox:
         meta = manifests.get(int(row["submission_id"]), {}).get(int(row["position"]), {})
         return Entry(
             **base,
-            name=_safe_str(meta.get("name")),
+            name=_file_name(meta, int(row["id"])),
             size=_safe_int(meta.get("size")),
             content_type=_safe_str(meta.get("content_type")),
         )
@@ -390,7 +394,7 @@ class Inbox:
                 meta = _manifest_entries(data).get(int(row["position"]), {})
             except (DecryptionError, NotFound):
                 meta = {}
-        name = _safe_str(meta.get("name")) or f"file-{row['id']}"
+        name = _file_name(meta, int(row["id"]))
         return name, _safe_int(meta.get("size"))
 
     def export_age(
@@ -419,7 +423,7 @@ class Inbox:
 
         Entries are stored (no compression: documents are usually
         compressed already and it keeps the cost per byte flat). Names are
-        the manifest names made unique and stripped of any path.
+        the names the conversation shows, numbered where two are the same.
         """
         ids = self._zip_ids(source_id, item_ids)
         return _zip_stream(self, source_id, ids, identities, reviewer)
@@ -517,6 +521,11 @@ def _delete_empty_submission(conn: sqlite3.Connection, submission_id: int) -> li
     return blobs
 
 
+def _file_name(meta: dict[str, Any], item_id: int) -> str:
+    """The name a file is shown and downloaded under: one filter for both."""
+    return saved_file_name(meta.get("name"), fallback=f"file-{item_id}")
+
+
 def _safe_str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -569,12 +578,10 @@ class _ChunkSink:
 
 
 def _unique_name(name: str, used: set[str]) -> str:
-    name = name.replace("\\", "_").replace("/", "_").lstrip(".") or "file"
     candidate, number = name, 1
     while candidate in used:
         number += 1
-        stem, dot, ext = name.rpartition(".")
-        candidate = f"{stem} ({number}).{ext}" if dot and stem else f"{name} ({number})"
+        candidate = numbered_file_name(name, number)
     used.add(candidate)
     return candidate
 
