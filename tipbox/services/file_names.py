@@ -25,7 +25,7 @@ Refused, because the name cannot be made safe without losing its meaning
 Mapped, in this order, so that the browser saves exactly what the inbox
 shows: the result is a fixed point of this filter and of the download-name
 rules of Firefox/Tor Browser (modelled in ``tests/domain/test_file_names.py``)
-and Chromium (checked with a real one in ``tests/browser``):
+and Chromium (checked with a real one in ``tests/browser/test_chromium_download_names.py``):
 
 1. NFC normalisation (macOS sends NFD; the reviewer sees one form).
 2. Invisible characters are dropped: every format character (category Cf:
