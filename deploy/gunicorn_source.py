@@ -69,12 +69,14 @@ proc_name = "tipbox-source"
 
 worker_class = "tipbox.web.worker.GatedThreadWorker"
 workers = 2
-# Slow Tor uploads each hold a thread for their whole duration; with 512
+# Slow Tor uploads each hold a thread for their whole duration; with 1024
 # threads a worker keeps serving pages while hundreds of uploads trickle in
-# (the app refuses uploads beyond its cap with a 503 page). Threads are
-# started on demand; an idle one costs little, and a slow upload's buffers
-# grow only with what it has sent.
-threads = 512
+# (the app refuses uploads beyond TIPBOX_MAX_CONCURRENT_UPLOADS, 960, with a
+# 503 page, so 64 threads stay for page views). The two workers do not share
+# connections evenly under a burst, so each can take most of them. Threads
+# are started on demand; an idle one costs little, and a slow upload's
+# buffers stay small (tipbox.web.uploads reads, tipbox.store.blobs writes).
+threads = 1024
 # Open connections per worker, including those still sending their headers.
 worker_connections = 4096
 # Only a worker whose *main loop* stops for this long is restarted (see above);

@@ -28,8 +28,8 @@ cleanup removes it. Slow clients (see :mod:`tipbox.web.worker`):
 ``TIPBOX_CLIENT_HEADER_SECONDS`` [20]: a request's headers (and a small
 body) must arrive within this time; ``TIPBOX_CLIENT_IDLE_SECONDS`` [120]: a
 request whose client sends or reads nothing for this long is ended;
-``TIPBOX_MAX_CONCURRENT_UPLOADS`` [448]: uploads one source-app worker
-accepts at once (it has 512 threads: the rest serve pages); more get a 503
+``TIPBOX_MAX_CONCURRENT_UPLOADS`` [960]: uploads one source-app worker
+accepts at once (it has 1024 threads: the rest serve pages); more get a 503
 "busy" page.
 """
 
@@ -84,7 +84,7 @@ class Settings:
     notify: NotifySettings = field(default_factory=lambda: NotifySettings())
     client_header_seconds: float = 20.0
     client_idle_seconds: float = 120.0
-    max_concurrent_uploads: int = 448
+    max_concurrent_uploads: int = 960
 
     @property
     def database_path(self) -> Path:
@@ -139,7 +139,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         notify=_notify_settings(env),
         client_header_seconds=env.integer("CLIENT_HEADER_SECONDS", 20, minimum=1),
         client_idle_seconds=env.integer("CLIENT_IDLE_SECONDS", 120, minimum=1),
-        max_concurrent_uploads=env.integer("MAX_CONCURRENT_UPLOADS", 448, minimum=1),
+        max_concurrent_uploads=env.integer("MAX_CONCURRENT_UPLOADS", 960, minimum=1),
     )
     if settings.session_idle_seconds > settings.session_absolute_seconds:
         raise ConfigError(

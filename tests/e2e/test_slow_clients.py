@@ -76,7 +76,7 @@ def trickling_sockets(port: int, count: int, stack: ExitStack) -> list[socket.so
 def test_slow_headers_take_no_thread(tmp_path: Path, app: str, path: str) -> None:
     """More trickling sockets than the app has threads: pages still answer at once."""
     with running(app, tmp_path) as server, ExitStack() as stack:
-        threads = 512 if app == "source" else 16
+        threads = 1024 if app == "source" else 16
         sockets = trickling_sockets(server.port, threads * 2 + 40, stack)
         for round_ in range(3):
             for sock in sockets:

@@ -64,6 +64,10 @@ __all__ = [
 
 SPACE_CHECK_BYTES = 64 * 1024 * 1024
 WRITE_BUFFER_BYTES = 1024 * 1024
+# A slow upload's pending bytes go to disk at least this often, so that what
+# a trickling client has sent waits in memory for a second, not for 1 MiB:
+# hundreds of slow uploads then cost kilobytes each, not megabytes.
+WRITE_BUFFER_SECONDS = 1.0
 WRITEBACK_BYTES = 16 * 1024 * 1024
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 TEMP_PREFIX = ".tmp-"
@@ -317,6 +321,7 @@ class BlobWriter:
         self.pooled = claimed is not None
         self._temp, self._fd = claimed or _create_locked_temp(blobs.path)
         self._pending = bytearray()
+        self._pending_since = time.monotonic()
         self._since_check = 0
         self._written_back = 0
         self.size = 0
@@ -325,9 +330,9 @@ class BlobWriter:
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Write all of ``data``; raises :class:`StorageFull` when disk runs low.
 
-        Data is gathered into 1 MiB writes, and the kernel is asked to start
-        writing back every 16 MiB, so that the fsync at commit has little
-        left to do.
+        Data is gathered into 1 MiB writes (or whatever came within a second,
+        for a slow client), and the kernel is asked to start writing back
+        every 16 MiB, so that the fsync at commit has little left to do.
         """
         if self.state != "open":
             raise ValueError("write to a finished blob")
@@ -336,8 +341,11 @@ class BlobWriter:
         if self._since_check >= SPACE_CHECK_BYTES:
             self._since_check = 0
             self._blobs.check_space()
+        if not self._pending:
+            self._pending_since = time.monotonic()
         self._pending += data
-        if len(self._pending) >= WRITE_BUFFER_BYTES:
+        if (len(self._pending) >= WRITE_BUFFER_BYTES
+                or time.monotonic() - self._pending_since >= WRITE_BUFFER_SECONDS):
             self._write_pending()
         self.size += size
         return size

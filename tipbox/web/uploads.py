@@ -59,6 +59,7 @@ Security contract:
 from __future__ import annotations
 
 import io
+import time
 import typing as t
 from dataclasses import dataclass
 
@@ -88,6 +89,8 @@ from tipbox.web.errors import BadFileName, MalformedUpload, TooManyFiles
 #: One read from the client: large enough that the per-read Python overhead
 #: is negligible, small enough to stay well under the RSS budget.
 DEFAULT_READ_SIZE = 1024 * 1024
+FIRST_READ_SIZE = 64 * 1024
+FAST_READ_SECONDS = 0.05
 
 #: One read of a URL-encoded body: a form bomb is refused after the first.
 FORM_READ_SIZE = 64 * 1024
@@ -246,17 +249,16 @@ class StreamingMultipartParser:
 
     def parse(self, stream: t.IO[bytes], boundary: bytes) -> MultiDict[str, str]:
         decoder = _Decoder(boundary)
-        buffer = bytearray(self._limits.read_size)  # reused: no allocation per read
-        with memoryview(buffer) as view:
-            while True:
-                size = _read_into(stream, buffer)
-                decoder.receive_data(view[:size] if size else None)  # type: ignore[arg-type]
-                if self._drain(decoder):
-                    return MultiDict(self._fields)
-                if not size:
-                    raise MalformedUpload("the body ended inside a part")
-                if len(decoder.buffer) > self._limits.max_pending_bytes:
-                    raise MalformedUpload("part headers or preamble too long")
+        reads = _Reads(self._limits.read_size)
+        while True:
+            data = reads.next(stream)
+            decoder.receive_data(data if data else None)  # type: ignore[arg-type]
+            if self._drain(decoder):
+                return MultiDict(self._fields)
+            if not data:
+                raise MalformedUpload("the body ended inside a part")
+            if len(decoder.buffer) > self._limits.max_pending_bytes:
+                raise MalformedUpload("part headers or preamble too long")
 
     def _drain(self, decoder: MultipartDecoder) -> bool:
         """Handle every event the decoder has; true once the body is complete."""
@@ -342,6 +344,32 @@ class StreamingMultipartParser:
             part.writer.close()
         elif part.chunks is not None:
             self._fields.append((part.name, _decode_text(b"".join(part.chunks))))
+
+
+class _Reads:
+    """Reads of a body into one reused buffer that grows only for a fast client.
+
+    The first reads take :data:`FIRST_READ_SIZE`; a read that completes
+    within :data:`FAST_READ_SECONDS` doubles the size, up to ``limit``. A
+    fast client soon gets large reads (few system calls, few GIL switches),
+    while a slow one (a Tor circuit, a trickling attacker) never makes the
+    server hold more than a small buffer: hundreds of slow uploads then cost
+    kilobytes each, not megabytes.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._buffer = bytearray(min(FIRST_READ_SIZE, limit))
+
+    def next(self, stream: t.IO[bytes]) -> memoryview:
+        """The next bytes of ``stream`` (empty at its end), valid until the next call."""
+        started = time.monotonic()
+        size = _read_into(stream, self._buffer)
+        fast = time.monotonic() - started < FAST_READ_SECONDS
+        data = memoryview(self._buffer)[:size]
+        if fast and size == len(self._buffer) < self._limit:
+            self._buffer = bytearray(min(2 * size, self._limit))  # ``data`` keeps the old one
+        return data
 
 
 def _read_into(stream: t.IO[bytes], buffer: bytearray) -> int:
