@@ -104,7 +104,6 @@ def upload_limits(settings: Settings) -> UploadLimits:
         max_text_bytes=max_field_bytes + FORM_FIELDS_BYTES,
         max_form_body=form_limit(settings),
         max_upload_body=body_limit(settings),
-        idle_seconds=settings.client_idle_seconds,
     )
 
 

@@ -46,8 +46,9 @@ Security contract:
   UTF-8) raises :class:`BadFileName`.
 - No file byte reaches the sink before a valid CSRF token field has been
   received (:meth:`UploadRequest.check_before_files`).
-- A client that sends nothing for ``idle_seconds`` while its body is read
-  (under gunicorn) is dropped, as if it had disconnected.
+- A client that sends nothing for ``TIPBOX_CLIENT_IDLE_SECONDS`` while its
+  body is read is dropped by the worker (:mod:`tipbox.web.worker`), as if it
+  had disconnected: the read fails and the sink's owner aborts.
 - The parser never commits anything: on any exception the owner of the sink
   must discard whatever was written (the source app aborts the draft).
 - File names are passed to the sink exactly as decoded (they may contain
@@ -137,7 +138,6 @@ class UploadLimits:
     max_upload_body: int | None = None
     max_pending_bytes: int = 64 * 1024
     read_size: int = DEFAULT_READ_SIZE
-    idle_seconds: float = 300.0
 
     @property
     def text_budget(self) -> int:
@@ -527,18 +527,6 @@ class UploadRequest(Request):
         if cap is not None and self.content_length is not None and self.content_length > cap:
             raise RequestEntityTooLarge()
 
-    def _limit_idle_time(self, seconds: float) -> None:
-        """Drop a client that sends nothing for ``seconds`` while its body is read.
-
-        gunicorn reads bodies from a blocking socket with no timeout, so a
-        stalled client would hold a thread forever. A timeout on its socket
-        (``gunicorn.socket``) turns the stall into a read error: the draft is
-        aborted and the thread freed. Slow but live Tor uploads are unaffected.
-        """
-        sock = self.environ.get("gunicorn.socket")
-        if sock is not None and hasattr(sock, "settimeout"):
-            sock.settimeout(seconds)
-
     @property
     def upload_stats(self) -> UploadStats:
         """How many files and file bytes went to the sink (parses the body if needed)."""
@@ -547,7 +535,6 @@ class UploadRequest(Request):
 
     def make_form_data_parser(self) -> FormDataParser:
         limits = self.upload_limits
-        self._limit_idle_time(limits.idle_seconds)
         sink = self.open_sink() if self.is_upload else None
         self._upload_stats = UploadStats()
         return StreamingFormDataParser(
