@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench node clean
+.PHONY: run test lint typecheck pytest bench node clean system-packages
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,6 +17,12 @@ tests/node_modules/.installed: tests/package.json
 	touch $@
 
 node: tests/node_modules/.installed
+
+# Debian packages the tests run (age, nodejs/npm, chromium, tor, systemd):
+# installed when make runs as root or with password-less sudo; otherwise it
+# stops here and prints the apt-get line.
+system-packages:
+	@bash tools/test-packages
 
 # A local run serves plain http on 127.0.0.1, so its cookies cannot be
 # Secure (TIPBOX_DEV=1); production runs the systemd units of deploy/ instead,
@@ -31,10 +37,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) node
+pytest: $(STAMP) node system-packages
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: system-packages lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/crypto.py

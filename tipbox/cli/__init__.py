@@ -9,8 +9,11 @@ one-line message and exit status 1, never a traceback.
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
+
+from tipbox import __version__
 
 # name -> "module:attribute" of a click command or group
 COMMANDS = {
@@ -49,10 +52,10 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup)
-@click.version_option(package_name="tipbox", message="tipbox %(version)s")
+@click.version_option(version=__version__, message="tipbox %(version)s")
 def cli() -> None:
     """tipbox: secure anonymous tip submission for newsrooms."""
 
 
 def main() -> None:
-    cli(prog_name="python -m tipbox")
+    cli(prog_name="tipbox" if sys.argv[0].endswith("tipbox") else "python -m tipbox")
