@@ -33,6 +33,10 @@ class StorageUnavailable(TipboxError):
     """The database is locked, read-only or otherwise unusable (HTTP 503)."""
 
 
+class Busy(TipboxError):
+    """Too many requests of one costly kind at once: try again in a minute (HTTP 503)."""
+
+
 class NotInitialised(TipboxError):
     """The instance has not been set up with ``python -m tipbox init``."""
 
@@ -43,6 +47,10 @@ class AlreadyInitialised(TipboxError):
 
 class AuthenticationFailed(TipboxError):
     """Credentials were wrong; deliberately says nothing about which one."""
+
+
+class SessionEnded(AuthenticationFailed):
+    """A source's login no longer holds: logged out, expired, or the source is gone."""
 
 
 class Forbidden(TipboxError):

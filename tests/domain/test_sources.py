@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -11,16 +12,10 @@ from tests.conftest import make_test_settings
 from tests.domain.conftest import Reader
 from tipbox.codenames import Codename
 from tipbox.crypto import decrypt_detached
-from tipbox.errors import (
-    AuthenticationFailed,
-    InvalidInput,
-    NotFound,
-    StorageUnavailable,
-    TooLarge,
-)
+from tipbox.errors import AuthenticationFailed, Busy, InvalidInput, NotFound, TooLarge
 from tipbox.passwords import Argon2Params, CodenameKeys
 from tipbox.services.instance import Instance, init_instance, open_instance
-from tipbox.services.sources import CodenameKdf
+from tipbox.services.sources import CodenameKdf, Purpose
 
 
 def new_source(instance: Instance, *, want_codename: bool = True) -> tuple[str | None, int]:
@@ -51,9 +46,9 @@ def test_unknown_wrong_and_malformed_codenames_take_the_same_path(
     derivations: list[str] = []
     real_keys = CodenameKdf.keys
 
-    def counting(self: CodenameKdf, text: str) -> CodenameKeys:
+    def counting(self: CodenameKdf, text: str, *, purpose: Purpose) -> CodenameKeys:
         derivations.append(text)
-        return real_keys(self, text)
+        return real_keys(self, text, purpose=purpose)
 
     monkeypatch.setattr(CodenameKdf, "keys", counting)
     wrong = codename.rsplit(" ", 1)[0] + (" abacus" if not codename.endswith("abacus") else " zoom")
@@ -171,14 +166,19 @@ def test_codename_parameters_are_fixed_at_init(tmp_path: Path) -> None:
     reopened.close()
 
 
-def test_codename_derivations_are_capped_and_a_flood_gets_503() -> None:
-    kdf = CodenameKdf(salt=b"s" * 16, params=Argon2Params(1, 8, 1), wait_seconds=0.05)
-    assert kdf.keys("one two three four five six seven").lookup_id
-    kdf.slots.acquire()
-    kdf.slots.acquire()  # two derivations in progress elsewhere
-    try:
-        with pytest.raises(StorageUnavailable):
-            kdf.keys("one two three four five six seven")
-    finally:
-        kdf.slots.release()
-        kdf.slots.release()
+def test_codename_derivations_are_capped_and_a_login_flood_gets_busy(tmp_path: Path) -> None:
+    kdf = dataclasses.replace(
+        CodenameKdf.with_slots_in(tmp_path, salt=b"s" * 16, params=Argon2Params(1, 8, 1)),
+        login_wait_seconds=0.05,
+        submission_wait_seconds=0.05,
+    )
+    assert kdf.keys("one two three four five six seven", purpose="login").lookup_id
+    with kdf.login_slots.slot(wait_seconds=0):  # a login check in progress elsewhere
+        with pytest.raises(Busy):
+            kdf.keys("one two three four five six seven", purpose="login")
+        # First submissions draw on their own slots: the busy login pool is no concern.
+        assert kdf.keys("one two three four five six seven", purpose="submission").lookup_id
+    with kdf.submission_slots.slot(wait_seconds=0), kdf.submission_slots.slot(wait_seconds=0):
+        with pytest.raises(Busy):
+            kdf.keys("one two three four five six seven", purpose="submission")
+        assert kdf.keys("one two three four five six seven", purpose="login").lookup_id

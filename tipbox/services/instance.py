@@ -164,7 +164,9 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
     # ceiling; see instance_settings).
     instance_settings = SettingsStore(store.db, settings)
     settings = instance_settings.effective()
-    kdf = CodenameKdf(salt=instance_secrets.instance_salt, params=_codename_params(store))
+    kdf = CodenameKdf.with_slots_in(
+        settings.slots_dir, salt=instance_secrets.instance_salt, params=_codename_params(store)
+    )
     keyring = Keyring(store.db)
     return Instance(
         settings=settings,

@@ -20,59 +20,99 @@ Security contract:
 
 from __future__ import annotations
 
-import threading
 import time
+import typing as t
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from tipbox.codenames import normalise
 from tipbox.config import Settings
 from tipbox.crypto import DecryptionError, Recipient, decrypt_detached, parse_recipient
-from tipbox.errors import (
-    AuthenticationFailed,
-    InvalidInput,
-    NotFound,
-    StorageUnavailable,
-    TooLarge,
-)
+from tipbox.errors import AuthenticationFailed, InvalidInput, NotFound, TooLarge
 from tipbox.passwords import Argon2Params, CodenameKeys, codename_keys, secrets_equal
 from tipbox.services.keyring import KeyIdentity, Keyring, identity_from_seed, key_kind
+from tipbox.services.low_priority import LowPriorityThreads
 from tipbox.services.submissions import seal_bytes
 from tipbox.store import Store, hour
+from tipbox.store.slots import SlotPool
 
-__all__ = ["CodenameKdf", "Reply", "SourceLogin", "Sources"]
+__all__ = ["CodenameKdf", "Purpose", "Reply", "SourceLogin", "Sources"]
 
 _LOGIN_FAILED = "that codename is not known here"
+
+
+#: Codename derivations at once across all workers of an instance (each takes
+#: the Argon2 memory, 64 MiB by default): logins share one slot, so a login
+#: flood queues there; new codenames issued at first submission have their own.
+LOGIN_SLOTS = 1
+SUBMISSION_SLOTS = 2
+#: How long a login waits for a slot before the "busy" page: about fifty
+#: logins' worth of Argon2 at the default cost.
+LOGIN_WAIT_SECONDS = 5.0
+#: A first submission derives its codename after its whole upload: it waits long.
+SUBMISSION_WAIT_SECONDS = 120.0
+
+#: Why a derivation runs; each purpose draws on its own pool of slots.
+Purpose = t.Literal["login", "submission"]
 
 
 @dataclass(frozen=True, slots=True, repr=False)
 class CodenameKdf:
     """The instance's codename derivation: its salt (secret) and fixed parameters.
 
-    At most ``slots`` derivations run at once in a process (each takes the
-    configured Argon2 memory, 64 MiB by default): a flood of codename logins
-    queues instead of exhausting memory or starving uploads. A caller that
-    waits longer than ``wait_seconds`` gets :class:`StorageUnavailable` (503).
-    The wait is long because a first submission derives its codename at
-    commit, after the whole upload.
+    Every derivation holds a slot of the pool for its ``purpose``, shared by
+    all worker processes (:class:`~tipbox.store.slots.SlotPool`): at most
+    :data:`LOGIN_SLOTS` login checks and :data:`SUBMISSION_SLOTS` new
+    codenames run at once, so a flood of logins neither exhausts memory nor
+    takes the capacity first submissions need. A login that finds no free
+    slot within ``login_wait_seconds`` gets :class:`~tipbox.errors.Busy`
+    (the source is asked to try again in a minute). A submission waits up
+    to ``submission_wait_seconds``: it derives its codename at commit, after
+    the whole upload, and should not lose it lightly.
+
+    Logins also run on ``login_threads`` at the lowest CPU priority
+    (:mod:`~tipbox.services.low_priority`): a login flood gets only the CPU
+    that submissions and page views leave over. The cost of a derivation
+    (the Argon2 parameters) is the same for both purposes.
     """
 
     salt: bytes
     params: Argon2Params
-    slots: threading.BoundedSemaphore = field(
-        default_factory=lambda: threading.BoundedSemaphore(2), compare=False
-    )
-    wait_seconds: float = 120.0
+    login_slots: SlotPool
+    submission_slots: SlotPool
+    login_wait_seconds: float = LOGIN_WAIT_SECONDS
+    submission_wait_seconds: float = SUBMISSION_WAIT_SECONDS
+    login_threads: LowPriorityThreads | None = None
 
-    def keys(self, text: str) -> CodenameKeys:
-        """Derive from codename text (normalised first, so any typing works)."""
-        if not self.slots.acquire(timeout=self.wait_seconds):
-            raise StorageUnavailable("too many codename checks at once; try again in a moment")
-        try:
+    @classmethod
+    def with_slots_in(cls, directory: Path, *, salt: bytes, params: Argon2Params) -> CodenameKdf:
+        """A derivation whose slot files live in ``directory`` (the instance's, shared)."""
+        return cls(
+            salt=salt,
+            params=params,
+            login_slots=SlotPool(directory, "codename_login", LOGIN_SLOTS),
+            submission_slots=SlotPool(directory, "codename_submission", SUBMISSION_SLOTS),
+            login_wait_seconds=LOGIN_WAIT_SECONDS,
+            submission_wait_seconds=SUBMISSION_WAIT_SECONDS,
+            login_threads=LowPriorityThreads(LOGIN_SLOTS, name="codename-login"),
+        )
+
+    def keys(self, text: str, *, purpose: Purpose) -> CodenameKeys:
+        """Derive from codename text (normalised first, so any typing works).
+
+        Raises :class:`~tipbox.errors.Busy` when no slot of ``purpose``'s
+        pool frees up in time.
+        """
+        def derive() -> CodenameKeys:
             return codename_keys(normalise(text), salt=self.salt, params=self.params)
-        finally:
-            self.slots.release()
+
+        if purpose == "submission":
+            with self.submission_slots.slot(wait_seconds=self.submission_wait_seconds):
+                return derive()
+        with self.login_slots.slot(wait_seconds=self.login_wait_seconds):
+            return self.login_threads.run(derive) if self.login_threads else derive()
 
     def __repr__(self) -> str:
         return f"CodenameKdf(params={self.params.encode()})"
@@ -127,8 +167,9 @@ class Sources:
         """Authenticate by codename; :class:`AuthenticationFailed` if it is not known.
 
         The Argon2id derivation runs for every input, well-formed or not.
+        :class:`~tipbox.errors.Busy` when too many logins run at once.
         """
-        keys = self._kdf.keys(codename)
+        keys = self._kdf.keys(codename, purpose="login")
         with self._store.db.connection() as conn:
             row = conn.execute(
                 "SELECT id, designation, lookup_id, reply_recipient FROM sources"

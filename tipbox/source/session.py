@@ -1,84 +1,107 @@
-"""A returning source's login across requests, kept in the session cookie.
+"""A returning source's login across requests: a sealed token, revocable on the server.
 
 Security contract:
 
 - The codename is never kept: after :meth:`Sources.login` has derived the
-  source's identity, the session holds one value, ``login``: a token sealed
-  with ChaCha20-Poly1305 under a key derived (HKDF) from the app's secret
-  key, holding the source id, designation and the source's reply identity.
-- The cookie alone does not reveal the identity (it is sealed under a server
-  key) and the server never stores the token (it lives only in the cookie),
-  so neither a seized server nor a copied cookie alone opens a reply.
-- Flask signs the cookie with a timestamp and refuses it after
-  ``PERMANENT_SESSION_LIFETIME`` (the settings' absolute session lifetime);
-  logging out or in clears the whole session (no fixation) except the
-  visitor's language choice.
-- A token that does not open (new secret key, tampering) simply means
-  "not logged in".
+  source's identity, the session holds one value, ``login``: a token made by
+  :class:`~tipbox.services.source_sessions.SourceSessions` (sealed under a
+  server key, live only while its server-side row lives; see that module
+  for what is stored and what expires when).
+- Logging in ends the session the cookie held (if any), then clears the whole
+  session (no fixation) but the visitor's language. Logging out deletes the
+  server-side row: a copy of the cookie opens nothing afterwards.
+- A request is anonymous (no token), logged in (a live token) or **ended**:
+  it carries a token that is no longer live (logged out from another copy,
+  expired, source deleted, or a token that does not open at all). An ended
+  token never acts as the source, and never as a new source either: the
+  routes that would act call :func:`refuse_ended_session`, which raises
+  :class:`~tipbox.errors.SessionEnded` (a page asking to log in again). For
+  ``POST /submit`` that happens when the upload sink is asked for, before
+  any byte of the body is read.
+- A page view (GET) drops an ended token, so the visitor then sees the pages
+  of someone logged out; a refused POST keeps it, so sending the same form
+  again is refused again rather than sent as a new source.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import typing as t
+from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app, g, session
+from flask import Flask, current_app, g, request, session
 
-from tipbox.crypto import HybridIdentity, KeyFormatError, X25519Identity, parse_identity
-from tipbox.services.reviewers import SealError, seal, unseal
+from tipbox.errors import SessionEnded
+from tipbox.services.source_sessions import SourceSessions
 from tipbox.services.sources import SourceLogin
 from tipbox.web.i18n import clear_session
 
 _SESSION_KEY = "login"
-_CONTEXT = b"tipbox source login token v1"
-_MISSING = object()
+_STATE_KEY = "tipbox_login_state"
+_EXTENSION = "tipbox.source_sessions"
+_PAGE_VIEWS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """This request's login: the live one, or none; ``ended`` if a dead token came in."""
+
+    login: SourceLogin | None
+    ended: bool = False
+
+
+def install_source_sessions(app: Flask, sessions: SourceSessions) -> None:
+    """Keep the app's :class:`SourceSessions` (built once by the factory)."""
+    app.extensions[_EXTENSION] = sessions
+
+
+def source_sessions() -> SourceSessions:
+    """The current app's :class:`SourceSessions`."""
+    return t.cast(SourceSessions, current_app.extensions[_EXTENSION])
 
 
 def remember_login(login: SourceLogin) -> None:
-    """Start a fresh session for ``login`` (drops all else but the language, CSRF token too)."""
+    """End the cookie's old session, then start a fresh one for ``login`` (language kept)."""
+    source_sessions().end(session.get(_SESSION_KEY))
     clear_session()
-    payload = {"id": login.source_id, "d": login.designation, "k": str(login.identity)}
-    sealed = seal(_token_key(), json.dumps(payload).encode(), context=_CONTEXT)
-    session[_SESSION_KEY] = base64.urlsafe_b64encode(sealed).decode("ascii")
-    g.tipbox_login = login
+    session[_SESSION_KEY] = source_sessions().start(login)
+    setattr(g, _STATE_KEY, _State(login))
 
 
 def forget_login() -> None:
-    """Log out: clear the whole session but the visitor's language."""
+    """Log out: delete the server-side session, clear the cookie but the language."""
+    source_sessions().end(session.get(_SESSION_KEY))
     clear_session()
-    g.tipbox_login = None
+    setattr(g, _STATE_KEY, _State(None))
 
 
 def current_login() -> SourceLogin | None:
-    """The logged-in source of this request, or ``None``."""
-    cached = g.get("tipbox_login", _MISSING)
-    if cached is _MISSING:
-        cached = _open_token(session.get(_SESSION_KEY))
-        g.tipbox_login = cached
-    return t.cast(SourceLogin | None, cached)
+    """The logged-in source of this request, or ``None`` (anonymous or ended)."""
+    return _state().login
 
 
-def _open_token(token: object) -> SourceLogin | None:
-    if not isinstance(token, str):
-        return None
+def refuse_ended_session() -> None:
+    """Raise :class:`SessionEnded` if this request carries a token that is no longer live."""
+    if _state().ended:
+        raise SessionEnded("this login has ended; log in again")
+
+
+def _state() -> _State:
+    state = t.cast(_State | None, g.get(_STATE_KEY))
+    if state is None:
+        state = _resolve(session.get(_SESSION_KEY))
+        setattr(g, _STATE_KEY, state)
+    return state
+
+
+def _resolve(token: object) -> _State:
+    if token is None:
+        return _State(None)
     try:
-        sealed = base64.urlsafe_b64decode(token.encode("ascii"))
-        payload = json.loads(unseal(_token_key(), sealed, context=_CONTEXT))
-        identity = parse_identity(payload["k"])
-        if not isinstance(identity, X25519Identity | HybridIdentity):
-            return None
-        return SourceLogin(source_id=int(payload["id"]), designation=str(payload["d"]),
-                           identity=identity)
-    except (SealError, KeyFormatError, binascii.Error, ValueError, KeyError, TypeError):
-        return None
-
-
-def _token_key() -> bytes:
-    secret = current_app.secret_key
-    material = secret.encode() if isinstance(secret, str) else t.cast(bytes, secret)
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_CONTEXT)
-    return hkdf.derive(material)
+        resumed = source_sessions().resume(token)
+    except SessionEnded:
+        if request.method in _PAGE_VIEWS:
+            session.pop(_SESSION_KEY, None)
+        return _State(None, ended=True)
+    if resumed.token is not None:
+        session[_SESSION_KEY] = resumed.token
+    return _State(resumed.login)

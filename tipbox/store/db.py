@@ -186,9 +186,23 @@ _V3_ADMIN: Migration = (
     END""",
 )
 
+# Returning sources' sessions (issue 11), revocable on the server. A row is
+# SHA-256 of a random session id (the id itself is only in the sealed cookie
+# token, so the table cannot be replayed as a cookie) and the hour from which
+# the row is surely dead, for purging. Deliberately no source id (a seized
+# database does not say who logged in lately) and no exact time: the exact
+# deadlines live only inside the sealed token (tipbox/services/source_sessions.py).
+_V4_SOURCE_SESSIONS: Migration = (
+    """CREATE TABLE source_sessions (
+        id_hash BLOB PRIMARY KEY,
+        expires_hour INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID""",
+    "CREATE INDEX source_sessions_by_expiry ON source_sessions (expires_hour)",
+)
+
 #: Forward migrations, in order. Migration ``i`` takes the schema from
 #: version ``i`` to ``i + 1``. Append only; never edit a released one.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2_REVIEWERS, _V3_ADMIN)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2_REVIEWERS, _V3_ADMIN, _V4_SOURCE_SESSIONS)
 
 
 def hour(now: float | None = None) -> int:
