@@ -260,25 +260,6 @@ def test_storage_error_mid_upload_is_not_a_crash(
     site.assert_nothing_stored()
 
 
-class FakeSocket:
-    def __init__(self) -> None:
-        self.timeouts: list[float | None] = []
-
-    def settimeout(self, value: float | None) -> None:
-        self.timeouts.append(value)
-
-
-def test_upload_sets_an_idle_timeout_on_the_gunicorn_socket(
-    client: FlaskClient, token: Callable[..., str], site
-) -> None:
-    sock = FakeSocket()
-    response = client.post("/submit", data={"csrf_token": token(), "message": "hi"},
-                           content_type="multipart/form-data",
-                           environ_overrides={"gunicorn.socket": sock})
-    assert response.status_code == 200
-    assert sock.timeouts == [site.settings.client_idle_seconds]
-
-
 class StallingStream(io.RawIOBase):
     """Gives ``data`` then times out, like a stalled client under the idle timeout."""
 
