@@ -43,8 +43,9 @@ def reviewers(status: int = 200, **context: object) -> Page:
     )
 
 
-def enrolment(enrolment: Enrolment, qr: str, title: str) -> Page:
-    return render("enrolment.html", enrolment=enrolment, qr=qr, title=title)
+def enrolment(enrolment: Enrolment, qr: str, title: str, *, disabled: bool = False) -> Page:
+    """The one-time credentials, shown once; ``disabled``: the account stays disabled."""
+    return render("enrolment.html", enrolment=enrolment, qr=qr, title=title, disabled=disabled)
 
 
 def keys(status: int = 200, *, report: RewrapReport | None = None, **context: object) -> Page:

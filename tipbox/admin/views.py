@@ -109,10 +109,13 @@ def _delete(reviewer_id: int) -> Page:
 
 
 def _reset(reviewer_id: int) -> Page:
+    """New credentials; a disabled account stays disabled (the page says so)."""
     services = admin_services()
+    disabled = services.accounts.get(reviewer_id).disabled  # and stays so: see reset()
     enrolment = services.accounts.reset(reviewer_id, current_session().identities())
     services.audit.record("reset reviewer", reviewer=_me(), target=enrolment.username)
-    return pages.enrolment(enrolment, qr_svg(enrolment.uri), gettext("Account reset"))
+    return pages.enrolment(enrolment, qr_svg(enrolment.uri), gettext("Account reset"),
+                           disabled=disabled)
 
 
 def _set_admin(reviewer_id: int) -> Page:

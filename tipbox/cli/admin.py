@@ -102,12 +102,18 @@ def delete(username: str, yes: bool) -> None:
 @_IDENTITY_OPTION
 @one_line_errors
 def reset(username: str, identity_file: Path | None) -> None:
-    """New key, one-time password and TOTP secret for USERNAME (password or 2FA lost)."""
+    """New key, one-time password and TOTP secret for USERNAME (password or 2FA lost).
+
+    A disabled account stays disabled: it can enrol once enabled.
+    """
     with _account(username) as (services, account):
         identities = _identities(services, identity_file)
         enrolment = services.accounts.reset(account.id, identities)
         services.audit.record("reset reviewer", reviewer=None, target=username)
     print_enrolment(enrolment, "RESET ACCOUNT")
+    if account.disabled:
+        click.echo(f"{username} stays disabled: they can set the account up only after"
+                   f" `python -m tipbox reviewers enable {username}`.")
 
 
 @click.command("set-admin")

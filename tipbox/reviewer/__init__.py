@@ -31,6 +31,7 @@ from tipbox.reviewer.guard import install_services
 from tipbox.services.instance import open_instance
 from tipbox.services.sessions import ReviewerServices
 from tipbox.web import UploadRequest, init_web, install_instance
+from tipbox.web.numbers import install_id_converter
 
 __all__ = ["create_reviewer_app"]
 
@@ -61,7 +62,7 @@ def create_reviewer_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_message_chars * 4 + FORM_OVERHEAD_BYTES
     install_instance(app, inst)
     install_services(app, ReviewerServices.open(inst))
-    app.url_map.converters["id"] = views.IdConverter
+    install_id_converter(app)  # <id:...>: ASCII digits only
     views.install_filters(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)

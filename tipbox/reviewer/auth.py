@@ -1,8 +1,13 @@
 """Login, enrolment, password change and logout: parse the form, call one service, render.
 
 A failed login shows the same page and message whatever was wrong (unknown
-user, wrong password, wrong or replayed code); a locked username says when
-to try again; a malformed form says which field is wrong.
+user, disabled account, wrong password, wrong, replayed or malformed code,
+Unicode digits included); a locked username says when to try again; a form
+that lacks a field or has one too long says which. Each of these answers is
+the same whether the password was right or not: the form is read before
+the password is checked, and every failure after it is one
+``AuthenticationFailed`` (or ``AccountLocked``, raised before the password
+is looked at).
 """
 
 from __future__ import annotations

@@ -24,6 +24,12 @@ FIXED = frozenset(
         N_("this source left without a codename and cannot be replied to"),
         N_("the code from the authenticator app is 6 digits"),
         N_("a username is 2 to 32 lower-case letters, digits, '.', '_' or '-'"),
+        # tipbox.services.reviewers: TOO_GUESSABLE, ONE_TIME_REUSED, SAME_AS_CURRENT
+        N_("this password is too easy to guess: use a longer passphrase of several unrelated"
+           " words, such as the suggestion, not your username or the organisation's name"),
+        N_("the new password cannot be the one-time password you were given: choose your own,"
+           " such as the suggestion"),
+        N_("the new password must be different from the current one"),
     )
 )
 
@@ -32,17 +38,17 @@ Counted = Callable[[int], str]
 #: Messages with a number in them: the pattern of the English text, and its wording.
 COUNTED: tuple[tuple[re.Pattern[str], Counted], ...] = (
     (
-        re.compile(r"a reply has at most (\d+) characters"),
+        re.compile(r"a reply has at most ([0-9]+) characters"),
         lambda n: ngettext("a reply has at most %(num)d character",
                            "a reply has at most %(num)d characters", n),
     ),
     (
-        re.compile(r"a password has at least (\d+) characters"),
+        re.compile(r"a password has at least ([0-9]+) characters"),
         lambda n: ngettext("a password has at least %(num)d character",
                            "a password has at least %(num)d characters", n),
     ),
     (
-        re.compile(r"a password has at most (\d+) characters"),
+        re.compile(r"a password has at most ([0-9]+) characters"),
         lambda n: ngettext("a password has at most %(num)d character",
                            "a password has at most %(num)d characters", n),
     ),

@@ -8,18 +8,17 @@ language of the request. A ``label`` names the field in English, marked with
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from werkzeug.datastructures import MultiDict
 
+from tipbox.digits import MAX_SQL_INT, NotANumber, parse_number
 from tipbox.errors import InvalidInput
 from tipbox.services.reviewers import MAX_PASSWORD_CHARS
 from tipbox.web.i18n import N_, gettext, ngettext
 
-MAX_ID = 2**63 - 1
+MAX_ID = MAX_SQL_INT
 MAX_SELECTED = 1000
-_ID = re.compile(r"[1-9][0-9]{0,18}")
 
 
 def text(form: MultiDict[str, str], name: str, *, label: str, max_chars: int) -> str:
@@ -63,10 +62,11 @@ def flag(form: MultiDict[str, str], name: str, *, label: str) -> bool:
 
 
 def item_id(value: str) -> int:
-    """A positive database id given as decimal text."""
-    if not _ID.fullmatch(value) or int(value) > MAX_ID:
-        raise InvalidInput(gettext("an item number is not valid"))
-    return int(value)
+    """A positive database id given as ASCII decimal digits (:mod:`tipbox.digits`)."""
+    try:
+        return parse_number(value, low=1, high=MAX_ID)
+    except NotANumber:
+        raise InvalidInput(gettext("an item number is not valid")) from None
 
 
 def item_ids(values: Sequence[str]) -> list[int]:

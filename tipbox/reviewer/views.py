@@ -2,8 +2,9 @@
 
 Every route here is behind :func:`~tipbox.reviewer.guard.login_required`.
 Decryption uses the newsroom identities of the caller's session only.
-Item and source ids in URLs are bounded integers (``<id:...>``), so a
-hostile number is a 404, never a database error.
+Item and source ids in URLs are bounded integers of ASCII digits
+(``<id:...>``, :class:`tipbox.web.numbers.IdConverter`), so a hostile
+number, a Unicode digit included, is a 404, never a database error.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, redirect, render_template, request, url_for
-from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox.errors import InvalidInput, TooLarge
@@ -22,13 +22,6 @@ from tipbox.reviewer.guard import current_session, login_required, services
 from tipbox.web.i18n import N_, format_number, gettext, ngettext
 
 bp = Blueprint("inbox", __name__)
-
-
-class IdConverter(IntegerConverter):
-    """A database id in a URL: 1 to 2**63 - 1, digits only."""
-
-    def __init__(self, url_map: Map) -> None:
-        super().__init__(url_map, min=1, max=forms.MAX_ID)
 
 
 def _reviewer() -> str:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from tipbox.crypto import DecryptionError, decrypt_detached
+from tipbox.digits import NotANumber, parse_number
 from tipbox.errors import Forbidden, InvalidInput, NotFound
 from tipbox.services.audit import Audit
 from tipbox.services.file_names import numbered_file_name, saved_file_name
@@ -143,12 +144,14 @@ def encode_cursor(values: Sequence[int]) -> str:
 def decode_cursor(cursor: str, order: str) -> tuple[int, ...]:
     """Parse :func:`encode_cursor`'s output; ``InvalidInput`` if malformed."""
     size = 3 if order == "starred" else 2
+    if len(cursor) > 80:
+        raise InvalidInput("malformed page cursor")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        values = tuple(int(part) for part in raw.split("."))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        values = tuple(parse_number(part, high=_MAX_SQL_INT) for part in raw.split("."))
+    except (binascii.Error, UnicodeDecodeError, ValueError, NotANumber):
         raise InvalidInput("malformed page cursor") from None
-    if len(values) != size or len(cursor) > 80 or not all(0 <= v <= _MAX_SQL_INT for v in values):
+    if len(values) != size:
         raise InvalidInput("malformed page cursor")
     return values
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tipbox.config import Settings
+from tipbox.digits import parse_number
 from tipbox.errors import InvalidInput
 from tipbox.store.db import Database
 
@@ -115,15 +116,9 @@ _TEXT_CHECKS: dict[str, Callable[[str], str]] = {
 
 
 def _check_number(name: str, value: str, bounds: tuple[int, int]) -> int:
-    label = name.replace("_", " ")
-    try:
-        number = int(value.strip().replace("_", ""))
-    except ValueError:
-        raise InvalidInput(f"{label} must be a whole number") from None
+    """ASCII digits only (:mod:`tipbox.digits`): no sign, space, ``_`` or Unicode digit."""
     low, high = bounds
-    if not low <= number <= high:
-        raise InvalidInput(f"{label} must be between {low} and {high}")
-    return number
+    return parse_number(value, low=low, high=high, label=name.replace("_", " "))
 
 
 class SettingsStore:

@@ -8,7 +8,8 @@ Security contract:
   password and a TOTP secret (returned once, for printing), makes it an
   admin and grants it every newsroom identity. It is the way back when
   every admin password is lost. An existing account under that name is
-  reset (its old key and grants are gone).
+  reset (its old key and grants are gone); a disabled one is refused, since
+  a reset never enables an account (enable it first, or choose a new name).
 - :func:`rotate_recovery` replaces the recovery identity: a new one is
   generated and returned once (never stored), every newsroom key that is
   not destroyed is granted to it, the grants of the old recovery recipient
@@ -87,6 +88,11 @@ def recover_admin(
     except NotFound:
         _, enrolment = admin.add(username, is_admin=True, identities=identities)
         return enrolment
+    if admin.get(existing.id).disabled:
+        raise InvalidInput(
+            f"{username} is disabled: enable it first (python -m tipbox reviewers enable"
+            f" {username}) or recover onto a new name"
+        )
     return admin.reset(existing.id, identities, is_admin=True)
 
 

@@ -22,7 +22,9 @@ TOTP, grants). Security contract (issue 5):
   their unlocked session); with none, it gets them at the next admin login.
   The reset is a delete and a re-create under the same name (two
   transactions; a crash in between leaves the account deleted, and an admin
-  adds it again).
+  adds it again). **A reset never enables an account:** a disabled account
+  is re-created disabled (in the same insert), gets no grant and cannot log
+  in, so not enrol either, until an admin enables it.
 """
 
 from __future__ import annotations
@@ -164,6 +166,7 @@ class ReviewerAdmin:
         """New key, one-time password and TOTP secret; the account re-enrols.
 
         ``is_admin`` overrides the role (recovery makes the account an admin).
+        A disabled account stays disabled (and receives no grant).
         """
         with self._db.transaction() as conn:
             row = _row(conn, reviewer_id)
@@ -171,7 +174,11 @@ class ReviewerAdmin:
             conn.execute("DELETE FROM reviewers WHERE id = ?", (reviewer_id,))
         self._db.checkpoint()
         role = bool(row["is_admin"]) if is_admin is None else is_admin
-        _, enrolment = self.add(str(row["username"]), is_admin=role, identities=identities)
+        account, enrolment = self._reviewers.create(
+            str(row["username"]), is_admin=role, disabled=bool(row["disabled"])
+        )
+        if identities:
+            self._reviewers.grant(account, identities)  # a no-op for a disabled account
         return enrolment
 
 

@@ -3,10 +3,16 @@
 Security contract (DESIGN 5, issue 4):
 
 - **Password.** One Argon2id derivation per attempt (parameters and salt
-  stored per account, upgraded after a successful login when the instance's
-  defaults grow), split by HKDF into a *verifier* (stored, compared with
-  :func:`hmac.compare_digest`) and a *key-encryption key* (KEK, never
-  stored). Passwords have at least :data:`MIN_PASSWORD_CHARS` characters.
+  stored per account, upgraded after a fully successful login when the
+  instance's defaults grow), split by HKDF into a *verifier* (stored,
+  compared with :func:`hmac.compare_digest`) and a *key-encryption key*
+  (KEK, never stored). Passwords have at least :data:`MIN_PASSWORD_CHARS`
+  characters.
+- **New passwords** (enrolment, password change) must also score at least
+  :data:`MIN_PASSWORD_SCORE` of 4 with the zxcvbn strength estimator, which
+  is given the username and the instance's words (organisation name) as
+  things an attacker knows; enrolment refuses the admin-known one-time
+  password itself, a change refuses the current password.
 - **Reviewer key.** Each reviewer owns a :class:`~tipbox.crypto.HybridIdentity`.
   Its text and the TOTP secret are stored only sealed under the KEK
   (ChaCha20-Poly1305, random 96-bit nonce, associated data naming the
@@ -15,7 +21,8 @@ Security contract (DESIGN 5, issue 4):
   parameters to a key that is already the output of Argon2id. Without the
   password, the database opens neither the identity nor the TOTP secret,
   and hence no grant.
-- **TOTP.** RFC 6238 with SHA-1, 6 digits, 30 s steps and one step of
+- **TOTP.** RFC 6238 with SHA-1, 6 ASCII digits (:mod:`tipbox.digits`:
+  ``١٢٣٤٥٦`` is a wrong code like any other), 30 s steps and one step of
   drift either way. The last accepted step is stored; a code for that step
   or an earlier one is refused, so no code is ever accepted twice.
 - **Throttling.** Every attempt is counted as a failure *before* the
@@ -24,6 +31,11 @@ Security contract (DESIGN 5, issue 4):
   delay that doubles with each lockout (up to :data:`MAX_LOCK_SECONDS`).
   Unknown usernames are throttled exactly like real ones and run a dummy
   derivation, so responses and timings do not reveal which names exist.
+- **No password oracle.** Whatever is wrong with a login (password, code,
+  malformed code, unknown or disabled account), :meth:`Reviewers.authenticate`
+  raises the same ``AuthenticationFailed``, whether the password was right
+  or not; nothing that only a right password reaches (opening the secrets,
+  upgrading the Argon2 parameters) can fail differently.
 - **Argon2 cap.** At most ``argon2_slots`` derivations run at once in a
   process; a login that cannot get a slot in time fails with :class:`Busy`
   (HTTP 503) instead of queueing memory.
@@ -41,14 +53,17 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
+from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # ships no type hints
 
 from tipbox.codenames import passphrase
 from tipbox.crypto import HybridIdentity, KeyFormatError, parse_identity, parse_recipient
+from tipbox.digits import is_ascii_digits
 from tipbox.errors import (
     AuthenticationFailed,
     InvalidInput,
@@ -61,6 +76,7 @@ from tipbox.store.db import Database, hour
 
 __all__ = [
     "MIN_PASSWORD_CHARS",
+    "MIN_PASSWORD_SCORE",
     "Account",
     "AccountLocked",
     "Busy",
@@ -68,11 +84,13 @@ __all__ = [
     "Reviewers",
     "Unlocked",
     "WeakPassword",
+    "check_new_password",
     "check_password",
     "check_username",
     "create_first_admin",
     "holder_name",
     "otpauth_uri",
+    "password_score",
     "qr_svg",
     "qr_terminal",
     "seal",
@@ -83,6 +101,11 @@ __all__ = [
 
 MIN_PASSWORD_CHARS = 14
 MAX_PASSWORD_CHARS = 1024
+#: zxcvbn's score runs 0 (too guessable) to 4 (very unguessable); 3 means
+#: "safely unguessable" (at least 10**8 guesses), each an Argon2id derivation.
+MIN_PASSWORD_SCORE = 3
+#: zxcvbn's own cap; a longer password is scored by this prefix (a lower bound).
+SCORED_PASSWORD_CHARS = 72
 TOTP_DIGITS = 6
 TOTP_STEP_SECONDS = 30
 TOTP_DRIFT_STEPS = 1
@@ -93,16 +116,31 @@ FIRST_LOCK_SECONDS = 60.0
 MAX_LOCK_SECONDS = 3600.0
 ISSUER = "tipbox"
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
-_CODE = re.compile(r"\d{6}")
+_CODE_SPACES = str.maketrans("", "", " \t")
+_SEPARATORS = re.compile(r"[\W_]+")
 _SEAL_VERSION = b"\x01"
 _NONCE_BYTES = 12
 _DUMMY_SALT = b"tipbox dummy salt"
 
 Clock = Callable[[], float]
 
+#: Messages of refused new passwords (translated on the reviewer pages).
+TOO_GUESSABLE = (
+    "this password is too easy to guess: use a longer passphrase of several unrelated words,"
+    " such as the suggestion, not your username or the organisation's name"
+)
+ONE_TIME_REUSED = (
+    "the new password cannot be the one-time password you were given: choose your own,"
+    " such as the suggestion"
+)
+SAME_AS_CURRENT = "the new password must be different from the current one"
+
 
 class WeakPassword(InvalidInput):
-    """A new password is shorter than :data:`MIN_PASSWORD_CHARS` (or absurdly long)."""
+    """A new password is too short (or absurdly long), too guessable, or reused.
+
+    Reused: the one-time password at enrolment, the current one at a change.
+    """
 
 
 class AccountLocked(AuthenticationFailed):
@@ -165,14 +203,70 @@ def check_password(password: str) -> str:
     return password
 
 
+#: zxcvbn keeps the user inputs of a call in a module-level dictionary, so two
+#: threads estimating at once would see each other's words: one at a time.
+_ZXCVBN_LOCK = threading.Lock()
+
+
+def _words(texts: Sequence[str]) -> list[str]:
+    """``texts``, each of their words and each glued together, lower-cased.
+
+    zxcvbn matches whole dictionary entries: "The Daily Planet" must also
+    be found as ``daily`` and as ``thedailyplanet``.
+    """
+    words = set()
+    for text in (text.lower() for text in texts if text):
+        parts = [part for part in _SEPARATORS.split(text) if part]
+        words.update([text, "".join(parts), *parts])
+    return sorted(word for word in words if word)
+
+
+def _score(password: str, user_inputs: list[str]) -> int:
+    if not password:
+        return 0  # zxcvbn fails on the empty string
+    with _ZXCVBN_LOCK:
+        result = cast(dict[str, Any], zxcvbn(password, user_inputs=user_inputs))
+    return int(result["score"])
+
+
+def password_score(password: str, user_inputs: Sequence[str] = ()) -> int:
+    """zxcvbn's score, 0 to 4, of ``password`` for an attacker who knows ``user_inputs``.
+
+    The lower of two estimates: as typed, and with separators (spaces,
+    punctuation) removed, since zxcvbn counts each separator as brute force
+    and so rates ``tipbox-admin-2024`` far above ``tipboxadmin2024``. Only the
+    first :data:`SCORED_PASSWORD_CHARS` characters are scored (zxcvbn refuses
+    longer input, and its cost grows with the length): for a longer
+    password the score is a lower bound.
+    """
+    known = _words(user_inputs)
+    typed = password[:SCORED_PASSWORD_CHARS]
+    glued = _SEPARATORS.sub("", password)[:SCORED_PASSWORD_CHARS]
+    return min(_score(text, known) for text in {typed, glued or typed})
+
+
+def check_new_password(password: str, *, user_inputs: Sequence[str] = ()) -> str:
+    """Return ``password`` if it may become a reviewer's own password.
+
+    Long enough (:func:`check_password`) and scoring at least
+    :data:`MIN_PASSWORD_SCORE` when the attacker knows ``user_inputs`` (the
+    username, the organisation name...). Raises :class:`WeakPassword`.
+    """
+    check_password(password)
+    if password_score(password, user_inputs) < MIN_PASSWORD_SCORE:
+        raise WeakPassword(TOO_GUESSABLE)
+    return password
+
+
 def suggest_password() -> str:
     """A generated 7-word passphrase (about 90 bits) offered to the reviewer."""
     return passphrase(7)
 
 
 def _check_code(code: str) -> str:
-    code = "".join(code.split())
-    if not _CODE.fullmatch(code):
+    """The code without the spaces people type in it: six ASCII digits, or ``InvalidInput``."""
+    code = code.translate(_CODE_SPACES)
+    if len(code) != TOTP_DIGITS or not is_ascii_digits(code):
         raise InvalidInput("the code from the authenticator app is 6 digits")
     return code
 
@@ -193,8 +287,11 @@ def match_totp(secret: bytes, code: str, *, now: float, last_step: int) -> int |
     """The time step ``code`` is valid for, if it is within drift and after ``last_step``.
 
     Every candidate step is compared (constant-time) so that timing does
-    not reveal which one matched.
+    not reveal which one matched. A code that is not six ASCII digits
+    matches nothing.
     """
+    if len(code) != TOTP_DIGITS or not is_ascii_digits(code):
+        return None
     found = None
     totp = _totp(secret)
     here = int(now) // TOTP_STEP_SECONDS
@@ -331,6 +428,8 @@ class Reviewers:
 
     ``params`` are the instance's current Argon2 defaults for passwords.
     ``clock`` gives the current Unix time when a method is not passed ``now``.
+    ``instance_words`` gives what an attacker knows of the instance (its
+    organisation name): new passwords must not lean on it.
     """
 
     def __init__(
@@ -341,12 +440,14 @@ class Reviewers:
         argon2_slots: int = 2,
         slot_timeout: float = 10.0,
         clock: Clock = time.time,
+        instance_words: Callable[[], Sequence[str]] = tuple,
     ) -> None:
         self._db = db
         self._params = params
         self._slots = threading.BoundedSemaphore(argon2_slots)
         self._slot_timeout = slot_timeout
         self._clock = clock
+        self._instance_words = instance_words
 
     # -- derivation --------------------------------------------------------------
 
@@ -370,6 +471,7 @@ class Reviewers:
         username: str,
         *,
         is_admin: bool = False,
+        disabled: bool = False,
         password: str | None = None,
         now: float | None = None,
     ) -> tuple[Account, Enrolment]:
@@ -377,8 +479,10 @@ class Reviewers:
 
         The password (default: a generated passphrase) is one-time: the
         account becomes active only through :meth:`complete_enrolment`,
-        which requires a valid TOTP code and a new password. Raises
-        ``InvalidInput`` for a bad or taken username.
+        which requires a valid TOTP code and a new password. A ``disabled``
+        account (an admin's reset of a disabled one) cannot log in, hence
+        not enrol, until an admin enables it. Raises ``InvalidInput`` for a
+        bad or taken username.
         """
         check_username(username)
         password = check_password(password if password is not None else suggest_password())
@@ -388,12 +492,13 @@ class Reviewers:
         try:
             with self._db.transaction() as conn:
                 cursor = conn.execute(
-                    "INSERT INTO reviewers (username, is_admin, active, recipient, password_params,"
-                    " password_salt, verifier, sealed_identity, sealed_totp, totp_last_step,"
-                    " created_hour) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, -1, ?)",
+                    "INSERT INTO reviewers (username, is_admin, disabled, active, recipient,"
+                    " password_params, password_salt, verifier, sealed_identity, sealed_totp,"
+                    " totp_last_step, created_hour) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, -1, ?)",
                     (
                         username,
                         int(is_admin),
+                        int(disabled),
                         str(identity.recipient()),
                         *columns,
                         hour(self._now(now)),
@@ -428,6 +533,8 @@ class Reviewers:
         the second factor). Raises :class:`AccountLocked` while the username
         is locked, ``AuthenticationFailed`` for an unknown name, a disabled
         account (issue 5) or a wrong password (same message, same work).
+        Changes nothing stored but the throttle: the Argon2 upgrade waits
+        for the second factor (:meth:`authenticate`).
         """
         now = self._now(now)
         self._count_attempt(username, now)
@@ -439,10 +546,23 @@ class Reviewers:
         keys = self._derive(password, bytes(row["password_salt"]), params)
         if not hmac.compare_digest(keys.verifier, bytes(row["verifier"])):
             raise AuthenticationFailed("wrong username, password or code")
-        unlocked = self._open(row, keys.kek)
-        if _grows(params, self._params):
+        return self._open(row, keys.kek)
+
+    def _upgrade(self, unlocked: Unlocked, password: str) -> None:
+        """Re-derive under the instance's Argon2 defaults if they grew; skipped when busy.
+
+        Called after a full success only, so that the password alone (without
+        the code) changes nothing and a busy server cannot turn a right
+        password into a different answer.
+        """
+        row = self._row_by_name(unlocked.account.username)
+        if row is None or not _grows(Argon2Params.decode(str(row["password_params"])),
+                                     self._params):
+            return
+        try:
             self._store_password(unlocked, password)
-        return unlocked
+        except Busy:
+            return  # the next login upgrades
 
     def _open(self, row: sqlite3.Row, kek: bytes) -> Unlocked:
         username = str(row["username"])
@@ -493,6 +613,7 @@ class Reviewers:
         if unlocked.account.active:
             self.check_code(unlocked, code, now=now)
         self.forgive(username)
+        self._upgrade(unlocked, password)
         return unlocked
 
     def complete_enrolment(
@@ -500,16 +621,20 @@ class Reviewers:
     ) -> Account:
         """Activate a pending account: one valid TOTP code and a new password.
 
-        The identity and TOTP secret are re-sealed under the new password.
-        Raises ``WeakPassword``, ``InvalidInput`` (malformed code),
-        ``AuthenticationFailed`` (wrong or replayed code) or
+        The identity and TOTP secret are re-sealed under the new password,
+        which must pass :func:`check_new_password` and must not be the
+        one-time password (checked against the stored verifier, before the
+        code is used up). Raises ``WeakPassword``, ``InvalidInput`` (malformed
+        code), ``AuthenticationFailed`` (wrong or replayed code) or
         :class:`AccountLocked` (throttled like a login).
         """
-        check_password(new_password)
+        username = unlocked.account.username
+        check_new_password(new_password, user_inputs=self._known_words(username))
         _check_code(code)
         now = self._now(now)
-        username = unlocked.account.username
         self._count_attempt(username, now)  # codes are throttled here too
+        if self._is_current_password(username, new_password):
+            raise WeakPassword(ONE_TIME_REUSED)
         self.check_code(unlocked, code, now=now)
         self.forgive(username)
         self._store_password(unlocked, new_password, activate=True)
@@ -526,14 +651,32 @@ class Reviewers:
         """Re-seal the reviewer's identity and TOTP secret under ``new_password``.
 
         Requires the old password (it is the only way to open the identity);
-        throttled like a login. Grants are untouched: they are encrypted to
-        the identity, which does not change.
+        throttled like a login. The new one must differ from the old one and
+        pass :func:`check_new_password`; both are checked before the old
+        password is, so a refusal says nothing about it. Grants are
+        untouched: they are encrypted to the identity, which does not change.
         """
-        check_password(new_password)
         account = self.get(reviewer_id)
+        if hmac.compare_digest(new_password.encode("utf-8", "surrogatepass"),
+                               old_password.encode("utf-8", "surrogatepass")):
+            raise WeakPassword(SAME_AS_CURRENT)
+        check_new_password(new_password, user_inputs=self._known_words(account.username))
         unlocked = self.unlock(account.username, old_password, now=now)
         self.forgive(account.username)
         self._store_password(unlocked, new_password)
+
+    def _known_words(self, username: str) -> tuple[str, ...]:
+        """What an attacker knows and a new password must not lean on."""
+        return (username, ISSUER, *self._instance_words())
+
+    def _is_current_password(self, username: str, password: str) -> bool:
+        """True if ``password`` opens ``username``'s account now (one Argon2 derivation)."""
+        row = self._row_by_name(username)
+        if row is None:
+            return False
+        params = Argon2Params.decode(str(row["password_params"]))
+        keys = self._derive(password, bytes(row["password_salt"]), params)
+        return hmac.compare_digest(keys.verifier, bytes(row["verifier"]))
 
     def _store_password(self, unlocked: Unlocked, password: str, *, activate: bool = False) -> None:
         username = unlocked.account.username

@@ -407,7 +407,8 @@ class ReviewerServices:
         db = instance.store.db
         audit = Audit(db, clock=clock)
         reviewers = Reviewers(
-            db, params=settings.password_argon2, argon2_slots=argon2_slots, clock=clock
+            db, params=settings.password_argon2, argon2_slots=argon2_slots, clock=clock,
+            instance_words=lambda: (instance.instance_settings.current().organisation,),
         )
         sessions = Sessions(
             db,
