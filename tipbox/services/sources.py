@@ -34,7 +34,7 @@ from tipbox.errors import AuthenticationFailed, InvalidInput, NotFound, TooLarge
 from tipbox.passwords import Argon2Params, CodenameKeys, codename_keys, secrets_equal
 from tipbox.services.keyring import KeyIdentity, Keyring, identity_from_seed, key_kind
 from tipbox.services.low_priority import LowPriorityThreads
-from tipbox.services.submissions import seal_bytes
+from tipbox.services.sealing import seal_bytes
 from tipbox.store import Store, hour
 from tipbox.store.slots import SlotPool
 

@@ -31,14 +31,14 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from tipbox import codenames
 from tipbox.codenames import Codename
 from tipbox.config import Settings
-from tipbox.crypto import Encryptor, Recipient
+from tipbox.crypto import Encryptor
 from tipbox.errors import (
     InvalidInput,
     NotFound,
@@ -50,7 +50,8 @@ from tipbox.errors import (
 from tipbox.services.file_names import filter_file_name
 from tipbox.services.keyring import Keyring, NewsroomKey, identity_from_seed
 from tipbox.services.offload import Offload
-from tipbox.store import BlobWriter, Store, hour
+from tipbox.services.sealing import Sealed, seal_bytes
+from tipbox.store import Store, hour
 
 if TYPE_CHECKING:
     from tipbox.services.sources import CodenameKdf, SourceLogin
@@ -59,10 +60,8 @@ __all__ = [
     "MANIFEST_VERSION",
     "FileUpload",
     "Receipt",
-    "Sealed",
     "SubmissionDraft",
     "Submissions",
-    "seal_bytes",
 ]
 
 MANIFEST_VERSION = 1
@@ -80,29 +79,6 @@ class Receipt:
 
     def __repr__(self) -> str:
         return f"Receipt(codename={'<secret>' if self.codename else None}, ...)"
-
-
-@dataclass(slots=True)
-class Sealed:
-    """An encrypted item not yet recorded: its kind, blob, detached header, manifest entry."""
-
-    kind: str
-    writer: BlobWriter
-    header: bytes
-    entry: dict[str, object] | None = None
-
-
-def seal_bytes(store: Store, recipients: Sequence[Recipient], data: bytes, *, kind: str) -> Sealed:
-    """Encrypt ``data`` into a new (uncommitted) blob; the caller commits or aborts it."""
-    writer = store.blobs.writer()
-    try:
-        encryptor = Encryptor(recipients, cast(BinaryIO, writer), detached=True)
-        encryptor.write(data)
-        encryptor.close()
-    except BaseException:
-        writer.abort()
-        raise
-    return Sealed(kind=kind, writer=writer, header=encryptor.header)
 
 
 def _content_type(value: str) -> str:

@@ -1,0 +1,40 @@
+"""Sealing an item: its bytes encrypted into a new blob, its header kept apart.
+
+Shared by submissions (messages, manifests), sources (replies) and anything
+else that stores an encrypted item. The blob is left uncommitted: the caller
+records the item in the same transaction that commits the blob, or aborts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import BinaryIO, cast
+
+from tipbox.crypto import Encryptor, Recipient
+from tipbox.store import BlobWriter, Store
+
+__all__ = ["Sealed", "seal_bytes"]
+
+
+@dataclass(slots=True)
+class Sealed:
+    """An encrypted item not yet recorded: its kind, blob, detached header, manifest entry."""
+
+    kind: str
+    writer: BlobWriter
+    header: bytes
+    entry: dict[str, object] | None = None
+
+
+def seal_bytes(store: Store, recipients: Sequence[Recipient], data: bytes, *, kind: str) -> Sealed:
+    """Encrypt ``data`` into a new (uncommitted) blob; the caller commits or aborts it."""
+    writer = store.blobs.writer()
+    try:
+        encryptor = Encryptor(recipients, cast(BinaryIO, writer), detached=True)
+        encryptor.write(data)
+        encryptor.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return Sealed(kind=kind, writer=writer, header=encryptor.header)
