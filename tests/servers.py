@@ -22,12 +22,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import CHEAP_ARGON2
-from tipbox.config import Settings
+from tipbox.config import Settings, load_settings
 from tipbox.crypto import decrypt_detached, parse_identity
 from tipbox.services.instance import InitResult, init_instance, open_instance
 from tipbox.services.reviewers import Enrolment, create_first_admin
@@ -55,6 +56,23 @@ def instance_env(base: Path, **extra: str) -> dict[str, str]:
         **CHEAP_ARGON2,
         **extra,
     }
+
+
+@contextmanager
+def running(app: str, base: Path, **extra: str) -> Iterator[AppServer]:
+    """``app`` under the shipped gunicorn configuration, for an instance under ``base``.
+
+    ``extra`` are ``TIPBOX_*`` values on top of :func:`instance_env`'s; the
+    instance has its first admin; the server log is ``base/<app>.log``.
+    """
+    env = instance_env(base, **extra)
+    init_with_first_admin(load_settings(env))
+    server = AppServer(app, process_env(env), base / f"{app}.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def process_env(values: dict[str, str]) -> dict[str, str]:

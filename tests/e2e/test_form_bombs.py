@@ -14,15 +14,13 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.servers import AppServer, init_with_first_admin, instance_env, process_env
+from tests.servers import AppServer, running
 from tipbox.config import load_settings
 from tipbox.web.app import form_limit
 
@@ -34,19 +32,6 @@ BOMB = b"a=&" * (20_000_000 // 3)
 #: machines differ), ten bombs at once adding less than 16 MiB to the workers.
 SECONDS_ASSERTED = 1.0
 RSS_BOUND = 16 * MIB
-
-
-@contextmanager
-def running(app: str, tmp_path: Path) -> Iterator[AppServer]:
-    """``app`` under the shipped gunicorn configuration, default limits (2 GiB uploads)."""
-    env = instance_env(tmp_path)
-    init_with_first_admin(load_settings(env))
-    server = AppServer(app, process_env(env), tmp_path / f"{app}.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @dataclass

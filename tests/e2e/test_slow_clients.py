@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,7 @@ from tests.servers import (
     init_with_first_admin,
     instance_env,
     process_env,
+    running,
     wait_until,
 )
 from tipbox.config import load_settings
@@ -37,18 +38,6 @@ from tipbox.web.worker import MAX_HEAD_BYTES, SMALL_BODY_BYTES, bytes_wanted
 pytestmark = pytest.mark.slow
 
 MIB = 1024 * 1024
-
-
-@contextmanager
-def running(app: str, tmp_path: Path, **extra: str) -> Iterator[AppServer]:
-    env = instance_env(tmp_path, **extra)
-    init_with_first_admin(load_settings(env))
-    server = AppServer(app, process_env(env), tmp_path / f"{app}.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def get(port: int, path: str = "/", timeout: float = 5.0) -> tuple[int, dict[str, str]]:

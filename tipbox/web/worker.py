@@ -79,6 +79,16 @@ def bytes_wanted(head: bytes | bytearray) -> int | None:
     return headers_end + int(match.group(1))
 
 
+def _receive(client: socket.socket) -> bytes | None:
+    """What a readable socket has: ``None`` if nothing after all, ``b""`` once it is gone."""
+    try:
+        return client.recv(RECV_BYTES)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 class QuietResponse(wsgi.Response):  # type: ignore[misc]
     """gunicorn's response without the ``Server`` header (it names the software)."""
 
@@ -195,12 +205,9 @@ class GatedThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_request_bytes, conn))
 
     def on_request_bytes(self, conn: GatedConn, client: socket.socket) -> None:
-        try:
-            data = client.recv(RECV_BYTES)
-        except BlockingIOError:
+        data = _receive(client)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self.stop_gathering(conn)
             self.nr_conns -= 1
@@ -241,12 +248,9 @@ class GatedThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_linger_bytes, conn))
 
     def on_linger_bytes(self, conn: GatedConn, client: socket.socket) -> None:
-        try:
-            data = client.recv(RECV_BYTES)
-        except BlockingIOError:
+        data = _receive(client)
+        if data is None:
             return
-        except OSError:
-            data = b""
         conn.drained += len(data)
         if not data or conn.drained >= LINGER_BYTES:
             self.end_linger(conn)
