@@ -148,6 +148,25 @@ def test_refusals_reach_the_client_as_pages(tmp_path: Path, extra: dict[str, str
         assert all(b"<html" in page.lower() for _, page in answers)
 
 
+def test_too_many_files_reaches_the_client_as_its_page(tmp_path: Path) -> None:
+    """Refused at the second file part, with 30 MiB still to come: the page arrives."""
+    with running("source", tmp_path, TIPBOX_MAX_FILES="1") as server:
+        client = FormClient(server.port)
+        files = [(f"f{n}.bin", b"\0" * (10 * MIB)) for n in range(3)]
+        body, headers = client.multipart(
+            [("csrf_token", client.token("/login")), ("message", "many"), ("no_codename", "1")],
+            files)
+        head = (f"POST /submit HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {client.cookie}\r\n"
+                f"Content-Type: {headers['Content-Type']}\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+            sock.sendall(head + body)
+            answer = recv_all(sock)
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+        assert b"<html" in answer.lower()
+        assert count_rows(load_settings(server.env), "submissions") == 0
+
+
 @pytest.mark.parametrize("app", ["source", "reviewer"])
 def test_no_server_header(tmp_path: Path, app: str) -> None:
     with running(app, tmp_path) as server:
