@@ -33,7 +33,7 @@ class AddressFreeLogger(Logger):  # type: ignore[misc]
 
     def exception(self, msg: object, *args: t.Any, **kwargs: t.Any) -> None:
         """A client that went quiet past its deadline is expected, not a fault worth a trace."""
-        if isinstance(sys.exc_info()[1], TimeoutError):
+        if isinstance(sys.exc_info()[1], (TimeoutError, BlockingIOError)):
             super().info("A client sent or read nothing for too long; its connection was closed.")
             return
         super().exception(msg, *args, **kwargs)

@@ -37,6 +37,7 @@ import os
 import re
 import selectors
 import socket
+import struct
 import time
 import typing as t
 from functools import partial
@@ -77,6 +78,19 @@ def bytes_wanted(head: bytes | bytearray) -> int | None:
     if match is None or int(match.group(1)) > SMALL_BODY_BYTES:
         return headers_end
     return headers_end + int(match.group(1))
+
+
+def _limit_waits(sock: socket.socket, seconds: float) -> None:
+    """Make a blocking read or write on ``sock`` fail after ``seconds`` without progress.
+
+    Kernel timeouts (``SO_RCVTIMEO``/``SO_SNDTIMEO``), not ``settimeout``: a
+    Python-level timeout polls before every ``recv``, which cost a fifth of
+    the upload throughput. A wait that runs out raises ``BlockingIOError``.
+    """
+    whole = int(seconds)
+    value = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
 
 
 def _receive(client: socket.socket) -> bytes | None:
@@ -121,7 +135,7 @@ class GatedConn(TConn):  # type: ignore[misc]
         if self.head:
             self.parser.unreader.unread(bytes(self.head))
             self.head.clear()
-        self.sock.settimeout(self.idle_seconds)
+        _limit_waits(self.sock, self.idle_seconds)
 
     def take_buffered(self) -> None:
         """Move what gunicorn's parser read ahead (a pipelined request) into ``head``."""
