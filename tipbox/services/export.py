@@ -36,6 +36,7 @@ from tipbox.errors import InvalidInput, NotFound
 from tipbox.services.file_names import numbered_file_name, saved_file_name
 from tipbox.services.keyring import KeyIdentity, Keyring
 from tipbox.store import Store
+from tipbox.store.items import ItemKind
 
 __all__ = ["ExportSummary", "export_submissions", "safe_name", "unlock_identities"]
 
@@ -170,7 +171,7 @@ def _export_decrypted(
     manifests = _manifests(store, rows, identities, summary)
     seen_submissions: set[int] = set()
     for row in rows:
-        if row["kind"] == "manifest":
+        if row["kind"] == ItemKind.MANIFEST:
             continue
         if row["submission_id"] is not None and row["submission_id"] not in seen_submissions:
             seen_submissions.add(row["submission_id"])
@@ -183,9 +184,9 @@ def _export_decrypted(
 
 
 def _target(folder: _SourceDir, row: sqlite3.Row, manifests: dict[tuple[int, int], str]) -> Path:
-    if row["kind"] == "message":
+    if row["kind"] == ItemKind.MESSAGE:
         return folder.claim(f"message-{folder.submissions}.txt")
-    if row["kind"] == "reply":
+    if row["kind"] == ItemKind.REPLY:
         folder.replies += 1
         return folder.claim(f"reply-{folder.replies}.txt")
     name = manifests.get((row["submission_id"], row["position"]), _FALLBACK_NAME)
@@ -201,7 +202,7 @@ def _manifests(
     """File names by (submission id, position), from each decrypted manifest."""
     names: dict[tuple[int, int], str] = {}
     for row in rows:
-        if row["kind"] != "manifest":
+        if row["kind"] != ItemKind.MANIFEST:
             continue
         try:
             with store.blobs.open_blob(row["blob"]) as payload:

@@ -41,6 +41,7 @@ from tipbox.services.file_names import numbered_file_name, saved_file_name
 from tipbox.services.keyring import KeyIdentity
 from tipbox.services.sources import Sources
 from tipbox.store import Store
+from tipbox.store.items import ItemKind
 
 __all__ = [
     "ORDERS",
@@ -55,7 +56,6 @@ __all__ = [
 
 ORDERS = ("starred", "newest")
 PAGE_SIZE = 50
-CONTENT_KINDS = ("message", "file")
 _ORDER_SQL = {
     "starred": "starred DESC, last_activity_hour DESC, id DESC",
     "newest": "last_activity_hour DESC, id DESC",
@@ -104,7 +104,7 @@ class Entry:
     """
 
     id: int
-    kind: str
+    kind: ItemKind
     submission_id: int | None
     hour: int
     seen: bool
@@ -275,7 +275,9 @@ class Inbox:
             ).fetchall()
         manifests = self._manifests(rows, identities)
         entries = [
-            self._entry(row, identities, manifests) for row in rows if row["kind"] != "manifest"
+            self._entry(row, identities, manifests)
+            for row in rows
+            if row["kind"] != ItemKind.MANIFEST
         ]
         return Conversation(summary, entries)
 
@@ -284,7 +286,7 @@ class Inbox:
     ) -> dict[int, dict[int, dict[str, Any]]]:
         manifests: dict[int, dict[int, dict[str, Any]]] = {}
         for row in rows:
-            if row["kind"] == "manifest":
+            if row["kind"] == ItemKind.MANIFEST:
                 try:
                     data = _decrypt_all(self._store, identities, row)
                 except (DecryptionError, NotFound):
@@ -300,12 +302,12 @@ class Inbox:
     ) -> Entry:
         base: dict[str, Any] = {
             "id": int(row["id"]),
-            "kind": str(row["kind"]),
+            "kind": ItemKind(row["kind"]),
             "submission_id": row["submission_id"],
             "hour": int(row["created_hour"]),
             "seen": bool(row["seen"]),
         }
-        if row["kind"] != "file":
+        if row["kind"] != ItemKind.FILE:
             return Entry(**base, text=_decrypt_text(self._store, identities, row))
         meta = manifests.get(int(row["submission_id"]), {}).get(int(row["position"]), {})
         return Entry(
@@ -350,7 +352,7 @@ class Inbox:
             row: sqlite3.Row | None = conn.execute(
                 "SELECT * FROM items WHERE id = ? AND source_id = ?", (item_id, source_id)
             ).fetchone()
-        if row is None or row["kind"] == "manifest":
+        if row is None or row["kind"] == ItemKind.MANIFEST:
             raise NotFound("no such item")
         return row
 
@@ -383,7 +385,7 @@ class Inbox:
     def _file_meta(
         self, row: sqlite3.Row, identities: Sequence[KeyIdentity]
     ) -> tuple[str, int | None]:
-        if row["kind"] != "file":
+        if row["kind"] != ItemKind.FILE:
             return f"{row['kind']}-{row['id']}.txt", None
         with self._store.db.reading() as conn:
             manifest = conn.execute(

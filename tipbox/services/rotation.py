@@ -53,6 +53,7 @@ from tipbox.errors import InvalidInput, NotFound
 from tipbox.services.key_files import KeyFiles
 from tipbox.services.keyring import RECOVERY, KeyIdentity, Keyring, NewsroomKey, insert_key
 from tipbox.store import Store, hour
+from tipbox.store.items import ItemKind
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -290,7 +291,7 @@ def _reviewer_holders(conn: sqlite3.Connection) -> list[tuple[str, Recipient]]:
 
 def _pending(row: sqlite3.Row, target: Recipient) -> _Pending:
     recipients: list[Recipient] = [target]
-    if row["kind"] == "reply":
+    if row["kind"] == ItemKind.REPLY:
         source = parse_recipient(row["reply_recipient"])
         recipients = [source, target] if source.kind == target.kind else []
     return _Pending(int(row["id"]), int(row["key_id"]), bytes(row["header"]), recipients)

@@ -13,6 +13,7 @@ from typing import BinaryIO, cast
 
 from tipbox.crypto import Encryptor, Recipient
 from tipbox.store import BlobWriter, Store
+from tipbox.store.items import ItemKind
 
 __all__ = ["Sealed", "seal_bytes"]
 
@@ -21,13 +22,15 @@ __all__ = ["Sealed", "seal_bytes"]
 class Sealed:
     """An encrypted item not yet recorded: its kind, blob, detached header, manifest entry."""
 
-    kind: str
+    kind: ItemKind
     writer: BlobWriter
     header: bytes
     entry: dict[str, object] | None = None
 
 
-def seal_bytes(store: Store, recipients: Sequence[Recipient], data: bytes, *, kind: str) -> Sealed:
+def seal_bytes(
+    store: Store, recipients: Sequence[Recipient], data: bytes, *, kind: ItemKind
+) -> Sealed:
     """Encrypt ``data`` into a new (uncommitted) blob; the caller commits or aborts it."""
     writer = store.blobs.writer()
     try:

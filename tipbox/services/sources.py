@@ -36,6 +36,7 @@ from tipbox.services.keyring import KeyIdentity, Keyring, identity_from_seed, ke
 from tipbox.services.low_priority import LowPriorityThreads
 from tipbox.services.sealing import seal_bytes
 from tipbox.store import Store, hour
+from tipbox.store.items import ItemKind
 from tipbox.store.slots import SlotPool
 
 __all__ = ["CodenameKdf", "Purpose", "Reply", "SourceLogin", "Sources"]
@@ -232,7 +233,7 @@ class Sources:
         if key.kind == source_recipient.kind:
             recipients.append(key.parsed_recipient())
             key_id = key.id
-        part = seal_bytes(self._store, recipients, data, kind="reply")
+        part = seal_bytes(self._store, recipients, data, kind=ItemKind.REPLY)
         try:
             return self._record_reply(source_id, key_id, part.header, part.writer.commit())
         except BaseException:

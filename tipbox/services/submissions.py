@@ -52,6 +52,7 @@ from tipbox.services.keyring import Keyring, NewsroomKey, identity_from_seed
 from tipbox.services.offload import Offload
 from tipbox.services.sealing import Sealed, seal_bytes
 from tipbox.store import Store, hour
+from tipbox.store.items import ItemKind
 
 if TYPE_CHECKING:
     from tipbox.services.sources import CodenameKdf, SourceLogin
@@ -198,7 +199,7 @@ class SubmissionDraft:
                 )
             data = _encode_text(text)
             self.count_bytes(len(data))
-            part = seal_bytes(self._ctx.store, self._recipients, data, kind="message")
+            part = seal_bytes(self._ctx.store, self._recipients, data, kind=ItemKind.MESSAGE)
             self._uploads.parts.append(part)
             self._uploads.has_message = True
 
@@ -229,7 +230,7 @@ class SubmissionDraft:
             writer.abort()
             raise
         entry: dict[str, object] = {"name": filename, "content_type": _content_type(content_type)}
-        part = Sealed(kind="file", writer=writer, header=encryptor.header, entry=entry)
+        part = Sealed(kind=ItemKind.FILE, writer=writer, header=encryptor.header, entry=entry)
         self._uploads.parts.append(part)
         return FileUpload(self, part, encryptor)
 
@@ -246,7 +247,7 @@ class SubmissionDraft:
         with self.aborting_on_error():
             self._check_complete()
             # The message reads first, whatever order the form streamed in.
-            self._uploads.parts.sort(key=lambda part: part.kind != "message")
+            self._uploads.parts.sort(key=lambda part: part.kind != ItemKind.MESSAGE)
             self._add_manifest()
             new_source = None if self._login else self._new_source(want_codename)
             self._commit_blobs()
@@ -298,7 +299,7 @@ class SubmissionDraft:
             return
         document = {"version": MANIFEST_VERSION, "files": entries}
         data = json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        part = seal_bytes(self._ctx.store, self._recipients, data, kind="manifest")
+        part = seal_bytes(self._ctx.store, self._recipients, data, kind=ItemKind.MANIFEST)
         self._uploads.parts.append(part)
 
     def _new_source(self, want_codename: bool) -> _NewSource:
