@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import cast
 
+from tipbox.store import BlobDir, Store
 from tipbox.store.db import Database
 from tipbox.store.items import CONTENT_KINDS, ItemKind
 
@@ -25,3 +27,40 @@ def test_a_kind_equals_the_string_stored_in_a_row() -> None:
     assert ItemKind.FILE == "file"
     assert f"{ItemKind.MESSAGE}-1.txt" == "message-1.txt"
     assert set(CONTENT_KINDS) == {"message", "file"}
+
+
+class _Recorder:
+    """Stands in for the database and the blob directory, recording calls in order."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def checkpoint(self) -> None:
+        self.calls.append("checkpoint")
+
+    def delete_blob(self, name: str) -> None:
+        self.calls.append(f"unlink {name}")
+
+    def sync(self) -> None:
+        self.calls.append("sync")
+
+
+def _shred_calls(blobs: list[str], *, rows_deleted: bool = True) -> list[str]:
+    calls: list[str] = []
+    recorder = _Recorder(calls)
+    store = Store(db=cast(Database, recorder), blobs=cast(BlobDir, recorder))
+    store.shred(iter(blobs), rows_deleted=rows_deleted)
+    return calls
+
+
+def test_shred_truncates_the_wal_before_unlinking_then_syncs() -> None:
+    assert _shred_calls(["a", "b"]) == ["checkpoint", "unlink a", "unlink b", "sync"]
+
+
+def test_shred_of_rows_without_blobs_still_truncates_the_wal() -> None:
+    assert _shred_calls([]) == ["checkpoint"]
+
+
+def test_shred_of_nothing_does_nothing() -> None:
+    assert _shred_calls([], rows_deleted=False) == []
+    assert _shred_calls(["a"], rows_deleted=False) == ["checkpoint", "unlink a", "sync"]

@@ -479,7 +479,7 @@ class Inbox:
             ]
             if row["submission_id"] is not None:
                 blobs += _delete_empty_submission(conn, int(row["submission_id"]))
-        self._shred(blobs)
+        self._store.shred(blobs)
 
     def delete_source(self, source_id: int, *, reviewer: str) -> str:
         """Crypto-shred a source and everything of it (audited); returns its designation."""
@@ -496,16 +496,9 @@ class Inbox:
                 ).fetchall()
             ]
             conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
-        self._shred(blobs)
+        self._store.shred(blobs)
         self._audit.record("delete source", reviewer=reviewer, designation=str(found[0]))
         return str(found[0])
-
-    def _shred(self, blobs: Iterable[str]) -> None:
-        """After the header rows are gone: truncate the WAL, then unlink payloads."""
-        self._store.db.checkpoint()
-        for name in blobs:
-            self._store.blobs.delete_blob(name)
-        self._store.blobs.sync()
 
 
 def _delete_empty_submission(conn: sqlite3.Connection, submission_id: int) -> list[str]:

@@ -93,12 +93,7 @@ class Retention:
             blobs = [str(row[0]) for row in deleted]
             conn.execute(f"DELETE {_SUBMISSIONS}", {"cut": cut})  # noqa: S608
             conn.execute(f"DELETE {_SOURCES}", {"cut": cut})  # noqa: S608
-        if blobs or plan.sources:
-            self._store.db.checkpoint()
-        for name in blobs:
-            self._store.blobs.delete_blob(name)
-        if blobs:
-            self._store.blobs.sync()
+        self._store.shred(blobs, rows_deleted=bool(plan.sources))
         return plan
 
 

@@ -214,9 +214,7 @@ class Sources:
             ).fetchone()
         if row is None:
             raise NotFound("no such reply")
-        self._store.db.checkpoint()
-        self._store.blobs.delete_blob(row["blob"])
-        self._store.blobs.sync()
+        self._store.shred([str(row["blob"])])
 
     def add_reply(self, source_id: int, text: str) -> int:
         """Encrypt a reply to the source (and the newsroom key); return its id.

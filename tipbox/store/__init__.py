@@ -135,6 +135,28 @@ class Store:
                 removed += 1
         return removed
 
+    def shred(self, blobs: Iterable[str], *, rows_deleted: bool = True) -> None:
+        """Finish a crypto-shred, after the transaction that deleted the header rows.
+
+        ``blobs`` are the payloads of the deleted items (``DELETE ... RETURNING
+        blob``). In this order: truncate the WAL, so that the deleted headers
+        (zeroed in the database by ``secure_delete``) do not linger in it;
+        then unlink the blobs and sync the blob directory. A crash in between
+        leaves only orphans nobody can decrypt, which the cleanup removes.
+
+        ``rows_deleted=False`` says the transaction deleted no row at all:
+        with no blobs either, nothing is done. The directory is synced only
+        when a blob was unlinked.
+        """
+        names = list(blobs)
+        if not (names or rows_deleted):
+            return
+        self.db.checkpoint()
+        for name in names:
+            self.blobs.delete_blob(name)
+        if names:
+            self.blobs.sync()
+
     def sweep(self, *, now: float) -> SweepReport:
         """The hourly sweep: clean up, refill the pool, stamp every file with the hour.
 
