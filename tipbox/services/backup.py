@@ -57,8 +57,9 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 
 from tipbox.config import Settings
 from tipbox.crypto import Encryptor, Identity, Recipient, decrypt_stream
-from tipbox.errors import TipboxError
+from tipbox.errors import NotFound, TipboxError
 from tipbox.services.instance import Instance
+from tipbox.store.blob_store import BlobStore
 from tipbox.store.blobs import is_blob_name
 from tipbox.store.db import MIGRATIONS, connect
 from tipbox.store.files import fsync_path
@@ -120,7 +121,7 @@ def _write_archive(
     with tarfile.open(
         fileobj=cast(BinaryIO, encryptor), mode="w|", format=tarfile.PAX_FORMAT
     ) as tar:
-        blobs = _add_blobs(tar, instance.settings.blobs_dir, snapshot)
+        blobs = _add_blobs(tar, instance.store.blobs, snapshot)
         items = _count_items(snapshot)
         _add_file(tar, "data/tipbox.db", snapshot)
         _add_file(tar, "data/secrets.json", instance.settings.secrets_path)
@@ -158,15 +159,16 @@ def _copy_database(source: Path, target: Path) -> None:
         live.close()
 
 
-def _add_blobs(tar: tarfile.TarFile, blobs_dir: Path, snapshot: Path) -> int:
+def _add_blobs(tar: tarfile.TarFile, blobs: BlobStore, snapshot: Path) -> int:
     """Add every blob the snapshot references; forget rows whose blob vanished."""
     missing: list[str] = []
     added = 0
     for name in _referenced_blobs(snapshot):
         try:
-            _add_file(tar, f"data/blobs/{name}", blobs_dir / name)
+            with blobs.open_blob(name) as source:
+                _add_open_file(tar, f"data/blobs/{name}", source)
             added += 1
-        except FileNotFoundError:
+        except NotFound:
             missing.append(name)  # deleted since the snapshot: a shred won the race
     if missing:
         _forget_items(snapshot, missing)
@@ -235,7 +237,11 @@ def _member(name: str, size: int) -> tarfile.TarInfo:
 
 def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> None:
     with open(path, "rb") as source:
-        tar.addfile(_member(name, os.fstat(source.fileno()).st_size), source)
+        _add_open_file(tar, name, source)
+
+
+def _add_open_file(tar: tarfile.TarFile, name: str, source: BinaryIO) -> None:
+    tar.addfile(_member(name, os.fstat(source.fileno()).st_size), source)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

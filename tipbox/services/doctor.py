@@ -60,11 +60,10 @@ from tipbox.errors import NotInitialised, StorageUnavailable
 from tipbox.services.backup import SNAPSHOT_PREFIX
 from tipbox.services.instance import is_initialised
 from tipbox.services.keyring import Keyring
-from tipbox.store import BlobDir, Database, find_orphans
+from tipbox.store import Database, find_orphans, open_blob_store
 
 __all__ = ["CHECKS", "Problem", "System", "diagnose", "foreign_user"]
 
-_TEMP_BLOB = re.compile(r"\.tmp-[0-9a-f]{32}")
 _SNAPSHOT = re.compile(re.escape(SNAPSHOT_PREFIX) + r"[0-9a-f]{32}\.db")
 _SECRET_MARK = b"AGE-SECRET-KEY-"
 _SCAN_BYTES = 64 * 1024
@@ -110,7 +109,8 @@ def diagnose(settings: Settings, system: System | None = None) -> list[Problem]:
 def check_permissions(settings: Settings, _system: System) -> list[Problem]:
     """Directories 0700, secret files 0600, one owner throughout the data directory."""
     problems: list[Problem] = []
-    directories = (settings.data_dir, settings.blobs_dir, _pool_dir(settings), settings.keys_dir)
+    blobs = open_blob_store(settings).local_directories()
+    directories = (settings.data_dir, *blobs, settings.keys_dir)
     for directory in directories:
         problems += _mode_problems(directory, "directory", 0o700)
     for path in _secret_files(settings):
@@ -140,8 +140,7 @@ def _secret_files(settings: Settings) -> Iterator[Path]:
     database = settings.database_path
     yield from (database, database.with_name(database.name + "-wal"))
     yield database.with_name(database.name + "-shm")
-    yield from _files_in(settings.blobs_dir)
-    yield from _files_in(_pool_dir(settings))
+    yield from open_blob_store(settings).local_files()
     yield from (path for path in _files_in(settings.keys_dir) if path.suffix == ".age")
 
 
@@ -415,7 +414,7 @@ def _is_loopback(bind: str) -> bool:
 def check_leftovers(settings: Settings, _system: System) -> list[Problem]:
     """Temporaries of dead blob writers, backups and restores."""
     found = [
-        *_dead_temporaries(settings.blobs_dir, _TEMP_BLOB),
+        *open_blob_store(settings).dead_temporaries(),
         *_dead_temporaries(settings.data_dir, _SNAPSHOT),
     ]
     for parent in sorted({settings.data_dir.parent, settings.keys_dir.parent}):
@@ -455,10 +454,6 @@ def _locked(path: Path) -> bool:
 # -- orphans and the blob pool -------------------------------------------------
 
 
-def _pool_dir(settings: Settings) -> Path:
-    return BlobDir(settings.blobs_dir, min_free_bytes=0).pool
-
-
 def _store_readable(settings: Settings) -> bool:
     """Whether the database may be opened (else check_initialised or check_user report)."""
     return settings.database_path.exists() and foreign_user(settings) is None
@@ -468,7 +463,7 @@ def check_orphans(settings: Settings, system: System) -> list[Problem]:
     """Blobs without a database row; those past the grace period go at the next sweep."""
     if not _store_readable(settings):
         return []
-    blobs = BlobDir(settings.blobs_dir, min_free_bytes=0)
+    blobs = open_blob_store(settings)
     database = Database(settings.database_path)
     try:
         grace = settings.orphan_grace_seconds
@@ -483,7 +478,7 @@ def check_orphans(settings: Settings, system: System) -> list[Problem]:
     return [
         Problem(
             "orphans",
-            f"{len(orphans)} blobs in {settings.blobs_dir} have no database row (left by a "
+            f"{len(orphans)} blobs in {blobs.location} have no database row (left by a "
             f"crash between storing a payload and recording it): {old} past the grace period "
             f"(TIPBOX_ORPHAN_GRACE_SECONDS={grace}) will be removed by the next sweep, "
             f"{len(orphans) - old} younger ones may be uploads being recorded right now",
@@ -497,7 +492,7 @@ def check_blob_pool(settings: Settings, _system: System) -> list[Problem]:
     """The pool of pre-created blob files is not empty or low (see :mod:`tipbox.store.blobs`)."""
     if not _store_readable(settings):
         return []
-    pool = BlobDir(settings.blobs_dir, min_free_bytes=0)
+    pool = open_blob_store(settings)
     left = len(pool.pool_names())
     wanted = settings.blob_pool_size
     if left >= max(1, wanted // 4):
@@ -506,8 +501,8 @@ def check_blob_pool(settings: Settings, _system: System) -> list[Problem]:
     return [
         Problem(
             "blob pool",
-            f"the blob pool {pool.pool} is {state}: new uploads get freshly created files, "
-            "whose birth time is the upload's time",
+            f"the blob pool {pool.pool_location} is {state}: new uploads get freshly created "
+            "files, whose birth time is the upload's time",
             "run `tipbox sweep` and enable deploy/tipbox-sweep.timer (it refills the pool "
             "every hour); if an hour of uploads empties it, raise TIPBOX_BLOB_POOL_SIZE",
         )

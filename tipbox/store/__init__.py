@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tipbox.store.blob_store import BlobStore, open_blob_store
 from tipbox.store.blobs import BlobDir, BlobWriter
 from tipbox.store.db import Database, hour
 
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_POOL_SIZE",
     "ORPHAN_GRACE_SECONDS",
     "BlobDir",
+    "BlobStore",
     "BlobWriter",
     "Database",
     "Orphan",
@@ -34,6 +36,7 @@ __all__ = [
     "SweepReport",
     "find_orphans",
     "hour",
+    "open_blob_store",
 ]
 
 ORPHAN_GRACE_SECONDS = 3600
@@ -77,7 +80,7 @@ class Store:
     """
 
     db: Database
-    blobs: BlobDir
+    blobs: BlobStore
     pool_size: int = DEFAULT_POOL_SIZE
     orphan_grace_seconds: int = ORPHAN_GRACE_SECONDS
 
@@ -184,7 +187,7 @@ class Store:
         added = self.blobs.fill_pool(self.pool_size, stamp=stamp)
         with self.db.connection() as conn:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        young = {self.blobs.path / orphan.name for orphan in orphans if not orphan.past_grace}
+        young = self.blobs.local_paths(orphan.name for orphan in orphans if not orphan.past_grace)
         stamped, unstamped = _stamp_tree(self.data_dir, stamp, skip=young)
         return SweepReport(
             stamp=stamp,
@@ -211,7 +214,7 @@ class Store:
 
 
 def find_orphans(
-    db: Database, blobs: BlobDir, *, now: float, grace_seconds: float
+    db: Database, blobs: BlobStore, *, now: float, grace_seconds: float
 ) -> list[Orphan]:
     """Every committed blob no item references, and whether it is past the grace period.
 
@@ -222,17 +225,10 @@ def find_orphans(
     orphans = []
     for batch in _batches(blobs.names(), ORPHAN_BATCH):
         for name in sorted(_unreferenced(db, batch)):
-            changed = _changed_at(blobs.path / name)
+            changed = blobs.changed_at(name)
             if changed is not None:
                 orphans.append(Orphan(name, past_grace=changed < now - grace_seconds))
     return orphans
-
-
-def _changed_at(path: Path) -> float | None:
-    try:
-        return os.stat(path).st_ctime
-    except FileNotFoundError:
-        return None
 
 
 def _unreferenced(db: Database, names: list[str]) -> set[str]:

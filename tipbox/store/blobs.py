@@ -45,7 +45,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -101,6 +101,16 @@ class BlobDir:
         self.min_free_bytes = min_free_bytes
         self._now = now
 
+    @property
+    def location(self) -> str:
+        """The blob directory, for messages."""
+        return str(self.path)
+
+    @property
+    def pool_location(self) -> str:
+        """The pool directory, for messages."""
+        return str(self.pool)
+
     def create(self) -> None:
         """Create the blob and pool directories (mode 0700) if they do not exist."""
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -144,6 +154,34 @@ class BlobDir:
         for name in list_directory(self.path):
             if is_blob_name(name):
                 yield name
+
+    def changed_at(self, name: str) -> float | None:
+        """The inode change time of a committed blob; None if it is gone."""
+        try:
+            return os.stat(self._path_of(name)).st_ctime
+        except (FileNotFoundError, NotFound):
+            return None
+
+    def local_directories(self) -> tuple[Path, ...]:
+        """The blob directory and the pool."""
+        return (self.path, self.pool)
+
+    def local_files(self) -> Iterator[Path]:
+        """Every regular file in the blob directory, then in the pool (none if missing)."""
+        for directory in self.local_directories():
+            yield from _files_in(directory)
+
+    def local_paths(self, names: Iterable[str]) -> set[Path]:
+        """The files of the given committed blobs."""
+        return {self._path_of(name) for name in names}
+
+    def dead_temporaries(self) -> list[Path]:
+        """Temporaries whose writer died: nobody holds their ``flock`` any more (read-only)."""
+        return [
+            path
+            for path in _files_in(self.path)
+            if _TEMP.fullmatch(path.name) and not _locked(path)
+        ]
 
     def sync(self) -> None:
         """Make renames and unlinks durable; reset the directories' times to the hour."""
@@ -239,6 +277,28 @@ def list_directory(directory: Path) -> list[str]:
         return os.listdir(fd)
     finally:
         os.close(fd)
+
+
+def _files_in(directory: Path) -> Iterator[Path]:
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(directory) as it:
+        for entry in it:
+            if entry.is_file(follow_symlinks=False):
+                yield Path(entry.path)
+
+
+def _locked(path: Path) -> bool:
+    """Whether a live writer holds ``path``'s ``flock``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def _open_for_reading(path: Path, flags: int = os.O_RDONLY | os.O_NOFOLLOW) -> int:
