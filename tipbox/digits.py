@@ -33,6 +33,8 @@ _ASCII_DIGITS = re.compile(r"[0-9]+")
 class NotANumber(InvalidInput):
     """Text that is not ASCII decimal digits, or a number out of bounds (HTTP 400)."""
 
+    code = "not_a_number"
+
 
 def is_ascii_digits(text: object) -> TypeGuard[str]:
     """True when ``text`` is a non-empty string of ASCII ``0``-``9`` and nothing else."""
@@ -49,8 +51,10 @@ def parse_number(
     or a value outside the bounds.
     """
     if not is_ascii_digits(text):
-        raise NotANumber(f"{label} must be a whole number written with the digits 0-9")
+        raise NotANumber(f"{label} must be a whole number written with the digits 0-9",
+                         code="number_not_digits", params={"label": label})
     significant = text.lstrip("0")
     if len(significant) > len(str(high)) or not low <= int(significant or "0") <= high:
-        raise NotANumber(f"{label} must be between {low} and {high}")
+        raise NotANumber(f"{label} must be between {low} and {high}", code="number_out_of_range",
+                         params={"label": label, "low": low, "high": high})
     return int(significant or "0")

@@ -20,6 +20,8 @@ from tipbox.services.keyring import KeyIdentity
 from tipbox.services.reviewers import Enrolment
 from tipbox.services.rotation import RewrapReport
 from tipbox.services.sessions import newsroom_secrets
+from tipbox.web.errors import explain
+from tipbox.web.i18n import N_
 
 __all__ = ["REWRAP_SLICE", "SETTING_FIELDS"]
 
@@ -89,15 +91,16 @@ def settings(status: int = 200, **context: object) -> Page:
 def audit(args: MultiDict[str, str]) -> Page:
     services_ = admin_services()
     try:
-        reviewer = _filter(args, "reviewer")
-        action = _filter(args, "action")
+        reviewer = _filter(args, "reviewer", label=N_("reviewer filter"))
+        action = _filter(args, "action", label=N_("action filter"))
         before_text = args.get("before")
         before = forms.item_id(before_text) if before_text else None
     except InvalidInput as error:
+        status, message = explain(error)
         return render(
             "audit.html",
-            400,
-            error=str(error),
+            status,
+            error=message,
             page=None,
             reviewers=[],
             actions=[],
@@ -115,8 +118,9 @@ def audit(args: MultiDict[str, str]) -> Page:
     )
 
 
-def _filter(args: MultiDict[str, str], name: str) -> str | None:
+def _filter(args: MultiDict[str, str], name: str, *, label: str) -> str | None:
     value = (args.get(name) or "").strip()
     if len(value) > MAX_FILTER_CHARS:
-        raise InvalidInput(f"the {name} filter is too long")
+        raise InvalidInput(f"the {name} filter is too long", code="field_too_long",
+                           params={"label": label, "num": MAX_FILTER_CHARS})
     return value or None

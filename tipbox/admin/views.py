@@ -3,7 +3,8 @@
 Every route is behind :func:`~tipbox.reviewer.guard.admin_required`. Pages
 that follow a POST are rendered directly (status 200, or 4xx with the
 error), so that what must be said once (a one-time password, "rotate the
-key now") is said in that response.
+key now") is said in that response. A refused change shows the status and
+message :func:`tipbox.web.errors.explain` gives for the error's code.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tipbox.reviewer import forms
 from tipbox.reviewer.guard import admin_required, current_session
 from tipbox.services.reviewers import qr_svg
 from tipbox.services.rotation import KeyInUse
+from tipbox.web.errors import explain
 from tipbox.web.i18n import gettext
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -68,7 +70,8 @@ def add_reviewer() -> Page:
             username, is_admin=is_admin, identities=current_session().identities()
         )
     except InvalidInput as error:
-        return pages.reviewers(400, error=str(error))
+        status, message = explain(error)
+        return pages.reviewers(status, error=message)
     admin_services().audit.record("add reviewer", reviewer=_me(), target=username)
     return pages.enrolment(enrolment, qr_svg(enrolment.uri), gettext("New account"))
 
@@ -83,7 +86,8 @@ def change_reviewer(reviewer_id: int, action: str) -> Page:
     try:
         return handler(reviewer_id)
     except (InvalidInput, Forbidden) as error:
-        return pages.reviewers(400, error=str(error))
+        status, message = explain(error)
+        return pages.reviewers(status, error=message)
 
 
 def _disable(reviewer_id: int) -> Page:
@@ -102,7 +106,8 @@ def _enable(reviewer_id: int) -> Page:
 
 def _delete(reviewer_id: int) -> Page:
     if request.form.get("confirm") != "yes":
-        raise InvalidInput(gettext("Tick the box to confirm deleting the account."))
+        raise InvalidInput("tick the box to confirm deleting the account",
+                           code="confirm_delete_account")
     removed = admin_services().accounts.delete(reviewer_id)
     admin_services().audit.record("delete reviewer", reviewer=_me(), target=removed.username)
     return pages.reviewers(message=gettext(_DELETED, name=removed.username) + " " + _rotate())
@@ -180,7 +185,8 @@ def destroy(key_id: int) -> Page:
     try:
         key = services.rotation.destroy(key_id)
     except KeyInUse as error:
-        return pages.keys(400, error=str(error))
+        status, message = explain(error)
+        return pages.keys(status, error=message)
     services.audit.record("destroy key", reviewer=_me(), target=key.fingerprint)
     return pages.keys(message=gettext("The key %(key)s is destroyed.", key=key.fingerprint))
 
@@ -224,7 +230,8 @@ def save_settings() -> Page:
     try:
         services.settings.update(fields)
     except InvalidInput as error:
-        return pages.settings(400, error=str(error))
+        status, message = explain(error)
+        return pages.settings(status, error=message)
     services.audit.record("change settings", reviewer=_me(), target=", ".join(sorted(fields)))
     return pages.settings(message=gettext("Settings saved."))
 

@@ -7,19 +7,17 @@ that lacks a field or has one too long says which. Each of these answers is
 the same whether the password was right or not: the form is read before
 the password is checked, and every failure after it is one
 ``AuthenticationFailed`` (or ``AccountLocked``, raised before the password
-is looked at).
+is looked at). The status and the message of every refusal come from
+:func:`tipbox.web.errors.explain`, by the error's code.
 """
 
 from __future__ import annotations
-
-import math
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox.errors import AuthenticationFailed, InvalidInput
 from tipbox.reviewer import forms
-from tipbox.reviewer.error_messages import error_message
 from tipbox.reviewer.guard import (
     current_session,
     end_session,
@@ -28,18 +26,12 @@ from tipbox.reviewer.guard import (
     start_session,
     token,
 )
-from tipbox.services.reviewers import (
-    MIN_PASSWORD_CHARS,
-    AccountLocked,
-    qr_svg,
-    suggest_password,
-)
+from tipbox.services.reviewers import MIN_PASSWORD_CHARS, qr_svg, suggest_password
 from tipbox.services.sessions import LoginResult, NoSession
-from tipbox.web.i18n import N_, gettext, ngettext
+from tipbox.web.errors import explain
+from tipbox.web.i18n import N_, gettext
 
 bp = Blueprint("auth", __name__)
-
-LOGIN_FAILED = N_("That username, password and code did not work together.")
 
 
 def _page(template: str, status: int = 200, /, **context: object) -> tuple[str, int]:
@@ -65,17 +57,10 @@ def login() -> BaseResponse | tuple[str, int]:
         username = forms.username(request.form)
         password = forms.password(request.form)
         code = forms.text(request.form, "code", label=N_("code"), max_chars=32)
-    except InvalidInput as error:
-        return _page("login.html", 400, error=error_message(error))
-    try:
         result = services().logins.login(username, password, code)
-    except AccountLocked as locked:
-        minutes = max(1, math.ceil(locked.retry_after / 60))
-        return _page("login.html", 429, error=ngettext(
-            "Too many failed attempts. Try again in %(num)d minute.",
-            "Too many failed attempts. Try again in %(num)d minutes.", minutes))
-    except AuthenticationFailed:
-        return _page("login.html", 403, error=gettext(LOGIN_FAILED))
+    except (InvalidInput, AuthenticationFailed) as error:
+        status, message = explain(error)
+        return _page("login.html", status, error=message)
     return _after_login(result)
 
 
@@ -104,11 +89,8 @@ def enrol() -> BaseResponse | tuple[str, int]:
     except NoSession:
         end_session()
         return redirect(url_for("auth.login_form"), code=303)
-    except InvalidInput as error:
-        return _enrol_page(400, error_message(error))
-    except AuthenticationFailed:
-        return _enrol_page(403, gettext(
-            "That code did not work. Wait for the next one and try again."))
+    except (InvalidInput, AuthenticationFailed) as error:
+        return _enrol_page(*explain(error))
     return _after_login(result)
 
 
@@ -117,7 +99,7 @@ def _new_password() -> str:
     confirm = forms.password(request.form, "confirm_password",
                              label=N_("password confirmation"))
     if new != confirm:
-        raise InvalidInput(gettext("the two new passwords are not the same"))
+        raise InvalidInput("the two new passwords are not the same", code="passwords_differ")
     return new
 
 
@@ -136,14 +118,9 @@ def change_password() -> BaseResponse | tuple[str, int]:
     try:
         old = forms.password(request.form, "old_password", label=N_("current password"))
         result = services().logins.change_password(current_session(), old, _new_password())
-    except InvalidInput as error:
-        return _page("password.html", 400, error=error_message(error), **context)
-    except AccountLocked:
-        return _page("password.html", 429, error=gettext("Too many failed attempts; wait a while."),
-                     **context)
-    except AuthenticationFailed:
-        return _page("password.html", 403, error=gettext("The current password is not right."),
-                     **context)
+    except (InvalidInput, AuthenticationFailed) as error:
+        status, message = explain(error)
+        return _page("password.html", status, error=message, **context)
     start_session(result.token)
     return _page("password.html", message=gettext("Your password was changed."),
                  **context)

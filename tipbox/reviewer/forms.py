@@ -1,9 +1,10 @@
 """Reading the reviewer app's forms and query strings: bounded, typed, specific errors.
 
-Every reader raises :class:`~tipbox.errors.InvalidInput` with a message that
-says what is wrong without echoing the input (it may be a password), in the
-language of the request. A ``label`` names the field in English, marked with
-``N_`` by the caller; it is translated here.
+Every reader raises :class:`~tipbox.errors.InvalidInput` with a code and
+params that say what is wrong without echoing the input (it may be a
+password); :func:`tipbox.web.errors.explain` words it in the language of the
+request. A ``label`` names the field in English, marked with ``N_`` by the
+caller; it is a param, translated where the message is worded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from tipbox.digits import MAX_SQL_INT, NotANumber, parse_number
 from tipbox.errors import InvalidInput
 from tipbox.services.reviewers import MAX_PASSWORD_CHARS
-from tipbox.web.i18n import N_, gettext, ngettext
+from tipbox.web.i18n import N_
 
 MAX_ID = MAX_SQL_INT
 MAX_SELECTED = 1000
@@ -25,11 +26,11 @@ def text(form: MultiDict[str, str], name: str, *, label: str, max_chars: int) ->
     """One text field, which must be present; may be empty."""
     value = form.get(name)
     if value is None:
-        raise InvalidInput(gettext("the form has no %(label)s field", label=gettext(label)))
+        raise InvalidInput(f"the form has no {label} field", code="field_missing",
+                           params={"label": label})
     if len(value) > max_chars:
-        raise InvalidInput(ngettext("the %(label)s is longer than %(num)d character",
-                                     "the %(label)s is longer than %(num)d characters",
-                                     max_chars, label=gettext(label)))
+        raise InvalidInput(f"the {label} is longer than {max_chars} characters",
+                           code="field_too_long", params={"label": label, "num": max_chars})
     return value
 
 
@@ -37,7 +38,8 @@ def required(form: MultiDict[str, str], name: str, *, label: str, max_chars: int
     """A text field that must not be blank."""
     value = text(form, name, label=label, max_chars=max_chars)
     if not value.strip():
-        raise InvalidInput(gettext("please enter the %(label)s", label=gettext(label)))
+        raise InvalidInput(f"please enter the {label}", code="field_blank",
+                           params={"label": label})
     return value
 
 
@@ -56,8 +58,8 @@ def flag(form: MultiDict[str, str], name: str, *, label: str) -> bool:
     """A ``1``/``0`` field."""
     value = form.get(name)
     if value not in {"0", "1"}:
-        raise InvalidInput(gettext("the %(label)s choice is missing or not understood",
-                                   label=gettext(label)))
+        raise InvalidInput(f"the {label} choice is missing or not understood",
+                           code="choice_invalid", params={"label": label})
     return value == "1"
 
 
@@ -66,16 +68,16 @@ def item_id(value: str) -> int:
     try:
         return parse_number(value, low=1, high=MAX_ID)
     except NotANumber:
-        raise InvalidInput(gettext("an item number is not valid")) from None
+        raise InvalidInput("an item number is not valid", code="item_number_invalid") from None
 
 
 def item_ids(values: Sequence[str]) -> list[int]:
     """Selected item ids (at least one, at most :data:`MAX_SELECTED`)."""
     if not values:
-        raise InvalidInput(gettext("select at least one item"))
+        raise InvalidInput("select at least one item", code="nothing_selected")
     if len(values) > MAX_SELECTED:
-        raise InvalidInput(ngettext("select at most %(num)d item", "select at most %(num)d items",
-                                     MAX_SELECTED))
+        raise InvalidInput(f"select at most {MAX_SELECTED} items", code="too_many_selected",
+                           params={"num": MAX_SELECTED})
     return [item_id(value) for value in values]
 
 
@@ -84,5 +86,6 @@ def order(value: str | None) -> str:
     if value in (None, ""):
         return "starred"
     if value not in {"starred", "newest"}:
-        raise InvalidInput(gettext("the list can be sorted by starred or newest only"))
+        raise InvalidInput("the list can be sorted by starred or newest only",
+                           code="order_unknown")
     return value

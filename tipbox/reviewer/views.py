@@ -17,8 +17,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from tipbox.errors import InvalidInput, TooLarge
 from tipbox.reviewer import forms
 from tipbox.reviewer.downloads import attachment
-from tipbox.reviewer.error_messages import error_message
 from tipbox.reviewer.guard import current_session, login_required, services
+from tipbox.web.errors import explain
 from tipbox.web.i18n import N_, format_number, gettext, ngettext
 
 bp = Blueprint("inbox", __name__)
@@ -64,7 +64,7 @@ def reply(source_id: int) -> BaseResponse | tuple[str, int]:
         text = forms.text(request.form, "reply", label=N_("reply"), max_chars=10**7)
         services().inbox.reply(source_id, text, reviewer=_reviewer())
     except (InvalidInput, TooLarge) as error:
-        return _conversation_page(source_id, 400, error_message(error))
+        return _conversation_page(source_id, *explain(error))
     return _back(source_id)
 
 
@@ -74,7 +74,7 @@ def star(source_id: int) -> BaseResponse | tuple[str, int]:
     try:
         starred = forms.flag(request.form, "starred", label=N_("star"))
     except InvalidInput as error:
-        return _conversation_page(source_id, 400, error_message(error))
+        return _conversation_page(source_id, *explain(error))
     services().inbox.set_starred(source_id, starred=starred)
     return _back(source_id)
 
@@ -88,7 +88,7 @@ def seen(source_id: int) -> BaseResponse | tuple[str, int]:
         selected = None if "all" in request.form else forms.item_ids(
             request.form.getlist("item"))
     except InvalidInput as error:
-        return _conversation_page(source_id, 400, error_message(error))
+        return _conversation_page(source_id, *explain(error))
     services().inbox.set_seen(source_id, selected, seen=seen_flag)
     return _back(source_id)
 

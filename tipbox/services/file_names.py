@@ -95,12 +95,15 @@ MAX_EXTENSION_CHARS = 16
 class FileNameRefused(InvalidInput):
     """An uploaded file name that cannot be made safe without losing its meaning.
 
-    ``reason`` is ``"path"``, ``"control"``, ``"long"`` or ``"empty"``
-    (see the module docstring). The message never contains the name.
+    ``reason`` (also ``params["reason"]``) is ``"path"``, ``"control"``,
+    ``"long"`` or ``"empty"`` (see the module docstring). The message never
+    contains the name.
     """
 
+    code = "file_name_refused"
+
     def __init__(self, reason: str) -> None:
-        super().__init__(f"file name refused: {reason}")
+        super().__init__(f"file name refused: {reason}", params={"reason": reason})
         self.reason = reason
 
 

@@ -95,7 +95,8 @@ def _check_organisation(value: str) -> str:
     value = value.strip()
     if not 1 <= len(value) <= MAX_ORGANISATION_CHARS or not value.isprintable():
         raise InvalidInput(
-            f"the organisation name has 1 to {MAX_ORGANISATION_CHARS} printable characters"
+            f"the organisation name has 1 to {MAX_ORGANISATION_CHARS} printable characters",
+            code="organisation_name", params={"num": MAX_ORGANISATION_CHARS},
         )
     return value
 
@@ -103,9 +104,11 @@ def _check_organisation(value: str) -> str:
 def _check_landing(value: str) -> str:
     value = value.replace("\r\n", "\n").strip()
     if len(value) > MAX_LANDING_CHARS:
-        raise InvalidInput(f"the landing text has at most {MAX_LANDING_CHARS} characters")
+        raise InvalidInput(f"the landing text has at most {MAX_LANDING_CHARS} characters",
+                           code="landing_text_too_long", params={"num": MAX_LANDING_CHARS})
     if any(not (char.isprintable() or char in "\n\t") for char in value):
-        raise InvalidInput("the landing text must not contain control characters")
+        raise InvalidInput("the landing text must not contain control characters",
+                           code="landing_text_control")
     return value
 
 
@@ -171,11 +174,12 @@ class SettingsStore:
         """
         unknown = set(changes) - set(NAMES)
         if unknown:
-            raise InvalidInput(f"unknown setting {sorted(unknown)[0]!r}")
+            raise InvalidInput(f"unknown setting {sorted(unknown)[0]!r}", code="unknown_setting")
         parsed = self._parse(changes, ignore_invalid=False)
         merged = dataclasses.replace(self.current(), **parsed)  # type: ignore[arg-type]
         if merged.session_idle_seconds > merged.session_absolute_seconds:
-            raise InvalidInput("the idle timeout cannot be longer than the absolute one")
+            raise InvalidInput("the idle timeout cannot be longer than the absolute one",
+                           code="idle_over_absolute")
         with self._db.transaction() as conn:
             for name, value in parsed.items():
                 conn.execute(

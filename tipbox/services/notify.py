@@ -72,6 +72,8 @@ onion service to read them.
 class NotifyFailed(TipboxError):
     """The mail relay could not be reached or refused the notice."""
 
+    code = "notify_failed"
+
 
 class Outcome(enum.Enum):
     """What one call of :func:`notify_if_due` did."""

@@ -49,6 +49,8 @@ ROTATE_ADVICE = (
 class LastAdmin(Forbidden):
     """The change would leave the instance without an admin."""
 
+    code = "last_admin"
+
 
 @dataclass(frozen=True, slots=True)
 class ReviewerRow:

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import math
 import re
 import secrets
 import sqlite3
@@ -147,7 +148,9 @@ class AccountLocked(AuthenticationFailed):
     """Too many recent failures for this username; ``retry_after`` is in seconds."""
 
     def __init__(self, retry_after: float) -> None:
-        super().__init__("too many failed attempts; try again later")
+        minutes = max(1, math.ceil(retry_after / 60))
+        super().__init__("too many failed attempts; try again later", code="account_locked",
+                         params={"num": minutes})
         self.retry_after = retry_after
 
 
@@ -190,16 +193,19 @@ def unseal(key: bytes, sealed: bytes, *, context: bytes) -> bytes:
 def check_username(username: str) -> str:
     """Return ``username`` if it is 2-32 of ``a-z 0-9 . _ -`` (starting alnum)."""
     if not _USERNAME.fullmatch(username):
-        raise InvalidInput("a username is 2 to 32 lower-case letters, digits, '.', '_' or '-'")
+        raise InvalidInput("a username is 2 to 32 lower-case letters, digits, '.', '_' or '-'",
+                           code="username_format")
     return username
 
 
 def check_password(password: str) -> str:
     """Return ``password`` if it is long enough for a new password."""
     if len(password) < MIN_PASSWORD_CHARS:
-        raise WeakPassword(f"a password has at least {MIN_PASSWORD_CHARS} characters")
+        raise WeakPassword(f"a password has at least {MIN_PASSWORD_CHARS} characters",
+                           code="password_too_short", params={"num": MIN_PASSWORD_CHARS})
     if len(password) > MAX_PASSWORD_CHARS:
-        raise WeakPassword(f"a password has at most {MAX_PASSWORD_CHARS} characters")
+        raise WeakPassword(f"a password has at most {MAX_PASSWORD_CHARS} characters",
+                           code="password_too_long", params={"num": MAX_PASSWORD_CHARS})
     return password
 
 
@@ -254,7 +260,7 @@ def check_new_password(password: str, *, user_inputs: Sequence[str] = ()) -> str
     """
     check_password(password)
     if password_score(password, user_inputs) < MIN_PASSWORD_SCORE:
-        raise WeakPassword(TOO_GUESSABLE)
+        raise WeakPassword(TOO_GUESSABLE, code="password_guessable")
     return password
 
 
@@ -267,7 +273,8 @@ def _check_code(code: str) -> str:
     """The code without the spaces people type in it: six ASCII digits, or ``InvalidInput``."""
     code = code.translate(_CODE_SPACES)
     if len(code) != TOTP_DIGITS or not is_ascii_digits(code):
-        raise InvalidInput("the code from the authenticator app is 6 digits")
+        raise InvalidInput("the code from the authenticator app is 6 digits",
+                           code="totp_code_format")
     return code
 
 
@@ -506,7 +513,7 @@ class Reviewers:
                 )
                 reviewer_id = int(cursor.lastrowid or 0)
         except sqlite3.IntegrityError:
-            raise InvalidInput("that username is taken") from None
+            raise InvalidInput("that username is taken", code="username_taken") from None
         account = Account(reviewer_id, username, is_admin, False, str(identity.recipient()))
         return account, Enrolment(username, password, totp_secret)
 
@@ -634,7 +641,7 @@ class Reviewers:
         now = self._now(now)
         self._count_attempt(username, now)  # codes are throttled here too
         if self._is_current_password(username, new_password):
-            raise WeakPassword(ONE_TIME_REUSED)
+            raise WeakPassword(ONE_TIME_REUSED, code="password_one_time_reused")
         self.check_code(unlocked, code, now=now)
         self.forgive(username)
         self._store_password(unlocked, new_password, activate=True)
@@ -659,7 +666,7 @@ class Reviewers:
         account = self.get(reviewer_id)
         if hmac.compare_digest(new_password.encode("utf-8", "surrogatepass"),
                                old_password.encode("utf-8", "surrogatepass")):
-            raise WeakPassword(SAME_AS_CURRENT)
+            raise WeakPassword(SAME_AS_CURRENT, code="password_same_as_current")
         check_new_password(new_password, user_inputs=self._known_words(account.username))
         unlocked = self.unlock(account.username, old_password, now=now)
         self.forgive(account.username)

@@ -78,6 +78,8 @@ Progress = Callable[[int, int], None]
 class KeyInUse(InvalidInput):
     """A key cannot be destroyed: it is active, or stored items still need it."""
 
+    code = "key_in_use"
+
 
 @dataclass(frozen=True, slots=True)
 class KeyStatus:
@@ -325,18 +327,21 @@ def _check_grace(conn: sqlite3.Connection, key: NewsroomKey, now: float) -> None
     if retired is not None and now < int(retired) + DESTROY_GRACE_SECONDS + 3600:
         raise KeyInUse(
             f"key {key.fingerprint} was retired less than {DESTROY_GRACE_SECONDS // 3600} hours"
-            " ago: uploads that started before the rotation may still use it; try again later"
+            " ago: uploads that started before the rotation may still use it; try again later",
+            code="key_retired_recently",
+            params={"key": key.fingerprint, "hours": DESTROY_GRACE_SECONDS // 3600},
         )
 
 
 def _check_destroyable(conn: sqlite3.Connection, key: NewsroomKey) -> None:
     if key.state == "active":
-        raise KeyInUse("the active key cannot be destroyed: rotate first")
+        raise KeyInUse("the active key cannot be destroyed: rotate first", code="key_active")
     if key.state == "destroyed":
-        raise KeyInUse("that key is already destroyed")
+        raise KeyInUse("that key is already destroyed", code="key_destroyed")
     items = int(
         conn.execute("SELECT count(*) FROM items WHERE key_id = ?", (key.id,)).fetchone()[0]
     )
     if items:
         noun = "item" if items == 1 else "items"
-        raise KeyInUse(f"key {key.fingerprint} still protects {items} stored {noun}: re-wrap first")
+        raise KeyInUse(f"key {key.fingerprint} still protects {items} stored {noun}: re-wrap first",
+                       code="key_protects_items", params={"key": key.fingerprint, "num": items})

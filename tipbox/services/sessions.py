@@ -36,7 +36,7 @@ from tipbox.services.audit import Audit
 from tipbox.services.inbox import Inbox
 from tipbox.services.instance import Instance
 from tipbox.services.keyring import KeyIdentity, Keyring
-from tipbox.services.reviewers import Enrolment, Reviewers, Unlocked, seal, unseal
+from tipbox.services.reviewers import AccountLocked, Enrolment, Reviewers, Unlocked, seal, unseal
 from tipbox.store.db import Database
 
 __all__ = [
@@ -59,6 +59,8 @@ _CONTEXT = b"tipbox reviewer session|"
 
 class NoSession(AuthenticationFailed):
     """No valid session: absent, malformed, unknown, expired or logged out."""
+
+    code = "no_session"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -354,7 +356,10 @@ class Logins:
         if not isinstance(identity, HybridIdentity):
             raise NoSession("session secrets are damaged")
         unlocked = Unlocked(account, identity, bytes.fromhex(session.secrets["totp"]))
-        account = self.reviewers.complete_enrolment(unlocked, new_password, code, now=now)
+        try:
+            account = self.reviewers.complete_enrolment(unlocked, new_password, code, now=now)
+        except AuthenticationFailed as error:
+            raise _recoded(error, "enrol_code_failed") from None
         self.sessions.close(token)
         self._audit.record("enrol", reviewer=account.username, now=now)
         return self._open_full(Unlocked(account, identity, unlocked.totp_secret), now)
@@ -368,7 +373,13 @@ class Logins:
         now: float | None = None,
     ) -> LoginResult:
         """Re-wrap the reviewer key; every session of the account is replaced by a new one."""
-        self.reviewers.change_password(session.reviewer_id, old_password, new_password, now=now)
+        try:
+            self.reviewers.change_password(session.reviewer_id, old_password, new_password,
+                                           now=now)
+        except AccountLocked as error:
+            raise _recoded(error, "password_change_locked") from None
+        except AuthenticationFailed as error:
+            raise _recoded(error, "current_password_wrong") from None
         self.sessions.close_all(session.reviewer_id)
         self._audit.record("change password", reviewer=session.username, now=now)
         token = self.sessions.open(
@@ -385,6 +396,17 @@ class Logins:
             return
         self.sessions.close(token)
         self._audit.record("logout", reviewer=session.username, now=now)
+
+
+def _recoded(error: AuthenticationFailed, code: str) -> AuthenticationFailed:
+    """``error`` (same class, message and params) with the code of what was being done.
+
+    The account services raise one ``AuthenticationFailed`` for every wrong
+    factor; what it means to the person depends on the step: a wrong code at
+    enrolment, a wrong current password at a change.
+    """
+    error.code = code
+    return error
 
 
 @dataclass(frozen=True)

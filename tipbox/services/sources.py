@@ -240,14 +240,16 @@ class Sources:
 
     def _check_reply_text(self, text: str) -> bytes:
         if not text.strip():
-            raise InvalidInput("a reply cannot be empty")
+            raise InvalidInput("a reply cannot be empty", code="reply_empty")
         limit = self._live().max_message_chars
         if len(text) > limit:
-            raise TooLarge(f"a reply has at most {limit} characters")
+            raise TooLarge(f"a reply has at most {limit} characters", code="reply_too_long",
+                           params={"num": limit})
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError:
-            raise InvalidInput("the reply contains invalid characters") from None
+            raise InvalidInput("the reply contains invalid characters",
+                               code="reply_invalid_characters") from None
 
     def _reply_recipient(self, source_id: int) -> Recipient:
         with self._store.db.connection() as conn:
@@ -257,7 +259,8 @@ class Sources:
         if row is None:
             raise NotFound("no such source")
         if row["reply_recipient"] is None:
-            raise InvalidInput("this source left without a codename and cannot be replied to")
+            raise InvalidInput("this source left without a codename and cannot be replied to",
+                               code="source_without_codename")
         return parse_recipient(row["reply_recipient"])
 
     def _record_reply(self, source_id: int, key_id: int | None, header: bytes, blob: str) -> int:

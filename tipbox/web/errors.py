@@ -1,20 +1,26 @@
-"""Every failure a web app can show, mapped to a status and a page in one place.
+"""Every failure a web app can show, mapped to a status, a page and a message in one place.
 
-:func:`install_error_pages` registers one handler for ``tipbox.errors``
-classes, one for Werkzeug's :class:`HTTPException` and one for anything else.
-Each looks the exception up in :data:`PAGES` (most specific class first) and
-renders ``errors/<page>.html``.
+A :class:`~tipbox.errors.TipboxError` is looked up by its ``code`` in
+:data:`CODES`: the status, the error page (``errors/<page>.html``) and the
+wording of its message, translated with the error's ``params`` by
+:func:`explain`. Views that re-render a form with the error inline take the
+status and message from :func:`explain` too; no view picks either itself.
+Werkzeug's :class:`HTTPException` and CSRF failures are looked up by class in
+:data:`PAGES`; anything else is a 500.
 
 Security contract: pages never show exception messages, request data or
-tracebacks. An unexpected exception is logged with its type and stack frames
-only (no message, no request line, no client address), since a message could
-echo submitted content; the client gets the generic 500 page.
+tracebacks, and :func:`explain` never reads ``str(error)``: a message is the
+translation of its code's wording filled with ``params``, which hold numbers
+and fixed names only. An unexpected exception is logged with its type and
+stack frames only (no message, no request line, no client address), since a
+message could echo submitted content; the client gets the generic 500 page.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from flask import Flask, Response, render_template
@@ -22,6 +28,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug import exceptions as http
 
 from tipbox import errors
+from tipbox.errors import Param
+from tipbox.web.i18n import N_, gettext, ngettext
 
 log = logging.getLogger("tipbox.web")
 
@@ -29,17 +37,25 @@ log = logging.getLogger("tipbox.web")
 class MalformedUpload(errors.InvalidInput):
     """The request body is not a form tipbox can read (HTTP 400)."""
 
+    code = "malformed_upload"
+
 
 class BadFileName(errors.InvalidInput):
     """A file name that no browser sends: a path, control bytes, too long (HTTP 400)."""
+
+    code = "bad_file_name"
 
 
 class TooManyFiles(errors.TooLarge):
     """More files in one submission than the instance accepts (HTTP 413)."""
 
+    code = "too_many_files"
+
 
 class EmptySubmission(errors.InvalidInput):
     """Neither a message nor a file was sent (HTTP 400)."""
+
+    code = "empty_submission"
 
 
 @dataclass(frozen=True)
@@ -50,27 +66,169 @@ class Page:
     template: str
 
 
-#: Ordered from most to least specific; the first ``isinstance`` match wins.
+#: A message in the request's language from an error's ``params``.
+Wording = Callable[[Mapping[str, Param]], str]
+
+
+def _fixed(message: str) -> Wording:
+    """The wording of ``message`` (marked with ``N_``), its ``%(name)s`` filled from params."""
+    return lambda params: gettext(message, **params)
+
+
+def _counted(wording: Callable[[int, Mapping[str, Param]], str], name: str = "num") -> Wording:
+    """A plural wording, chosen by the number ``params[name]``."""
+    return lambda params: wording(int(params[name]), params)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a code means to a visitor: status, error page and message wording."""
+
+    status: int
+    template: str
+    wording: Wording
+
+
+def _entry(status: int, template: str, message: str | Wording) -> Outcome:
+    return Outcome(status, template, _fixed(message) if isinstance(message, str) else message)
+
+
+LOGIN_FAILED = N_("That username, password and code did not work together.")
+
+#: Every code a :class:`~tipbox.errors.TipboxError` may carry.
+CODES: dict[str, Outcome] = {
+    # -- the classes' own codes
+    "internal": _entry(500, "server_error", N_("Something went wrong on our side")),
+    "already_initialised": _entry(500, "server_error", N_("Something went wrong on our side")),
+    "invalid_input": _entry(400, "bad_request", N_("This request could not be handled")),
+    "config_error": _entry(400, "bad_request", N_("This request could not be handled")),
+    "not_a_number": _entry(400, "bad_request", N_("This request could not be handled")),
+    "file_name_refused": _entry(400, "bad_request", N_("A file name could not be accepted")),
+    "malformed_upload": _entry(400, "malformed", N_("Your submission could not be read")),
+    "bad_file_name": _entry(400, "bad_file_name", N_("A file name could not be accepted")),
+    "empty_submission": _entry(400, "empty", N_("Nothing was sent")),
+    "not_found": _entry(404, "not_found", N_("Page not found")),
+    "too_large": _entry(413, "too_large", N_("What you sent is too large")),
+    "too_many_files": _entry(413, "too_many_files", N_("Too many files")),
+    "storage_full": _entry(507, "storage_full", N_("We cannot accept uploads right now")),
+    "storage_unavailable": _entry(503, "unavailable", N_("This service is briefly unavailable")),
+    "not_initialised": _entry(503, "unavailable", N_("This service is briefly unavailable")),
+    "busy": _entry(503, "busy", N_("The server is busy")),
+    "login_failed": _entry(403, "login_failed", LOGIN_FAILED),
+    "no_session": _entry(403, "login_failed", LOGIN_FAILED),
+    "session_ended": _entry(403, "session_ended", N_("Your session has ended")),
+    "forbidden": _entry(403, "forbidden", N_("Not allowed")),
+    "notify_failed": _entry(500, "server_error", N_("Something went wrong on our side")),
+    "account_locked": _entry(429, "login_failed", _counted(lambda n, p: ngettext(
+        "Too many failed attempts. Try again in %(num)d minute.",
+        "Too many failed attempts. Try again in %(num)d minutes.", n))),
+    # -- reviewer forms (tipbox.reviewer.forms; ``label`` is translated)
+    "field_missing": _entry(400, "bad_request", N_("the form has no %(label)s field")),
+    "field_too_long": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "the %(label)s is longer than %(num)d character",
+        "the %(label)s is longer than %(num)d characters", n, label=p["label"]))),
+    "field_blank": _entry(400, "bad_request", N_("please enter the %(label)s")),
+    "choice_invalid": _entry(400, "bad_request",
+                             N_("the %(label)s choice is missing or not understood")),
+    "item_number_invalid": _entry(400, "bad_request", N_("an item number is not valid")),
+    "nothing_selected": _entry(400, "bad_request", N_("select at least one item")),
+    "too_many_selected": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "select at most %(num)d item", "select at most %(num)d items", n))),
+    "order_unknown": _entry(400, "bad_request",
+                            N_("the list can be sorted by starred or newest only")),
+    # -- accounts
+    "enrol_code_failed": _entry(403, "login_failed", N_(
+        "That code did not work. Wait for the next one and try again.")),
+    "password_change_locked": _entry(429, "login_failed",
+                                     N_("Too many failed attempts; wait a while.")),
+    "current_password_wrong": _entry(403, "login_failed",
+                                     N_("The current password is not right.")),
+    "passwords_differ": _entry(400, "bad_request", N_("the two new passwords are not the same")),
+    "totp_code_format": _entry(400, "bad_request",
+                               N_("the code from the authenticator app is 6 digits")),
+    "username_format": _entry(400, "bad_request", N_(
+        "a username is 2 to 32 lower-case letters, digits, '.', '_' or '-'")),
+    "password_too_short": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "a password has at least %(num)d character",
+        "a password has at least %(num)d characters", n))),
+    "password_too_long": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "a password has at most %(num)d character",
+        "a password has at most %(num)d characters", n))),
+    "password_guessable": _entry(400, "bad_request", N_(
+        "this password is too easy to guess: use a longer passphrase of several unrelated"
+        " words, such as the suggestion, not your username or the organisation's name")),
+    "password_one_time_reused": _entry(400, "bad_request", N_(
+        "the new password cannot be the one-time password you were given: choose your own,"
+        " such as the suggestion")),
+    "password_same_as_current": _entry(400, "bad_request", N_(
+        "the new password must be different from the current one")),
+    "number_not_digits": _entry(400, "bad_request", N_(
+        "%(label)s must be a whole number written with the digits 0-9")),
+    "number_out_of_range": _entry(400, "bad_request",
+                                  N_("%(label)s must be between %(low)d and %(high)d")),
+    # -- administration
+    "username_taken": _entry(400, "bad_request", N_("that username is taken")),
+    "last_admin": _entry(400, "forbidden", N_(
+        "this is the last admin: make another account an admin first")),
+    "confirm_delete_account": _entry(400, "bad_request",
+                                     N_("Tick the box to confirm deleting the account.")),
+    "key_in_use": _entry(400, "bad_request", N_("This request could not be handled")),
+    "key_active": _entry(400, "bad_request",
+                         N_("the active key cannot be destroyed: rotate first")),
+    "key_destroyed": _entry(400, "bad_request", N_("that key is already destroyed")),
+    "key_retired_recently": _entry(400, "bad_request", N_(
+        "key %(key)s was retired less than %(hours)d hours ago: uploads that started before"
+        " the rotation may still use it; try again later")),
+    "key_protects_items": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "key %(key)s still protects %(num)d stored item: re-wrap first",
+        "key %(key)s still protects %(num)d stored items: re-wrap first", n, key=p["key"]))),
+    "organisation_name": _entry(400, "bad_request", N_(
+        "the organisation name has 1 to %(num)d printable characters")),
+    "landing_text_too_long": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "the landing text has at most %(num)d character",
+        "the landing text has at most %(num)d characters", n))),
+    "landing_text_control": _entry(400, "bad_request", N_(
+        "the landing text must not contain control characters")),
+    "unknown_setting": _entry(400, "bad_request", N_("This request could not be handled")),
+    "idle_over_absolute": _entry(400, "bad_request", N_(
+        "the idle timeout cannot be longer than the absolute one")),
+    # -- replies
+    "reply_empty": _entry(400, "bad_request", N_("a reply cannot be empty")),
+    "reply_too_long": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "a reply has at most %(num)d character", "a reply has at most %(num)d characters", n))),
+    "reply_invalid_characters": _entry(400, "bad_request",
+                                       N_("the reply contains invalid characters")),
+    "source_without_codename": _entry(400, "bad_request", N_(
+        "this source left without a codename and cannot be replied to")),
+}
+
+#: Only these params name something in English (a field, marked with ``N_``) to translate.
+TRANSLATED_PARAMS = frozenset({"label"})
+
+
+def outcome_of(error: errors.TipboxError) -> Outcome:
+    """The entry of ``error.code``; an unknown code is an internal error."""
+    return CODES.get(error.code, CODES["internal"])
+
+
+def explain(error: errors.TipboxError) -> tuple[int, str]:
+    """The status and the message, in the request's language, for ``error``.
+
+    Built from ``error.code`` and ``error.params`` only, never from ``str(error)``.
+    """
+    outcome = outcome_of(error)
+    params = {name: gettext(str(value)) if name in TRANSLATED_PARAMS else value
+              for name, value in error.params.items()}
+    return outcome.status, outcome.wording(params)
+
+
+#: Errors that are not tipbox's own, by class, most specific first.
 PAGES: tuple[tuple[type[BaseException], Page], ...] = (
     (CSRFError, Page(400, "csrf")),
-    (TooManyFiles, Page(413, "too_many_files")),
-    (MalformedUpload, Page(400, "malformed")),
-    (BadFileName, Page(400, "bad_file_name")),
-    (EmptySubmission, Page(400, "empty")),
-    (errors.SessionEnded, Page(403, "session_ended")),
-    (errors.AuthenticationFailed, Page(403, "login_failed")),
-    (errors.TooLarge, Page(413, "too_large")),
     (http.RequestEntityTooLarge, Page(413, "too_large")),
-    (errors.StorageFull, Page(507, "storage_full")),
-    (errors.Busy, Page(503, "busy")),
-    (errors.StorageUnavailable, Page(503, "unavailable")),
-    (errors.NotInitialised, Page(503, "unavailable")),
     (http.ServiceUnavailable, Page(503, "unavailable")),
-    (errors.InvalidInput, Page(400, "bad_request")),
     (http.BadRequest, Page(400, "bad_request")),
-    (errors.Forbidden, Page(403, "forbidden")),
     (http.Forbidden, Page(403, "forbidden")),
-    (errors.NotFound, Page(404, "not_found")),
     (http.NotFound, Page(404, "not_found")),
     (http.MethodNotAllowed, Page(405, "method_not_allowed")),
 )
@@ -79,7 +237,10 @@ SERVER_ERROR = Page(500, "server_error")
 
 
 def page_for(error: BaseException) -> Page:
-    """The page for ``error``; other HTTP errors keep their code, the rest is a 500."""
+    """The page for ``error``: by code for tipbox's errors, else by class; the rest is a 500."""
+    if isinstance(error, errors.TipboxError):
+        outcome = outcome_of(error)
+        return SERVER_ERROR if outcome.status == 500 else Page(outcome.status, outcome.template)
     for cls, page in PAGES:
         if isinstance(error, cls):
             return page
