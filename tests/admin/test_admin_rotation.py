@@ -205,16 +205,16 @@ def test_a_removed_reviewer_cannot_open_anything_submitted_after_the_rotation(
     assert len(after) == 3
 
     copy = _copy_database(settings, tmp_path / "stolen")
+    stolen = Reviewers(copy, params=settings.password_argon2, throttle_key=bytes(32))
     try:
         if removal == "disable":
             # The copy is theirs to edit: re-enable the account, log in with the password.
             with copy.transaction() as conn:
                 conn.execute("UPDATE reviewers SET disabled = 0 WHERE username = 'bob'")
-            identity = Reviewers(copy, params=settings.password_argon2).unlock(
-                "bob", PASSWORD).identity
+            identity = stolen.unlock("bob", PASSWORD).identity
         else:
             with pytest.raises(NotFound):
-                Reviewers(copy, params=settings.password_argon2).by_username("bob")
+                stolen.by_username("bob")
             identity = bob_identity
         opened = Keyring(copy).open_identities(identity)
     finally:

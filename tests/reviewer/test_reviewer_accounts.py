@@ -16,6 +16,7 @@ from tipbox.services.reviewers import (
     otpauth_uri,
     qr_svg,
     seal,
+    throttle_key,
     totp_code,
     unseal,
 )
@@ -148,7 +149,7 @@ def test_success_forgives_failures(services: ReviewerServices, admin: Person) ->
 
 def test_argon2_slots_cap_concurrency(services: ReviewerServices, instance) -> None:
     reviewers = Reviewers(instance.store.db, params=instance.settings.password_argon2,
-                          argon2_slots=1, slot_timeout=0.01)
+                          throttle_key=bytes(32), argon2_slots=1, slot_timeout=0.01)
     with reviewers._argon2_slot(), pytest.raises(Busy):  # noqa: SLF001 - the cap itself
         reviewers.unlock("anyone", "some password!!", now=T0)
 
@@ -176,7 +177,8 @@ def test_password_change_rewraps_and_replaces_sessions(services: ReviewerService
 def test_argon2_parameters_upgrade_on_login(services: ReviewerServices, admin: Person,
                                             instance) -> None:
     stronger = Argon2Params(time_cost=2, memory_kib=16, parallelism=1)
-    upgraded = Reviewers(instance.store.db, params=stronger)
+    upgraded = Reviewers(instance.store.db, params=stronger,
+                         throttle_key=throttle_key(instance.secrets.flask_secret_key))
     code, now = admin.next_code()
     upgraded.authenticate("admin", admin.password, code, now=now)
     with instance.store.db.connection() as conn:

@@ -66,7 +66,7 @@ def open_admin() -> Iterator[AdminServices]:
 
 
 def _reviewers(instance: Instance) -> Reviewers:
-    return Reviewers(instance.store.db, params=instance.settings.password_argon2)
+    return Reviewers.for_instance(instance)
 
 
 def read_identities(path: Path) -> list[KeyIdentity]:

@@ -56,7 +56,7 @@ def _print_enrolment(enrolment: Enrolment, title: str) -> None:
 
 
 def _reviewers(instance: Instance) -> Reviewers:
-    return Reviewers(instance.store.db, params=instance.settings.password_argon2)
+    return Reviewers.for_instance(instance)
 
 
 def print_first_admin(settings: Settings, recovery_identity: str) -> None:

@@ -13,6 +13,10 @@ only the reviewer routes. Contract (DESIGN 5 and 8, issue 4):
   SameSite=Strict and Secure unless ``TIPBOX_DEV``. Login replaces the whole
   cookie (no fixation); logout deletes the server row, clears the cookie and
   sends ``Clear-Site-Data``.
+- No route takes files: every body gets the cap of
+  :func:`tipbox.web.app.form_limit` (set by :func:`~tipbox.web.init_web`),
+  which fits a reply of ``max_message_chars`` characters in any script,
+  percent-encoded; a longer reply is refused by the reply form.
 - Downloads are always attachments: ``application/octet-stream``,
   ``nosniff``, a CSP with ``sandbox``, RFC 6266 file names.
 """
@@ -39,9 +43,6 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = _PACKAGE.parent / "templates"
 STATIC = _PACKAGE / "static"
 
-#: A reviewer form is at most a reply (characters up to 4 bytes) plus framing.
-FORM_OVERHEAD_BYTES = 64 * 1024
-
 
 def create_reviewer_app(settings: Settings | None = None) -> Flask:
     """Build the reviewer app for ``settings`` (default: from the environment)."""
@@ -59,7 +60,6 @@ def create_reviewer_app(settings: Settings | None = None) -> Flask:
         cookie_name="reviewer_session",
         live=inst.instance_settings.effective,
     )
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_message_chars * 4 + FORM_OVERHEAD_BYTES
     install_instance(app, inst)
     install_services(app, ReviewerServices.open(inst))
     install_id_converter(app)  # <id:...>: ASCII digits only

@@ -31,6 +31,19 @@ Security contract (DESIGN 5, issue 4):
   delay that doubles with each lockout (up to :data:`MAX_LOCK_SECONDS`).
   Unknown usernames are throttled exactly like real ones and run a dummy
   derivation, so responses and timings do not reveal which names exist.
+- **No typed name on disk.** A name that belongs to no account is often a
+  password typed into the wrong field, so the throttle never stores what
+  was typed: its rows are keyed by HMAC-SHA256 of the name under
+  :func:`throttle_key` (derived from the instance secret, which is not in
+  the database). What remains per row is that hash, a failure count and the
+  exact times the lockout arithmetic needs (window start, end of lock). A
+  row lives only while they matter: it is purged at the next attempt (of
+  any name) or :meth:`Reviewers.forget_expired_attempts` once its window
+  (:data:`FAILURE_WINDOW_SECONDS`) and lock are over, or, for a name that
+  was locked out, :data:`MAX_LOCK_SECONDS` after its lock ended (the
+  doubling remembers it that long). Deleted rows are zeroed
+  (``secure_delete``). Someone holding both the database and the secrets
+  file can still test guesses of a name against a live row's hash.
 - **No password oracle.** Whatever is wrong with a login (password, code,
   malformed code, unknown or disabled account), :meth:`Reviewers.authenticate`
   raises the same ``AuthenticationFailed``, whether the password was right
@@ -54,26 +67,27 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.hashes import SHA1
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # ships no type hints
 
+from tipbox import errors
 from tipbox.codenames import passphrase
 from tipbox.crypto import HybridIdentity, KeyFormatError, parse_identity, parse_recipient
 from tipbox.digits import is_ascii_digits
-from tipbox.errors import (
-    AuthenticationFailed,
-    InvalidInput,
-    NotFound,
-    StorageUnavailable,
-)
+from tipbox.errors import AuthenticationFailed, InvalidInput, NotFound
 from tipbox.passwords import Argon2Params, PasswordKeys, new_salt, password_keys
 from tipbox.services.keyring import KeyIdentity, Keyring, insert_grant
 from tipbox.store.db import Database, hour
+
+if TYPE_CHECKING:
+    from tipbox.services.instance import Instance
 
 __all__ = [
     "MIN_PASSWORD_CHARS",
@@ -96,6 +110,7 @@ __all__ = [
     "qr_terminal",
     "seal",
     "suggest_password",
+    "throttle_key",
     "totp_code",
     "unseal",
 ]
@@ -122,6 +137,7 @@ _SEPARATORS = re.compile(r"[\W_]+")
 _SEAL_VERSION = b"\x01"
 _NONCE_BYTES = 12
 _DUMMY_SALT = b"tipbox dummy salt"
+_THROTTLE_CONTEXT = b"tipbox reviewer login throttle v1"
 
 Clock = Callable[[], float]
 
@@ -154,8 +170,11 @@ class AccountLocked(AuthenticationFailed):
         self.retry_after = retry_after
 
 
-class Busy(StorageUnavailable):
-    """Too many password derivations are running; try again shortly (HTTP 503)."""
+class Busy(errors.Busy):
+    """Too many password derivations are running; try again shortly.
+
+    Shown as the "busy" page (HTTP 503) like every :class:`tipbox.errors.Busy`.
+    """
 
 
 class SealError(AuthenticationFailed):
@@ -385,6 +404,16 @@ class Unlocked:
 # --- the service ---------------------------------------------------------------
 
 
+def throttle_key(instance_secret: bytes) -> bytes:
+    """The 32-byte key of the login throttle's name hashes, derived from the instance's secret.
+
+    HKDF-SHA256 with its own label, so it is independent of every other key
+    derived from the same secret (cookie signing, source tokens).
+    """
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_THROTTLE_CONTEXT)
+    return hkdf.derive(instance_secret)
+
+
 def holder_name(reviewer_id: int) -> str:
     """The keyring holder name of a reviewer's grants."""
     return f"reviewer:{reviewer_id}"
@@ -434,6 +463,8 @@ class Reviewers:
     """Reviewer accounts in the instance database (see the module contract).
 
     ``params`` are the instance's current Argon2 defaults for passwords.
+    ``throttle_key`` (32 bytes, :func:`throttle_key`) keys the hashes of the
+    names the login throttle counts; :meth:`for_instance` derives it.
     ``clock`` gives the current Unix time when a method is not passed ``now``.
     ``instance_words`` gives what an attacker knows of the instance (its
     organisation name): new passwords must not lean on it.
@@ -444,6 +475,7 @@ class Reviewers:
         db: Database,
         *,
         params: Argon2Params,
+        throttle_key: bytes,
         argon2_slots: int = 2,
         slot_timeout: float = 10.0,
         clock: Clock = time.time,
@@ -451,10 +483,25 @@ class Reviewers:
     ) -> None:
         self._db = db
         self._params = params
+        self._throttle_key = throttle_key
         self._slots = threading.BoundedSemaphore(argon2_slots)
         self._slot_timeout = slot_timeout
         self._clock = clock
         self._instance_words = instance_words
+
+    @classmethod
+    def for_instance(
+        cls, instance: Instance, *, argon2_slots: int = 2, clock: Clock = time.time
+    ) -> Reviewers:
+        """The accounts of ``instance``, with its Argon2 defaults, throttle key and words."""
+        return cls(
+            instance.store.db,
+            params=instance.settings.password_argon2,
+            throttle_key=throttle_key(instance.secrets.flask_secret_key),
+            argon2_slots=argon2_slots,
+            clock=clock,
+            instance_words=lambda: (instance.instance_settings.current().organisation,),
+        )
 
     # -- derivation --------------------------------------------------------------
 
@@ -699,40 +746,43 @@ class Reviewers:
 
     # -- throttling ----------------------------------------------------------------
 
+    def _name_hash(self, username: str) -> bytes:
+        """What the throttle stores for ``username``: HMAC-SHA256 under the throttle key."""
+        name = username.encode("utf-8", "surrogatepass")
+        return hmac.new(self._throttle_key, name, "sha256").digest()
+
     def _count_attempt(self, username: str, now: float) -> None:
-        """Count one attempt as a failure, or raise :class:`AccountLocked`."""
-        key = username[:64]
+        """Count one attempt as a failure, or raise :class:`AccountLocked`.
+
+        Purges the rows that no longer matter first (see the module contract).
+        """
+        name_hash = self._name_hash(username)
         with self._db.transaction() as conn:
+            _purge_throttle(conn, now)
             row = conn.execute(
                 "SELECT failures, window_start, locked_until, lockouts FROM login_throttle"
-                " WHERE username = ?",
-                (key,),
+                " WHERE name_hash = ?",
+                (name_hash,),
             ).fetchone()
-            failures, start, locked_until, lockouts = (
-                (0, now, 0.0, 0) if row is None else tuple(row)
-            )
-            if locked_until > now:
-                raise AccountLocked(locked_until - now)
-            if now - start > FAILURE_WINDOW_SECONDS:
-                failures, start = 0, now
-            failures += 1
-            if failures >= MAX_FAILURES:
-                lockouts += 1
-                delay = min(FIRST_LOCK_SECONDS * 2 ** (lockouts - 1), MAX_LOCK_SECONDS)
-                failures, start, locked_until = 0, now, now + delay
+            counted = _counted_failure(None if row is None else tuple(row), now)
             conn.execute(
-                "INSERT OR REPLACE INTO login_throttle VALUES (?, ?, ?, ?, ?)",
-                (key, failures, start, locked_until, lockouts),
-            )
-            conn.execute(
-                "DELETE FROM login_throttle WHERE window_start < ? AND locked_until < ?",
-                (now - MAX_LOCK_SECONDS, now - MAX_LOCK_SECONDS),
+                "INSERT OR REPLACE INTO login_throttle"
+                " (name_hash, failures, window_start, locked_until, lockouts)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (name_hash, *counted),
             )
 
     def forgive(self, username: str) -> None:
         """Forget the counted attempts of ``username`` (after a full success)."""
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM login_throttle WHERE username = ?", (username[:64],))
+            conn.execute(
+                "DELETE FROM login_throttle WHERE name_hash = ?", (self._name_hash(username),)
+            )
+
+    def forget_expired_attempts(self, *, now: float | None = None) -> int:
+        """Purge the throttle rows that no longer count; returns how many (for sweeps)."""
+        with self._db.transaction() as conn:
+            return _purge_throttle(conn, self._now(now))
 
     # -- grants ----------------------------------------------------------------------
 
@@ -826,6 +876,51 @@ class Reviewers:
 
     def _now(self, now: float | None) -> float:
         return self._clock() if now is None else now
+
+
+#: One name's throttle state: failures, window start, locked until, lockouts.
+_Attempts = tuple[int, float, float, int]
+
+
+def _counted_failure(stored: tuple[Any, ...] | None, now: float) -> _Attempts:
+    """The state after one more failure at ``now``; raises :class:`AccountLocked`.
+
+    ``MAX_FAILURES`` within ``FAILURE_WINDOW_SECONDS`` lock the name for a
+    delay that doubles with each lockout, up to ``MAX_LOCK_SECONDS``; the
+    lockouts are forgotten ``MAX_LOCK_SECONDS`` after the last lock ended.
+    """
+    failures, start, locked_until, lockouts = (
+        (0, now, 0.0, 0) if stored is None
+        else (int(stored[0]), float(stored[1]), float(stored[2]), int(stored[3]))
+    )
+    if locked_until > now:
+        raise AccountLocked(locked_until - now)
+    if now - locked_until > MAX_LOCK_SECONDS:
+        lockouts = 0
+    if now - start > FAILURE_WINDOW_SECONDS:
+        failures, start = 0, now
+    failures += 1
+    if failures >= MAX_FAILURES:
+        lockouts += 1
+        delay = min(FIRST_LOCK_SECONDS * 2 ** (lockouts - 1), MAX_LOCK_SECONDS)
+        failures, start, locked_until = 0, now, now + delay
+    return failures, start, locked_until, lockouts
+
+
+def _purge_throttle(conn: sqlite3.Connection, now: float) -> int:
+    """Delete the rows whose window and lock are over; returns how many.
+
+    A row of a name never locked out goes as soon as its window is over;
+    one that was locked out stays ``MAX_LOCK_SECONDS`` after its lock ended,
+    for the doubling. Only rows that :func:`_counted_failure` would treat as
+    absent go: the next attempt counts exactly as if the row were there.
+    """
+    cursor = conn.execute(
+        "DELETE FROM login_throttle WHERE window_start + ? < ? AND locked_until <= ?"
+        " AND (lockouts = 0 OR locked_until + ? < ?)",
+        (FAILURE_WINDOW_SECONDS, now, now, MAX_LOCK_SECONDS, now),
+    )
+    return cursor.rowcount
 
 
 def create_first_admin(

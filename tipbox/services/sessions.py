@@ -428,10 +428,7 @@ class ReviewerServices:
         settings = instance.settings
         db = instance.store.db
         audit = Audit(db, clock=clock)
-        reviewers = Reviewers(
-            db, params=settings.password_argon2, argon2_slots=argon2_slots, clock=clock,
-            instance_words=lambda: (instance.instance_settings.current().organisation,),
-        )
+        reviewers = Reviewers.for_instance(instance, argon2_slots=argon2_slots, clock=clock)
         sessions = Sessions(
             db,
             idle_seconds=settings.session_idle_seconds,

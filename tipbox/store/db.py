@@ -200,9 +200,26 @@ _V4_SOURCE_SESSIONS: Migration = (
     "CREATE INDEX source_sessions_by_expiry ON source_sessions (expires_hour)",
 )
 
+# The reviewer login throttle (issue 11) is keyed by a keyed hash of the name
+# typed, no longer by the name itself: a name that belongs to no account is
+# often a password typed into the wrong field. The old rows are transient
+# counters of plaintext names, so they are dropped, not converted.
+_V5_LOGIN_THROTTLE: Migration = (
+    "DROP TABLE login_throttle",
+    """CREATE TABLE login_throttle (
+        name_hash BLOB PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        window_start REAL NOT NULL,
+        locked_until REAL NOT NULL,
+        lockouts INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID""",
+)
+
 #: Forward migrations, in order. Migration ``i`` takes the schema from
 #: version ``i`` to ``i + 1``. Append only; never edit a released one.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2_REVIEWERS, _V3_ADMIN, _V4_SOURCE_SESSIONS)
+MIGRATIONS: tuple[Migration, ...] = (
+    _V1, _V2_REVIEWERS, _V3_ADMIN, _V4_SOURCE_SESSIONS, _V5_LOGIN_THROTTLE,
+)
 
 
 def hour(now: float | None = None) -> int:
