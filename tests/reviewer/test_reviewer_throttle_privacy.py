@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reviewer_kit import T0, ReviewerSite, csrf
 
+from tipbox.cli.sweep import sweep_instance
 from tipbox.errors import AuthenticationFailed
 from tipbox.services.instance import Instance
 from tipbox.services.reviewers import (
@@ -97,6 +98,15 @@ def test_rows_go_once_their_window_is_over(services: ReviewerServices) -> None:
         reviewers.unlock("a-different-name", "wrong password!!", now=later)
     assert len(throttle_rows(services)) == 1  # the attempt purged the canary's row
     assert reviewers.forget_expired_attempts(now=later + FAILURE_WINDOW_SECONDS + 1) == 1
+    assert throttle_rows(services) == []
+
+
+def test_the_hourly_sweep_forgets_expired_attempts(services: ReviewerServices) -> None:
+    with pytest.raises(AuthenticationFailed):
+        services.reviewers.unlock(CANARY, "wrong password!!", now=T0)
+    assert len(throttle_rows(services)) == 1
+    settings = services.instance.settings
+    sweep_instance(settings, now=T0 + FAILURE_WINDOW_SECONDS + 1)
     assert throttle_rows(services) == []
 
 

@@ -23,6 +23,7 @@ from tipbox.cli.failures import fail, one_line_errors
 from tipbox.config import Settings, load_settings
 from tipbox.services.doctor import foreign_user
 from tipbox.services.instance import open_instance
+from tipbox.services.reviewers import Reviewers
 from tipbox.store import SweepReport, hour
 
 __all__ = ["HourlySweep", "describe", "sweep", "sweep_instance"]
@@ -33,9 +34,14 @@ AFTER_THE_HOUR_SECONDS = 5.0
 
 
 def sweep_instance(settings: Settings, *, now: float) -> SweepReport:
-    """Open the instance, sweep it at ``now`` (see :meth:`~tipbox.store.Store.sweep`), close it."""
+    """Open the instance, sweep it at ``now`` (see :meth:`~tipbox.store.Store.sweep`), close it.
+
+    Login-throttle rows that no longer count go first, so that a reviewer
+    app nobody logs in to keeps no record of the last attempts either.
+    """
     instance = open_instance(settings)
     try:
+        Reviewers.for_instance(instance).forget_expired_attempts(now=now)
         report = instance.store.sweep(now=now)
     except BaseException:
         instance.close()
