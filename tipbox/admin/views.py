@@ -20,7 +20,6 @@ from tipbox.errors import Forbidden, InvalidInput, NotFound
 from tipbox.reviewer import forms
 from tipbox.reviewer.guard import admin_required, current_session
 from tipbox.services.reviewers import qr_svg
-from tipbox.services.rotation import KeyInUse
 from tipbox.web.errors import explain
 from tipbox.web.i18n import gettext
 
@@ -105,9 +104,7 @@ def _enable(reviewer_id: int) -> Page:
 
 
 def _delete(reviewer_id: int) -> Page:
-    if request.form.get("confirm") != "yes":
-        raise InvalidInput("tick the box to confirm deleting the account",
-                           code="confirm_delete_account")
+    forms.confirmed(request.form, code="confirm_delete_account")
     removed = admin_services().accounts.delete(reviewer_id)
     admin_services().audit.record("delete reviewer", reviewer=_me(), target=removed.username)
     return pages.reviewers(message=gettext(_DELETED, name=removed.username) + " " + _rotate())
@@ -179,12 +176,11 @@ def rewrap() -> Page:
 @bp.post("/keys/<id:key_id>/destroy")
 @admin_required
 def destroy(key_id: int) -> Page:
-    if request.form.get("confirm") != "yes":
-        return pages.keys(400, error=gettext("Tick the box to confirm destroying the key."))
     services = admin_services()
     try:
+        forms.confirmed(request.form, code="confirm_destroy_key")
         key = services.rotation.destroy(key_id)
-    except KeyInUse as error:
+    except InvalidInput as error:  # KeyInUse included
         status, message = explain(error)
         return pages.keys(status, error=message)
     services.audit.record("destroy key", reviewer=_me(), target=key.fingerprint)

@@ -63,6 +63,12 @@ def flag(form: MultiDict[str, str], name: str, *, label: str) -> bool:
     return value == "1"
 
 
+def confirmed(form: MultiDict[str, str], *, code: str) -> None:
+    """The confirmation box (``confirm=yes``) of a destructive action; else ``code``."""
+    if form.get("confirm") != "yes":
+        raise InvalidInput("the confirmation box is not ticked", code=code)
+
+
 def item_id(value: str) -> int:
     """A positive database id given as ASCII decimal digits (:mod:`tipbox.digits`)."""
     try:

@@ -19,7 +19,7 @@ from tipbox.reviewer import forms
 from tipbox.reviewer.downloads import attachment
 from tipbox.reviewer.guard import current_session, login_required, services
 from tipbox.web.errors import explain
-from tipbox.web.i18n import N_, format_number, gettext, ngettext
+from tipbox.web.i18n import N_, format_number, ngettext
 
 bp = Blueprint("inbox", __name__)
 
@@ -97,9 +97,10 @@ def seen(source_id: int) -> BaseResponse | tuple[str, int]:
 @login_required
 def delete_source(source_id: int) -> BaseResponse | tuple[str, int]:
     """Crypto-shred the whole source (needs the confirmation box)."""
-    if request.form.get("confirm") != "yes":
-        return _conversation_page(source_id, 400,
-                                  gettext("Tick the box to confirm deleting everything."))
+    try:
+        forms.confirmed(request.form, code="confirm_delete_source")
+    except InvalidInput as error:
+        return _conversation_page(source_id, *explain(error))
     services().inbox.delete_source(source_id, reviewer=_reviewer())
     return redirect(url_for("inbox.index"), code=303)
 
