@@ -41,9 +41,6 @@ SQL_NOT_MOVED_YET = frozenset({
     "services/inbox.py",
     "services/sources.py",
     "services/submissions.py",
-    "services/retention.py",
-    "services/export.py",
-    "services/notify.py",
     # items and newsroom keys: re-encryption of headers
     "services/rotation.py",
     # a snapshot database of its own (copy, forget vanished items, inspect)

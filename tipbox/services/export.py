@@ -36,7 +36,7 @@ from tipbox.errors import InvalidInput, NotFound
 from tipbox.services.file_names import numbered_file_name, saved_file_name
 from tipbox.services.keyring import KeyIdentity, Keyring
 from tipbox.store import Store
-from tipbox.store.items import ItemKind
+from tipbox.store.items import ItemKind, items_of_source, sources_in_order
 
 __all__ = ["ExportSummary", "export_submissions", "safe_name", "unlock_identities"]
 
@@ -135,14 +135,10 @@ def _prepare_out_dir(out_dir: Path) -> None:
 def _sources_with_items(store: Store) -> Iterator[tuple[str, list[sqlite3.Row]]]:
     """Each source's designation with its items in order (one source in memory)."""
     with store.db.connection() as conn:
-        sources = conn.execute("SELECT id, designation FROM sources ORDER BY id").fetchall()
+        sources = sources_in_order(conn)
     for source in sources:
         with store.db.connection() as conn:
-            rows = conn.execute(
-                "SELECT id, submission_id, kind, position, header, blob FROM items"
-                " WHERE source_id = ? ORDER BY id",
-                (source["id"],),
-            ).fetchall()
+            rows = items_of_source(conn, source["id"])
         if rows:
             yield source["designation"], rows
 

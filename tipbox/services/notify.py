@@ -46,6 +46,7 @@ from tipbox.config import NotifySettings, Settings
 from tipbox.errors import NotInitialised, TipboxError
 from tipbox.store import Database
 from tipbox.store.files import write_atomically
+from tipbox.store.items import latest_submission_id
 
 __all__ = [
     "STATE_FILE",
@@ -198,7 +199,7 @@ def _latest_submission(settings: Settings) -> int:
     database = Database(settings.database_path)
     try:
         with database.connection() as conn:
-            return int(conn.execute("SELECT coalesce(max(id), 0) FROM submissions").fetchone()[0])
+            return latest_submission_id(conn)
     finally:
         database.close()
 

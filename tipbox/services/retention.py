@@ -29,20 +29,11 @@ from dataclasses import dataclass
 
 from tipbox.errors import InvalidInput
 from tipbox.store import Store, hour
+from tipbox.store.items import count_expired, delete_expired
 
 __all__ = ["DAY_SECONDS", "PurgePlan", "Retention", "cutoff_hour"]
 
 DAY_SECONDS = 86_400
-
-_ITEMS = "FROM items WHERE created_hour < :cut"
-_SUBMISSIONS = (
-    "FROM submissions WHERE created_hour < :cut AND NOT EXISTS"
-    " (SELECT 1 FROM items i WHERE i.submission_id = submissions.id AND i.created_hour >= :cut)"
-)
-_SOURCES = (
-    "FROM sources WHERE last_activity_hour < :cut AND NOT EXISTS"
-    " (SELECT 1 FROM items i WHERE i.source_id = sources.id AND i.created_hour >= :cut)"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,25 +80,17 @@ class Retention:
             return PurgePlan(None, 0, 0, 0, ())
         with self._store.db.transaction() as conn:
             plan = _plan(conn, cut)
-            deleted = conn.execute(f"DELETE {_ITEMS} RETURNING blob", {"cut": cut})  # noqa: S608
-            blobs = [str(row[0]) for row in deleted]
-            conn.execute(f"DELETE {_SUBMISSIONS}", {"cut": cut})  # noqa: S608
-            conn.execute(f"DELETE {_SOURCES}", {"cut": cut})  # noqa: S608
+            blobs = delete_expired(conn, cut)
         self._store.shred(blobs, rows_deleted=bool(plan.sources))
         return plan
 
 
 def _plan(conn: sqlite3.Connection, cut: int) -> PurgePlan:
-    args = {"cut": cut}
-
-    def count(query: str) -> int:
-        return int(conn.execute(f"SELECT count(*) {query}", args).fetchone()[0])  # noqa: S608
-
-    designations = conn.execute(f"SELECT designation {_SOURCES} ORDER BY id", args)  # noqa: S608
+    expired = count_expired(conn, cut)
     return PurgePlan(
         cut=cut,
-        items=count(_ITEMS),
-        submissions=count(_SUBMISSIONS),
-        replies=count(_ITEMS + " AND kind = 'reply'"),
-        sources=tuple(str(row[0]) for row in designations),
+        items=expired.items,
+        submissions=expired.submissions,
+        replies=expired.replies,
+        sources=expired.sources,
     )

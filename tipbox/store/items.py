@@ -1,18 +1,33 @@
-"""The ``items`` table: one row per encrypted message, file, manifest or reply.
+"""The submission tables: ``items``, with their ``submissions`` and ``sources``.
 
 Contract:
 
-- :class:`ItemKind` names the four kinds; its values are the strings the
-  schema's ``CHECK`` constraint allows (``store/db.py``), so a kind read
-  from a row compares equal to its member.
+- :class:`ItemKind` names the four kinds of item; its values are the
+  strings the schema's ``CHECK`` constraint allows (``store/db.py``), so a
+  kind read from a row compares equal to its member.
 - A reply has no submission; every other kind belongs to one.
+- The functions run inside the caller's connection or transaction
+  (``Database.reading()`` / ``transaction()``); deleting functions return
+  the blob names of the deleted items, for :meth:`tipbox.store.Store.shred`
+  once the transaction has committed.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["CONTENT_KINDS", "ItemKind"]
+__all__ = [
+    "CONTENT_KINDS",
+    "Expired",
+    "ItemKind",
+    "count_expired",
+    "delete_expired",
+    "items_of_source",
+    "latest_submission_id",
+    "sources_in_order",
+]
 
 
 class ItemKind(StrEnum):
@@ -26,3 +41,76 @@ class ItemKind(StrEnum):
 
 CONTENT_KINDS = (ItemKind.MESSAGE, ItemKind.FILE)
 """What a source sent (what a reviewer reads and counts as an item)."""
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def sources_in_order(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every source's ``id`` and ``designation``, oldest first."""
+    return conn.execute("SELECT id, designation FROM sources ORDER BY id").fetchall()
+
+
+def items_of_source(conn: sqlite3.Connection, source_id: int) -> list[sqlite3.Row]:
+    """A source's items in order: ``id, submission_id, kind, position, header, blob``."""
+    return conn.execute(
+        "SELECT id, submission_id, kind, position, header, blob FROM items"
+        " WHERE source_id = ? ORDER BY id",
+        (source_id,),
+    ).fetchall()
+
+
+def latest_submission_id(conn: sqlite3.Connection) -> int:
+    """The highest submission id ever stored (0 for none): ids only grow."""
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM submissions").fetchone()[0])
+
+
+# -- retention ---------------------------------------------------------------------------
+
+_EXPIRED_ITEMS = "FROM items WHERE created_hour < :cut"
+_EXPIRED_SUBMISSIONS = (
+    "FROM submissions WHERE created_hour < :cut AND NOT EXISTS"
+    " (SELECT 1 FROM items i WHERE i.submission_id = submissions.id AND i.created_hour >= :cut)"
+)
+_EXPIRED_SOURCES = (
+    "FROM sources WHERE last_activity_hour < :cut AND NOT EXISTS"
+    " (SELECT 1 FROM items i WHERE i.source_id = sources.id AND i.created_hour >= :cut)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """What is older than a cut hour (the rules are in :mod:`tipbox.services.retention`)."""
+
+    items: int
+    submissions: int
+    replies: int
+    sources: tuple[str, ...]  # designations, oldest first
+
+
+def count_expired(conn: sqlite3.Connection, cut: int) -> Expired:
+    """What :func:`delete_expired` with the same ``cut`` deletes (read-only)."""
+    args = {"cut": cut}
+
+    def count(query: str) -> int:
+        return int(conn.execute(f"SELECT count(*) {query}", args).fetchone()[0])  # noqa: S608
+
+    designations = conn.execute(
+        f"SELECT designation {_EXPIRED_SOURCES} ORDER BY id", args  # noqa: S608
+    )
+    return Expired(
+        items=count(_EXPIRED_ITEMS),
+        submissions=count(_EXPIRED_SUBMISSIONS),
+        replies=count(_EXPIRED_ITEMS + f" AND kind = '{ItemKind.REPLY}'"),
+        sources=tuple(str(row[0]) for row in designations),
+    )
+
+
+def delete_expired(conn: sqlite3.Connection, cut: int) -> list[str]:
+    """Delete expired items, then emptied submissions and sources; return the items' blobs."""
+    args = {"cut": cut}
+    deleted = conn.execute(f"DELETE {_EXPIRED_ITEMS} RETURNING blob", args)  # noqa: S608
+    blobs = [str(row[0]) for row in deleted]
+    conn.execute(f"DELETE {_EXPIRED_SUBMISSIONS}", args)  # noqa: S608
+    conn.execute(f"DELETE {_EXPIRED_SOURCES}", args)  # noqa: S608
+    return blobs
