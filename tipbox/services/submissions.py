@@ -195,7 +195,9 @@ class SubmissionDraft:
                 raise InvalidInput("a submission has at most one message")
             if len(text) > self._ctx.settings.max_message_chars:
                 raise TooLarge(
-                    f"the message is longer than {self._ctx.settings.max_message_chars} characters"
+                    f"the message is longer than {self._ctx.settings.max_message_chars} characters",
+                    params={"limit": "max_message_chars",
+                            "num": self._ctx.settings.max_message_chars},
                 )
             data = _encode_text(text)
             self.count_bytes(len(data))
@@ -217,7 +219,8 @@ class SubmissionDraft:
         with self.aborting_on_error():
             name = filter_file_name(filename)
             if len(self._uploads.files) >= self._ctx.settings.max_files:
-                raise TooLarge(f"a submission has at most {self._ctx.settings.max_files} files")
+                raise TooLarge(f"a submission has at most {self._ctx.settings.max_files} files",
+                               params={"limit": "max_files", "num": self._ctx.settings.max_files})
             upload = self._start_file(name, content_type)
             self._uploads.files.append(upload)
             return upload
@@ -270,7 +273,8 @@ class SubmissionDraft:
         """Account ``size`` more plaintext bytes against ``max_upload_bytes``."""
         self._uploads.total_bytes += size
         if self._uploads.total_bytes > self._ctx.settings.max_upload_bytes:
-            raise TooLarge("the submission is larger than this server accepts")
+            raise TooLarge("the submission is larger than this server accepts",
+                           params={"limit": "max_upload_bytes"})
 
     def aborting_on_error(self) -> _AbortOnError:
         """A context manager that aborts the draft if its block raises."""

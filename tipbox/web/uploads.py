@@ -307,7 +307,8 @@ class StreamingMultipartParser:
             raise MalformedUpload("this form does not accept files")
         self._counts.file_parts += 1
         if self._counts.file_parts > self._limits.max_files:
-            raise TooManyFiles(f"more than {self._limits.max_files} file parts")
+            raise TooManyFiles(f"more than {self._limits.max_files} file parts",
+                               params={"num": self._limits.max_files})
         return self._sink
 
     def _receive(self, event: Data) -> None:
@@ -326,16 +327,17 @@ class StreamingMultipartParser:
     def _write_file_data(self, writer: FileWriter, data: bytes) -> None:
         self._stats.file_bytes += len(data)
         if self._stats.file_bytes > self._limits.max_file_bytes:
-            raise TooLarge("the files are too large")
+            raise TooLarge("the files are too large", params={"limit": "max_file_bytes"})
         writer.write(data)
 
     def _append_field_data(self, part: _Part, data: bytes) -> None:
         part.size += len(data)
         self._counts.text_bytes += len(data)
         if part.size > self._limits.max_field_bytes:
-            raise TooLarge("a form field is too long")
+            raise TooLarge("a form field is too long", params={"limit": "max_field_bytes"})
         if self._counts.text_bytes > self._limits.text_budget:
-            raise TooLarge("the form fields are too long together")
+            raise TooLarge("the form fields are too long together",
+                           params={"limit": "text_budget"})
         t.cast(list[bytes], part.chunks).append(data)
 
     def _finish(self, part: _Part) -> None:
@@ -396,7 +398,8 @@ def _read_urlencoded(stream: t.IO[bytes], limits: UploadLimits) -> bytes:
         if separators >= limits.max_fields:
             raise MalformedUpload("too many form fields")
         if size > limits.max_form_body:
-            raise TooLarge("a form without files is too large")
+            raise TooLarge("a form without files is too large",
+                           params={"limit": "max_form_body"})
         chunks.append(chunk)
     return b"".join(chunks)
 
