@@ -214,3 +214,22 @@ def test_no_module_translates_errors_by_their_text() -> None:
                         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                         and isinstance(node.func.value, ast.Name) and node.func.value.id == "re"
                         and "str(" in ast.unparse(node)], relative
+
+
+@pytest.mark.parametrize("language", ["be", "ru", "uk", "pl"])
+def test_every_wording_is_translated(language: str) -> None:
+    """Regression: admin refusals (last admin, key in use, settings) were shown in English."""
+    app = Flask(__name__)
+    install_i18n(app)
+    params = {"num": 5, "hours": 24, "low": 1, "high": 9, "label": "password",
+              "key": "0123abcd", "reason": "path"}
+    untranslated = []
+    for code in sorted(CODES):
+        error = errors.TipboxError("raw", code=code, params=params)
+        with app.test_request_context("/"):
+            english = explain(error)[1]
+        with app.test_request_context("/", headers={"Accept-Language": language}):
+            translated = explain(error)[1]
+        if translated == english:
+            untranslated.append(code)
+    assert not untranslated
