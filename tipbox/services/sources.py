@@ -36,7 +36,14 @@ from tipbox.services.keyring import KeyIdentity, Keyring, identity_from_seed, ke
 from tipbox.services.low_priority import LowPriorityThreads
 from tipbox.services.sealing import seal_bytes
 from tipbox.store import Store, hour
-from tipbox.store.items import ItemKind
+from tipbox.store.items import (
+    ItemKind,
+    delete_reply,
+    insert_reply,
+    replies_of,
+    source_by_lookup_id,
+    source_reply_recipient,
+)
 from tipbox.store.slots import SlotPool
 
 __all__ = ["CodenameKdf", "Purpose", "Reply", "SourceLogin", "Sources"]
@@ -172,11 +179,7 @@ class Sources:
         """
         keys = self._kdf.keys(codename, purpose="login")
         with self._store.db.connection() as conn:
-            row = conn.execute(
-                "SELECT id, designation, lookup_id, reply_recipient FROM sources"
-                " WHERE lookup_id = ?",
-                (keys.lookup_id,),
-            ).fetchone()
+            row = source_by_lookup_id(conn, keys.lookup_id)
         if row is None or not secrets_equal(row["lookup_id"], keys.lookup_id):
             raise AuthenticationFailed(_LOGIN_FAILED)
         recipient = str(row["reply_recipient"])
@@ -191,11 +194,7 @@ class Sources:
         A reply that fails to decrypt (damaged payload) is left out.
         """
         with self._store.db.connection() as conn:
-            rows = conn.execute(
-                "SELECT id, header, blob, created_hour FROM items"
-                " WHERE source_id = ? AND kind = 'reply' ORDER BY id",
-                (login.source_id,),
-            ).fetchall()
+            rows = replies_of(conn, login.source_id)
         replies = []
         for row in rows:
             text = self._open_reply(login, row["header"], row["blob"])
@@ -207,14 +206,10 @@ class Sources:
     def delete_reply(self, login: SourceLogin, reply_id: int) -> None:
         """Crypto-shred one of the source's replies; :class:`NotFound` if not theirs."""
         with self._store.db.transaction() as conn:
-            row = conn.execute(
-                "DELETE FROM items WHERE id = ? AND source_id = ? AND kind = 'reply'"
-                " RETURNING blob",
-                (reply_id, login.source_id),
-            ).fetchone()
-        if row is None:
+            blob = delete_reply(conn, reply_id, login.source_id)
+        if blob is None:
             raise NotFound("no such reply")
-        self._store.shred([str(row["blob"])])
+        self._store.shred([blob])
 
     def add_reply(self, source_id: int, text: str) -> int:
         """Encrypt a reply to the source (and the newsroom key); return its id.
@@ -253,9 +248,7 @@ class Sources:
 
     def _reply_recipient(self, source_id: int) -> Recipient:
         with self._store.db.connection() as conn:
-            row = conn.execute(
-                "SELECT reply_recipient FROM sources WHERE id = ?", (source_id,)
-            ).fetchone()
+            row = source_reply_recipient(conn, source_id)
         if row is None:
             raise NotFound("no such source")
         if row["reply_recipient"] is None:
@@ -265,12 +258,9 @@ class Sources:
 
     def _record_reply(self, source_id: int, key_id: int | None, header: bytes, blob: str) -> int:
         with self._store.db.transaction() as conn:
-            row = conn.execute(
-                "INSERT INTO items (source_id, submission_id, kind, position, key_id, header,"
-                " blob, created_hour) VALUES (?, NULL, 'reply', 0, ?, ?, ?, ?) RETURNING id",
-                (source_id, key_id, header, blob, hour(self._now())),
-            ).fetchone()
-        return int(row[0])
+            return insert_reply(
+                conn, source_id, key_id, header, blob, created_hour=hour(self._now())
+            )
 
     def _open_reply(self, login: SourceLogin, header: bytes, blob: str) -> str | None:
         try:

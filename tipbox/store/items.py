@@ -25,7 +25,12 @@ __all__ = [
     "count_expired",
     "delete_expired",
     "items_of_source",
+    "delete_reply",
+    "insert_reply",
     "latest_submission_id",
+    "replies_of",
+    "source_by_lookup_id",
+    "source_reply_recipient",
     "sources_in_order",
 ]
 
@@ -56,6 +61,32 @@ def items_of_source(conn: sqlite3.Connection, source_id: int) -> list[sqlite3.Ro
     return conn.execute(
         "SELECT id, submission_id, kind, position, header, blob FROM items"
         " WHERE source_id = ? ORDER BY id",
+        (source_id,),
+    ).fetchall()
+
+
+def source_by_lookup_id(conn: sqlite3.Connection, lookup_id: bytes) -> sqlite3.Row | None:
+    """The source with this lookup id: ``id, designation, lookup_id, reply_recipient``."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT id, designation, lookup_id, reply_recipient FROM sources WHERE lookup_id = ?",
+        (lookup_id,),
+    ).fetchone()
+    return row
+
+
+def source_reply_recipient(conn: sqlite3.Connection, source_id: int) -> sqlite3.Row | None:
+    """The source's ``reply_recipient`` (NULL: no codename); None for no such source."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT reply_recipient FROM sources WHERE id = ?", (source_id,)
+    ).fetchone()
+    return row
+
+
+def replies_of(conn: sqlite3.Connection, source_id: int) -> list[sqlite3.Row]:
+    """A source's replies, oldest first: ``id, header, blob, created_hour``."""
+    return conn.execute(
+        "SELECT id, header, blob, created_hour FROM items"
+        " WHERE source_id = ? AND kind = 'reply' ORDER BY id",
         (source_id,),
     ).fetchall()
 
@@ -114,3 +145,28 @@ def delete_expired(conn: sqlite3.Connection, cut: int) -> list[str]:
     conn.execute(f"DELETE {_EXPIRED_SUBMISSIONS}", args)  # noqa: S608
     conn.execute(f"DELETE {_EXPIRED_SOURCES}", args)  # noqa: S608
     return blobs
+
+
+# -- replies -----------------------------------------------------------------------------
+
+
+def insert_reply(
+    conn: sqlite3.Connection, source_id: int, key_id: int | None, header: bytes, blob: str,
+    *, created_hour: int,
+) -> int:
+    """Record a committed reply blob; return the new item's id."""
+    row = conn.execute(
+        "INSERT INTO items (source_id, submission_id, kind, position, key_id, header,"
+        " blob, created_hour) VALUES (?, NULL, 'reply', 0, ?, ?, ?, ?) RETURNING id",
+        (source_id, key_id, header, blob, created_hour),
+    ).fetchone()
+    return int(row[0])
+
+
+def delete_reply(conn: sqlite3.Connection, reply_id: int, source_id: int) -> str | None:
+    """Delete the source's reply ``reply_id``; its blob, or None if it has no such reply."""
+    row = conn.execute(
+        "DELETE FROM items WHERE id = ? AND source_id = ? AND kind = 'reply' RETURNING blob",
+        (reply_id, source_id),
+    ).fetchone()
+    return None if row is None else str(row[0])
