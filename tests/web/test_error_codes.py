@@ -27,6 +27,7 @@ import tipbox
 from tests.web.conftest import SourceSite
 from tipbox import errors
 from tipbox.reviewer import create_reviewer_app
+from tipbox.services.file_names import FileNameRefused, filter_file_name
 from tipbox.services.reviewers import AccountLocked, check_password
 from tipbox.web.errors import CODES, explain, page_for
 from tipbox.web.i18n import install_i18n
@@ -233,3 +234,11 @@ def test_every_wording_is_translated(language: str) -> None:
         if translated == english:
             untranslated.append(code)
     assert not untranslated
+
+
+def test_a_refused_file_name_says_why_in_params_not_in_text() -> None:
+    with pytest.raises(FileNameRefused) as refused:
+        filter_file_name("../secret plan.pdf")
+    assert refused.value.code == "file_name_refused"
+    assert refused.value.params == {"reason": "path"}
+    assert "secret" not in str(refused.value)

@@ -299,7 +299,7 @@ class StreamingMultipartParser:
         try:
             part.writer = sink.open_file(event.filename, content_type)
         except InvalidInput as error:
-            raise BadFileName("the sink refused a file name") from error
+            raise BadFileName("the sink refused a file name", params=error.params) from error
 
     def _claim_file_slot(self) -> FileSink:
         """Count a file part, chosen or empty, against ``max_files``; the sink it goes to."""
