@@ -39,7 +39,6 @@ _SQL = re.compile(
 SQL_NOT_MOVED_YET = frozenset({
     # items (with sources and submissions): the submission and inbox domain
     "services/inbox.py",
-    "services/submissions.py",
     # items and newsroom keys: re-encryption of headers
     "services/rotation.py",
     # a snapshot database of its own (copy, forget vanished items, inspect)

@@ -52,7 +52,14 @@ from tipbox.services.keyring import Keyring, NewsroomKey, identity_from_seed
 from tipbox.services.offload import Offload
 from tipbox.services.sealing import Sealed, seal_bytes
 from tipbox.store import Store, hour
-from tipbox.store.items import ItemKind
+from tipbox.store.items import (
+    ItemKind,
+    NewItem,
+    insert_item,
+    insert_source,
+    insert_submission,
+    touch_source,
+)
 
 if TYPE_CHECKING:
     from tipbox.services.sources import CodenameKdf, SourceLogin
@@ -340,36 +347,20 @@ class SubmissionDraft:
                 source_id, designation = self._touch_source(conn, stamp)
             else:
                 source_id, designation = _insert_source(conn, new_source, stamp, self._ctx.rand)
-            submission_id = conn.execute(
-                "INSERT INTO submissions (source_id, created_hour) VALUES (?, ?) RETURNING id",
-                (source_id, stamp),
-            ).fetchone()[0]
+            submission_id = insert_submission(conn, source_id, created_hour=stamp)
             for position, part in enumerate(self._uploads.parts):
-                conn.execute(
-                    "INSERT INTO items (source_id, submission_id, kind, position, key_id,"
-                    " header, blob, created_hour) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        source_id,
-                        submission_id,
-                        part.kind,
-                        position,
-                        self._ctx.key.id,
-                        part.header,
-                        part.writer.name,
-                        stamp,
-                    ),
+                item = NewItem(
+                    part.kind, position, self._ctx.key.id, part.header, part.writer.name
                 )
+                insert_item(conn, source_id, submission_id, item, created_hour=stamp)
         return designation
 
     def _touch_source(self, conn: sqlite3.Connection, stamp: int) -> tuple[int, str]:
         login = cast("SourceLogin", self._login)
-        updated = conn.execute(
-            "UPDATE sources SET last_activity_hour = ? WHERE id = ? RETURNING designation",
-            (stamp, login.source_id),
-        ).fetchone()
-        if updated is None:
+        designation = touch_source(conn, login.source_id, stamp)
+        if designation is None:
             raise NotFound("this source no longer exists")
-        return login.source_id, str(updated[0])
+        return login.source_id, designation
 
 
 class _AbortOnError:
@@ -398,16 +389,14 @@ def _insert_source(
     for _ in range(_DESIGNATION_ATTEMPTS):
         designation = codenames.designation(rand)
         try:
-            row = conn.execute(
-                "INSERT INTO sources (designation, lookup_id, reply_recipient, created_hour,"
-                " last_activity_hour) VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (designation, source.lookup_id, source.reply_recipient, stamp, stamp),
-            ).fetchone()
+            source_id = insert_source(
+                conn, designation, source.lookup_id, source.reply_recipient, created_hour=stamp
+            )
         except sqlite3.IntegrityError as error:
             if "designation" not in str(error):
                 raise
             continue
-        return int(row[0]), designation
+        return source_id, designation
     raise TipboxError("could not find a free designation")
 
 

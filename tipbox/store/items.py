@@ -22,16 +22,21 @@ __all__ = [
     "CONTENT_KINDS",
     "Expired",
     "ItemKind",
+    "NewItem",
     "count_expired",
     "delete_expired",
     "items_of_source",
     "delete_reply",
+    "insert_item",
     "insert_reply",
+    "insert_source",
+    "insert_submission",
     "latest_submission_id",
     "replies_of",
     "source_by_lookup_id",
     "source_reply_recipient",
     "sources_in_order",
+    "touch_source",
 ]
 
 
@@ -170,3 +175,77 @@ def delete_reply(conn: sqlite3.Connection, reply_id: int, source_id: int) -> str
         (reply_id, source_id),
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+# -- a submission ------------------------------------------------------------------------
+
+
+def insert_source(
+    conn: sqlite3.Connection,
+    designation: str,
+    lookup_id: bytes | None,
+    reply_recipient: str | None,
+    *,
+    created_hour: int,
+) -> int:
+    """Insert a new source; return its id.
+
+    :class:`sqlite3.IntegrityError` naming ``designation`` if that
+    designation is taken (the caller draws another).
+    """
+    row = conn.execute(
+        "INSERT INTO sources (designation, lookup_id, reply_recipient, created_hour,"
+        " last_activity_hour) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        (designation, lookup_id, reply_recipient, created_hour, created_hour),
+    ).fetchone()
+    return int(row[0])
+
+
+def touch_source(conn: sqlite3.Connection, source_id: int, stamp: int) -> str | None:
+    """Set the source's last activity to the hour ``stamp``; its designation, None if gone."""
+    row = conn.execute(
+        "UPDATE sources SET last_activity_hour = ? WHERE id = ? RETURNING designation",
+        (stamp, source_id),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def insert_submission(conn: sqlite3.Connection, source_id: int, *, created_hour: int) -> int:
+    """Insert a submission of the source; return its id."""
+    row = conn.execute(
+        "INSERT INTO submissions (source_id, created_hour) VALUES (?, ?) RETURNING id",
+        (source_id, created_hour),
+    ).fetchone()
+    return int(row[0])
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An item of a submission, its blob already committed."""
+
+    kind: ItemKind
+    position: int
+    key_id: int
+    header: bytes
+    blob: str
+
+
+def insert_item(
+    conn: sqlite3.Connection, source_id: int, submission_id: int, item: NewItem,
+    *, created_hour: int,
+) -> None:
+    """Record one item of a submission."""
+    conn.execute(
+        "INSERT INTO items (source_id, submission_id, kind, position, key_id,"
+        " header, blob, created_hour) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            source_id,
+            submission_id,
+            item.kind,
+            item.position,
+            item.key_id,
+            item.header,
+            item.blob,
+            created_hour,
+        ),
+    )
