@@ -40,7 +40,7 @@ from tipbox.services.audit import Audit
 from tipbox.services.file_names import numbered_file_name, saved_file_name
 from tipbox.services.keyring import KeyIdentity
 from tipbox.services.sources import Sources
-from tipbox.store import Store
+from tipbox.store import Store, items
 from tipbox.store.items import ItemKind
 
 __all__ = [
@@ -469,54 +469,23 @@ class Inbox:
         """Crypto-shred one message, file or reply (and an emptied submission's manifest)."""
         row = self._item(source_id, item_id)
         self._audit.record("delete item", reviewer=reviewer, item_id=item_id)
+        submission_id = row["submission_id"]
         with self._store.db.transaction() as conn:
-            blobs = [
-                str(
-                    conn.execute(
-                        "DELETE FROM items WHERE id = ? RETURNING blob", (item_id,)
-                    ).fetchone()[0]
-                )
-            ]
-            if row["submission_id"] is not None:
-                blobs += _delete_empty_submission(conn, int(row["submission_id"]))
+            blobs = items.delete_item(
+                conn, item_id, None if submission_id is None else int(submission_id)
+            )
         self._store.shred(blobs)
 
     def delete_source(self, source_id: int, *, reviewer: str) -> str:
         """Crypto-shred a source and everything of it (audited); returns its designation."""
         with self._store.db.transaction() as conn:
-            found = conn.execute(
-                "SELECT designation FROM sources WHERE id = ?", (source_id,)
-            ).fetchone()
-            if found is None:
-                raise NotFound("no such source")
-            blobs = [
-                str(row[0])
-                for row in conn.execute(
-                    "DELETE FROM items WHERE source_id = ? RETURNING blob", (source_id,)
-                ).fetchall()
-            ]
-            conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+            deleted = items.delete_source(conn, source_id)
+        if deleted is None:
+            raise NotFound("no such source")
+        designation, blobs = deleted
         self._store.shred(blobs)
-        self._audit.record("delete source", reviewer=reviewer, designation=str(found[0]))
-        return str(found[0])
-
-
-def _delete_empty_submission(conn: sqlite3.Connection, submission_id: int) -> list[str]:
-    """If a submission has no message or file left, delete it and its manifest."""
-    left = conn.execute(
-        "SELECT count(*) FROM items WHERE submission_id = ? AND kind IN ('message', 'file')",
-        (submission_id,),
-    ).fetchone()[0]
-    if left:
-        return []
-    blobs = [
-        str(row[0])
-        for row in conn.execute(
-            "DELETE FROM items WHERE submission_id = ? RETURNING blob", (submission_id,)
-        ).fetchall()
-    ]
-    conn.execute("DELETE FROM submissions WHERE id = ?", (submission_id,))
-    return blobs
+        self._audit.record("delete source", reviewer=reviewer, designation=designation)
+        return designation
 
 
 def _file_name(meta: dict[str, Any], item_id: int) -> str:

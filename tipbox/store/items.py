@@ -26,7 +26,9 @@ __all__ = [
     "count_expired",
     "delete_expired",
     "items_of_source",
+    "delete_item",
     "delete_reply",
+    "delete_source",
     "insert_item",
     "insert_reply",
     "insert_source",
@@ -249,3 +251,49 @@ def insert_item(
             created_hour,
         ),
     )
+
+
+# -- deletion (the caller shreds the returned blobs after the commit) --------------------
+
+
+def delete_item(conn: sqlite3.Connection, item_id: int, submission_id: int | None) -> list[str]:
+    """Delete an item, and its submission with the manifest if no message or file is left."""
+    blobs = [
+        str(conn.execute("DELETE FROM items WHERE id = ? RETURNING blob", (item_id,)).fetchone()[0])
+    ]
+    if submission_id is not None:
+        blobs += _delete_empty_submission(conn, submission_id)
+    return blobs
+
+
+def delete_source(conn: sqlite3.Connection, source_id: int) -> tuple[str, list[str]] | None:
+    """Delete a source and all of its items: ``(designation, blobs)``; None if no such source."""
+    found = conn.execute("SELECT designation FROM sources WHERE id = ?", (source_id,)).fetchone()
+    if found is None:
+        return None
+    blobs = [
+        str(row[0])
+        for row in conn.execute(
+            "DELETE FROM items WHERE source_id = ? RETURNING blob", (source_id,)
+        ).fetchall()
+    ]
+    conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+    return str(found[0]), blobs
+
+
+def _delete_empty_submission(conn: sqlite3.Connection, submission_id: int) -> list[str]:
+    """If a submission has no message or file left, delete it and its manifest."""
+    left = conn.execute(
+        "SELECT count(*) FROM items WHERE submission_id = ? AND kind IN ('message', 'file')",
+        (submission_id,),
+    ).fetchone()[0]
+    if left:
+        return []
+    blobs = [
+        str(row[0])
+        for row in conn.execute(
+            "DELETE FROM items WHERE submission_id = ? RETURNING blob", (submission_id,)
+        ).fetchall()
+    ]
+    conn.execute("DELETE FROM submissions WHERE id = ?", (submission_id,))
+    return blobs
