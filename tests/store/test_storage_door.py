@@ -38,7 +38,6 @@ _SQL = re.compile(
 #: has moved to tipbox/store/ (the test fails until you do).
 SQL_NOT_MOVED_YET = frozenset({
     # items (with sources and submissions): the submission and inbox domain
-    "services/inbox.py",
     # items and newsroom keys: re-encryption of headers
     "services/rotation.py",
     # a snapshot database of its own (copy, forget vanished items, inspect)

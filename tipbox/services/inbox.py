@@ -56,16 +56,8 @@ __all__ = [
 
 ORDERS = ("starred", "newest")
 PAGE_SIZE = 50
-_ORDER_SQL = {
-    "starred": "starred DESC, last_activity_hour DESC, id DESC",
-    "newest": "last_activity_hour DESC, id DESC",
-}
 #: SQLite integers are 64-bit signed; a larger cursor value would be an OverflowError.
 _MAX_SQL_INT = 2**63 - 1
-_AFTER_SQL = {
-    "starred": "(starred, last_activity_hour, id) < (?, ?, ?)",
-    "newest": "(last_activity_hour, id) < (?, ?)",
-}
 
 
 class Undecryptable(Forbidden):
@@ -168,22 +160,6 @@ def _summary(row: sqlite3.Row) -> SourceSummary:
     )
 
 
-_SUMMARY_SELECT = (
-    "SELECT s.id, s.designation, s.starred, s.last_activity_hour, s.reply_recipient,"
-    " (SELECT count(*) FROM items i WHERE i.source_id = s.id"
-    "  AND i.kind IN ('message', 'file')) AS items,"
-    " (SELECT count(*) FROM items i WHERE i.source_id = s.id AND i.seen = 0"
-    "  AND i.kind IN ('message', 'file')) AS unread"
-    " FROM sources s"
-)
-
-
-def page_query(order: str, *, with_cursor: bool) -> str:
-    """The SQL of one page of sources: an index walk in ``order``, never a sort."""
-    where = f" WHERE {_AFTER_SQL[order]}" if with_cursor else ""
-    return f"{_SUMMARY_SELECT}{where} ORDER BY {_ORDER_SQL[order]} LIMIT ?"  # noqa: S608
-
-
 # --- decryption helpers --------------------------------------------------------------
 
 
@@ -238,9 +214,7 @@ class Inbox:
             raise InvalidInput("unknown sort order")
         params = decode_cursor(cursor, order) if cursor else ()
         with self._store.db.reading() as conn:
-            rows = conn.execute(
-                page_query(order, with_cursor=bool(cursor)), (*params, self._page_size + 1)
-            ).fetchall()
+            rows = items.source_page(conn, order, params, self._page_size + 1)
         summaries = [_summary(row) for row in rows[: self._page_size]]
         return SourcePage(summaries, self._next_cursor(summaries, order, len(rows)))
 
@@ -254,7 +228,7 @@ class Inbox:
     def source(self, source_id: int) -> SourceSummary:
         """The summary of one source; ``NotFound`` if it does not exist."""
         with self._store.db.reading() as conn:
-            row = conn.execute(f"{_SUMMARY_SELECT} WHERE s.id = ?", (source_id,)).fetchone()
+            row = items.source_summary(conn, source_id)
         if row is None:
             raise NotFound("no such source")
         return _summary(row)
@@ -268,11 +242,7 @@ class Inbox:
         summary = self.source(source_id)
         self._audit.record("view", reviewer=reviewer, designation=summary.designation)
         with self._store.db.reading() as conn:
-            rows = conn.execute(
-                "SELECT id, submission_id, kind, position, header, blob, created_hour, seen"
-                " FROM items WHERE source_id = ? ORDER BY id",
-                (source_id,),
-            ).fetchall()
+            rows = items.conversation_items(conn, source_id)
         manifests = self._manifests(rows, identities)
         entries = [
             self._entry(row, identities, manifests)
@@ -323,35 +293,20 @@ class Inbox:
         """Mark items (all of the source's if ``item_ids`` is ``None``) read or unread."""
         self.source(source_id)
         with self._store.db.transaction() as conn:
-            if item_ids is None:
-                cursor = conn.execute(
-                    "UPDATE items SET seen = ? WHERE source_id = ?", (int(seen), source_id)
-                )
-                return cursor.rowcount
-            count = 0
-            for item_id in item_ids:
-                count += conn.execute(
-                    "UPDATE items SET seen = ? WHERE source_id = ? AND id = ?",
-                    (int(seen), source_id, item_id),
-                ).rowcount
-            return count
+            return items.set_seen(conn, source_id, item_ids, seen=seen)
 
     def set_starred(self, source_id: int, *, starred: bool) -> None:
         """Star or unstar a source; ``NotFound`` if it does not exist."""
         with self._store.db.transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE sources SET starred = ? WHERE id = ?", (int(starred), source_id)
-            )
-        if cursor.rowcount == 0:
+            found = items.set_starred(conn, source_id, starred=starred)
+        if not found:
             raise NotFound("no such source")
 
     # -- items -----------------------------------------------------------------------------
 
     def _item(self, source_id: int, item_id: int) -> sqlite3.Row:
         with self._store.db.reading() as conn:
-            row: sqlite3.Row | None = conn.execute(
-                "SELECT * FROM items WHERE id = ? AND source_id = ?", (item_id, source_id)
-            ).fetchone()
+            row = items.item_of_source(conn, source_id, item_id)
         if row is None or row["kind"] == ItemKind.MANIFEST:
             raise NotFound("no such item")
         return row
@@ -388,10 +343,7 @@ class Inbox:
         if row["kind"] != ItemKind.FILE:
             return f"{row['kind']}-{row['id']}.txt", None
         with self._store.db.reading() as conn:
-            manifest = conn.execute(
-                "SELECT header, blob FROM items WHERE submission_id = ? AND kind = 'manifest'",
-                (row["submission_id"],),
-            ).fetchone()
+            manifest = items.manifest_of(conn, row["submission_id"])
         meta: dict[str, Any] = {}
         if manifest is not None:
             try:
@@ -436,11 +388,7 @@ class Inbox:
     def _zip_ids(self, source_id: int, item_ids: Sequence[int] | None) -> list[int]:
         self.source(source_id)
         with self._store.db.reading() as conn:
-            rows = conn.execute(
-                "SELECT id, seen FROM items WHERE source_id = ? AND kind IN ('message', 'file')"
-                " ORDER BY id",
-                (source_id,),
-            ).fetchall()
+            rows = items.content_items(conn, source_id)
         if item_ids is None:
             return [int(row["id"]) for row in rows if not row["seen"]]
         known = {int(row["id"]) for row in rows}

@@ -15,11 +15,14 @@ Contract:
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
     "CONTENT_KINDS",
+    "content_items",
+    "conversation_items",
     "Expired",
     "ItemKind",
     "NewItem",
@@ -30,6 +33,13 @@ __all__ = [
     "delete_reply",
     "delete_source",
     "insert_item",
+    "item_of_source",
+    "manifest_of",
+    "page_query",
+    "set_seen",
+    "set_starred",
+    "source_page",
+    "source_summary",
     "insert_reply",
     "insert_source",
     "insert_submission",
@@ -297,3 +307,110 @@ def _delete_empty_submission(conn: sqlite3.Connection, submission_id: int) -> li
     ]
     conn.execute("DELETE FROM submissions WHERE id = ?", (submission_id,))
     return blobs
+
+
+# -- the inbox ---------------------------------------------------------------------------
+
+_ORDER_SQL = {
+    "starred": "starred DESC, last_activity_hour DESC, id DESC",
+    "newest": "last_activity_hour DESC, id DESC",
+}
+_AFTER_SQL = {
+    "starred": "(starred, last_activity_hour, id) < (?, ?, ?)",
+    "newest": "(last_activity_hour, id) < (?, ?)",
+}
+_SUMMARY_SELECT = (
+    "SELECT s.id, s.designation, s.starred, s.last_activity_hour, s.reply_recipient,"
+    " (SELECT count(*) FROM items i WHERE i.source_id = s.id"
+    "  AND i.kind IN ('message', 'file')) AS items,"
+    " (SELECT count(*) FROM items i WHERE i.source_id = s.id AND i.seen = 0"
+    "  AND i.kind IN ('message', 'file')) AS unread"
+    " FROM sources s"
+)
+
+
+def page_query(order: str, *, with_cursor: bool) -> str:
+    """The SQL of one page of sources: an index walk in ``order``, never a sort."""
+    where = f" WHERE {_AFTER_SQL[order]}" if with_cursor else ""
+    return f"{_SUMMARY_SELECT}{where} ORDER BY {_ORDER_SQL[order]} LIMIT ?"  # noqa: S608
+
+
+def source_page(
+    conn: sqlite3.Connection, order: str, after: tuple[int, ...], limit: int
+) -> list[sqlite3.Row]:
+    """Up to ``limit`` source summaries in ``order``, after the cursor key ``after`` (if any).
+
+    A summary is ``id, designation, starred, last_activity_hour,
+    reply_recipient, items, unread`` (items and unread count messages and files).
+    """
+    return conn.execute(page_query(order, with_cursor=bool(after)), (*after, limit)).fetchall()
+
+
+def source_summary(conn: sqlite3.Connection, source_id: int) -> sqlite3.Row | None:
+    """One source's summary (as in :func:`source_page`); None if there is no such source."""
+    row: sqlite3.Row | None = conn.execute(
+        f"{_SUMMARY_SELECT} WHERE s.id = ?", (source_id,)  # noqa: S608
+    ).fetchone()
+    return row
+
+
+def conversation_items(conn: sqlite3.Connection, source_id: int) -> list[sqlite3.Row]:
+    """A source's items in order: ``id, submission_id, kind, position, header, blob,
+    created_hour, seen``."""
+    return conn.execute(
+        "SELECT id, submission_id, kind, position, header, blob, created_hour, seen"
+        " FROM items WHERE source_id = ? ORDER BY id",
+        (source_id,),
+    ).fetchall()
+
+
+def item_of_source(conn: sqlite3.Connection, source_id: int, item_id: int) -> sqlite3.Row | None:
+    """The whole row of the source's item ``item_id``; None if it has none."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM items WHERE id = ? AND source_id = ?", (item_id, source_id)
+    ).fetchone()
+    return row
+
+
+def manifest_of(conn: sqlite3.Connection, submission_id: int) -> sqlite3.Row | None:
+    """The ``header, blob`` of a submission's manifest; None if it has none."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT header, blob FROM items WHERE submission_id = ? AND kind = 'manifest'",
+        (submission_id,),
+    ).fetchone()
+    return row
+
+
+def content_items(conn: sqlite3.Connection, source_id: int) -> list[sqlite3.Row]:
+    """The ``id, seen`` of a source's messages and files, in order."""
+    return conn.execute(
+        "SELECT id, seen FROM items WHERE source_id = ? AND kind IN ('message', 'file')"
+        " ORDER BY id",
+        (source_id,),
+    ).fetchall()
+
+
+def set_seen(
+    conn: sqlite3.Connection, source_id: int, item_ids: Sequence[int] | None, *, seen: bool
+) -> int:
+    """Mark the source's items (all if ``item_ids`` is None) read or unread; how many matched."""
+    if item_ids is None:
+        cursor = conn.execute(
+            "UPDATE items SET seen = ? WHERE source_id = ?", (int(seen), source_id)
+        )
+        return cursor.rowcount
+    count = 0
+    for item_id in item_ids:
+        count += conn.execute(
+            "UPDATE items SET seen = ? WHERE source_id = ? AND id = ?",
+            (int(seen), source_id, item_id),
+        ).rowcount
+    return count
+
+
+def set_starred(conn: sqlite3.Connection, source_id: int, *, starred: bool) -> bool:
+    """Star or unstar a source; False if there is no such source."""
+    cursor = conn.execute(
+        "UPDATE sources SET starred = ? WHERE id = ?", (int(starred), source_id)
+    )
+    return cursor.rowcount > 0
