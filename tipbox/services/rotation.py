@@ -53,7 +53,12 @@ from tipbox.errors import InvalidInput, NotFound
 from tipbox.services.key_files import KeyFiles
 from tipbox.services.keyring import RECOVERY, KeyIdentity, Keyring, NewsroomKey, insert_key
 from tipbox.store import Store, hour
-from tipbox.store.items import ItemKind
+from tipbox.store.items import (
+    ItemKind,
+    count_items_of_key,
+    items_under_retired_keys,
+    replace_header,
+)
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -227,12 +232,7 @@ class Rotation:
 
     def _next_batch(self, after: int, size: int, target: Recipient) -> list[_Pending]:
         with self._store.db.reading() as conn:
-            rows = conn.execute(
-                "SELECT i.id, i.key_id, i.kind, i.header, s.reply_recipient FROM items i"
-                " JOIN newsroom_keys k ON k.id = i.key_id JOIN sources s ON s.id = i.source_id"
-                " WHERE k.state = 'retired' AND i.id > ? ORDER BY i.id LIMIT ?",
-                (after, size),
-            ).fetchall()
+            rows = items_under_retired_keys(conn, after, size)
         return [_pending(row, target) for row in rows]
 
     def _write_batch(self, ready: list[tuple[_Pending, bytes]], target_id: int) -> int:
@@ -241,12 +241,8 @@ class Rotation:
         written = 0
         with self._store.db.transaction() as conn:
             for item, header in ready:
-                cursor = conn.execute(
-                    "UPDATE items SET header = ?, key_id = ? WHERE id = ? AND key_id = ?"
-                    " AND header = ?",
-                    (header, target_id, item.id, item.key_id, item.header),
-                )
-                written += cursor.rowcount
+                old = (item.key_id, item.header)
+                written += replace_header(conn, item.id, old=old, new=(target_id, header))
         return written
 
     # -- destroy ------------------------------------------------------------------
@@ -338,9 +334,7 @@ def _check_destroyable(conn: sqlite3.Connection, key: NewsroomKey) -> None:
         raise KeyInUse("the active key cannot be destroyed: rotate first", code="key_active")
     if key.state == "destroyed":
         raise KeyInUse("that key is already destroyed", code="key_destroyed")
-    items = int(
-        conn.execute("SELECT count(*) FROM items WHERE key_id = ?", (key.id,)).fetchone()[0]
-    )
+    items = count_items_of_key(conn, key.id)
     if items:
         noun = "item" if items == 1 else "items"
         raise KeyInUse(f"key {key.fingerprint} still protects {items} stored {noun}: re-wrap first",

@@ -21,6 +21,9 @@ from enum import StrEnum
 
 __all__ = [
     "CONTENT_KINDS",
+    "count_items_of_key",
+    "items_under_retired_keys",
+    "replace_header",
     "content_items",
     "conversation_items",
     "Expired",
@@ -414,3 +417,41 @@ def set_starred(conn: sqlite3.Connection, source_id: int, *, starred: bool) -> b
         "UPDATE sources SET starred = ? WHERE id = ?", (int(starred), source_id)
     )
     return cursor.rowcount > 0
+
+
+# -- key rotation ------------------------------------------------------------------------
+
+
+def items_under_retired_keys(
+    conn: sqlite3.Connection, after: int, limit: int
+) -> list[sqlite3.Row]:
+    """Up to ``limit`` items past id ``after`` whose key is retired, in id order.
+
+    Each row: ``id, key_id, kind, header`` and the source's ``reply_recipient``.
+    """
+    return conn.execute(
+        "SELECT i.id, i.key_id, i.kind, i.header, s.reply_recipient FROM items i"
+        " JOIN newsroom_keys k ON k.id = i.key_id JOIN sources s ON s.id = i.source_id"
+        " WHERE k.state = 'retired' AND i.id > ? ORDER BY i.id LIMIT ?",
+        (after, limit),
+    ).fetchall()
+
+
+def replace_header(
+    conn: sqlite3.Connection,
+    item_id: int,
+    *,
+    old: tuple[int, bytes],
+    new: tuple[int, bytes],
+) -> bool:
+    """Give an item a new ``(key_id, header)`` if it still has ``old``; whether it had."""
+    cursor = conn.execute(
+        "UPDATE items SET header = ?, key_id = ? WHERE id = ? AND key_id = ? AND header = ?",
+        (new[1], new[0], item_id, old[0], old[1]),
+    )
+    return cursor.rowcount > 0
+
+
+def count_items_of_key(conn: sqlite3.Connection, key_id: int) -> int:
+    """How many items the newsroom key ``key_id`` protects."""
+    return int(conn.execute("SELECT count(*) FROM items WHERE key_id = ?", (key_id,)).fetchone()[0])
