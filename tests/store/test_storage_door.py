@@ -40,8 +40,6 @@ SQL_NOT_MOVED_YET = frozenset({
     # items (with sources and submissions): the submission and inbox domain
     # items and newsroom keys: re-encryption of headers
     "services/rotation.py",
-    # a snapshot database of its own (copy, forget vanished items, inspect)
-    "services/backup.py",
     # audit_log
     "services/audit.py",
     "services/admin_audit.py",

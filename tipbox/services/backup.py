@@ -59,9 +59,10 @@ from tipbox.config import Settings
 from tipbox.crypto import Encryptor, Identity, Recipient, decrypt_stream
 from tipbox.errors import NotFound, TipboxError
 from tipbox.services.instance import Instance
+from tipbox.store import snapshot as snapshots
 from tipbox.store.blob_store import BlobStore
 from tipbox.store.blobs import is_blob_name
-from tipbox.store.db import MIGRATIONS, connect
+from tipbox.store.db import MIGRATIONS
 from tipbox.store.files import fsync_path
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def _write_archive(
         fileobj=cast(BinaryIO, encryptor), mode="w|", format=tarfile.PAX_FORMAT
     ) as tar:
         blobs = _add_blobs(tar, instance.store.blobs, snapshot)
-        items = _count_items(snapshot)
+        items = snapshots.count_items(snapshot)
         _add_file(tar, "data/tipbox.db", snapshot)
         _add_file(tar, "data/secrets.json", instance.settings.secrets_path)
         key_files = _add_keys(tar, instance.settings.keys_dir)
@@ -139,7 +140,7 @@ def _database_snapshot(settings: Settings) -> Iterator[Path]:
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # tells `doctor` this one is not a leftover
-        _copy_database(settings.database_path, path)
+        snapshots.copy_database(settings.database_path, path)
         yield path
     finally:
         for leftover in (path, path.with_name(path.name + "-journal")):
@@ -148,22 +149,11 @@ def _database_snapshot(settings: Settings) -> Iterator[Path]:
         os.close(fd)
 
 
-def _copy_database(source: Path, target: Path) -> None:
-    live = connect(source)
-    copy = sqlite3.connect(target, isolation_level=None)
-    try:
-        live.backup(copy)  # all pages in one step: one consistent read snapshot
-        copy.execute("PRAGMA journal_mode = DELETE")  # a self-contained file
-    finally:
-        copy.close()
-        live.close()
-
-
 def _add_blobs(tar: tarfile.TarFile, blobs: BlobStore, snapshot: Path) -> int:
     """Add every blob the snapshot references; forget rows whose blob vanished."""
     missing: list[str] = []
     added = 0
-    for name in _referenced_blobs(snapshot):
+    for name in snapshots.referenced_blobs(snapshot):
         try:
             with blobs.open_blob(name) as source:
                 _add_open_file(tar, f"data/blobs/{name}", source)
@@ -171,33 +161,8 @@ def _add_blobs(tar: tarfile.TarFile, blobs: BlobStore, snapshot: Path) -> int:
         except NotFound:
             missing.append(name)  # deleted since the snapshot: a shred won the race
     if missing:
-        _forget_items(snapshot, missing)
+        snapshots.forget_items(snapshot, missing)
     return added
-
-
-def _referenced_blobs(snapshot: Path) -> list[str]:
-    conn = sqlite3.connect(snapshot)
-    try:
-        return [row[0] for row in conn.execute("SELECT blob FROM items ORDER BY id")]
-    finally:
-        conn.close()
-
-
-def _forget_items(snapshot: Path, blobs: Sequence[str]) -> None:
-    conn = sqlite3.connect(snapshot, isolation_level=None)
-    try:
-        conn.execute("PRAGMA secure_delete = ON")
-        conn.executemany("DELETE FROM items WHERE blob = ?", [(name,) for name in blobs])
-    finally:
-        conn.close()
-
-
-def _count_items(snapshot: Path) -> int:
-    conn = sqlite3.connect(snapshot)
-    try:
-        return int(conn.execute("SELECT count(*) FROM items").fetchone()[0])
-    finally:
-        conn.close()
 
 
 def _add_keys(tar: tarfile.TarFile, keys_dir: Path) -> int:
@@ -213,7 +178,7 @@ def _add_keys(tar: tarfile.TarFile, keys_dir: Path) -> int:
 def _manifest(snapshot: Path, report: BackupReport) -> bytes:
     conn = sqlite3.connect(snapshot)
     try:
-        schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        schema = snapshots.schema_version(conn)
     finally:
         conn.close()
     document = {
@@ -448,14 +413,14 @@ def _verify(staging: _Staging, manifest: dict[str, object]) -> BackupReport:
 def _inspect_database(path: Path) -> tuple[int, list[str]]:
     """Schema version and referenced blobs of a staged database (read-only)."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = snapshots.open_read_only(path)
     except sqlite3.Error:
         raise RestoreRefused("the backup's database cannot be opened") from None
     try:
-        if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+        if not snapshots.integrity_ok(conn):
             raise RestoreRefused("the backup's database is damaged")
-        schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        blobs = [row[0] for row in conn.execute("SELECT blob FROM items")]
+        schema = snapshots.schema_version(conn)
+        blobs = snapshots.all_blobs(conn)
     except sqlite3.Error:
         raise RestoreRefused("the backup's database is not a tipbox database") from None
     finally:
