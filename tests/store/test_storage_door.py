@@ -51,8 +51,6 @@ SQL_NOT_MOVED_YET = frozenset({
     "services/reviewer_admin.py",
     "services/sessions.py",
     "services/source_sessions.py",
-    # instance_settings
-    "services/instance_settings.py",
 })
 
 #: Modules that may name the blob directory, and why.

@@ -35,6 +35,7 @@ from tipbox.config import Settings
 from tipbox.digits import parse_number
 from tipbox.errors import InvalidInput
 from tipbox.store.db import Database
+from tipbox.store.instance_settings import read_settings, write_settings
 
 __all__ = ["DEFAULT_ORGANISATION", "InstanceSettings", "SettingsStore"]
 
@@ -158,7 +159,7 @@ class SettingsStore:
 
     def _read(self) -> InstanceSettings:
         with self._db.reading() as conn:
-            stored = dict(conn.execute("SELECT name, value FROM instance_settings").fetchall())
+            stored = read_settings(conn)
         values = dataclasses.asdict(defaults(self._env))
         for name, value in self._parse(stored, ignore_invalid=True).items():
             values[name] = value
@@ -181,12 +182,7 @@ class SettingsStore:
             raise InvalidInput("the idle timeout cannot be longer than the absolute one",
                            code="idle_over_absolute")
         with self._db.transaction() as conn:
-            for name, value in parsed.items():
-                conn.execute(
-                    "INSERT INTO instance_settings (name, value) VALUES (?, ?)"
-                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    (name, str(value)),
-                )
+            write_settings(conn, {name: str(value) for name, value in parsed.items()})
         self._cached = None
         return merged
 
