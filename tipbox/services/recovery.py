@@ -37,6 +37,7 @@ from tipbox.services.keyring import (
 from tipbox.services.reviewer_admin import ReviewerAdmin
 from tipbox.services.reviewers import Enrolment, Reviewers
 from tipbox.store.db import Database, write_meta
+from tipbox.store.keys import delete_grants_of
 
 __all__ = ["NewRecovery", "open_all_keys", "recover_admin", "rotate_recovery"]
 
@@ -108,10 +109,7 @@ def rotate_recovery(
     )
     new_recipient = new.recipient()
     with db.transaction() as conn:
-        conn.execute(
-            "DELETE FROM grants WHERE holder = ? OR holder_recipient = ?",
-            (RECOVERY, str(recovery.recipient())),
-        )
+        delete_grants_of(conn, RECOVERY, str(recovery.recipient()))
         for key_id, identity in keys:
             insert_grant(conn, key_id, identity, holder=RECOVERY, recipient=new_recipient)
         write_meta(conn, RECOVERY_RECIPIENT, str(new_recipient))
