@@ -44,7 +44,6 @@ counts, never file contents.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import os
 import pwd
@@ -61,6 +60,7 @@ from tipbox.services.backup import SNAPSHOT_PREFIX
 from tipbox.services.instance import is_initialised
 from tipbox.services.keyring import Keyring
 from tipbox.store import Database, find_orphans, open_blob_store
+from tipbox.store.blobs import is_locked
 
 __all__ = ["CHECKS", "Problem", "System", "diagnose", "foreign_user"]
 
@@ -432,23 +432,8 @@ def check_leftovers(settings: Settings, _system: System) -> list[Problem]:
 def _dead_temporaries(directory: Path, pattern: re.Pattern[str]) -> Iterator[Path]:
     """Temporaries whose writer died: nobody holds their ``flock`` any more."""
     for path in _files_in(directory):
-        if pattern.fullmatch(path.name) and not _locked(path):
+        if pattern.fullmatch(path.name) and not is_locked(path):
             yield path
-
-
-def _locked(path: Path) -> bool:
-    """Whether a live writer holds ``path``'s ``flock`` (blob writers and backups do)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 # -- orphans and the blob pool -------------------------------------------------

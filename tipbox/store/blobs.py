@@ -59,6 +59,7 @@ __all__ = [
     "BlobDir",
     "BlobWriter",
     "is_blob_name",
+    "is_locked",
     "list_directory",
 ]
 
@@ -180,7 +181,7 @@ class BlobDir:
         return [
             path
             for path in _files_in(self.path)
-            if _TEMP.fullmatch(path.name) and not _locked(path)
+            if _TEMP.fullmatch(path.name) and not is_locked(path)
         ]
 
     def sync(self) -> None:
@@ -286,8 +287,8 @@ def _files_in(directory: Path) -> Iterator[Path]:
                 yield Path(entry.path)
 
 
-def _locked(path: Path) -> bool:
-    """Whether a live writer holds ``path``'s ``flock``."""
+def is_locked(path: Path) -> bool:
+    """Whether a live writer holds ``path``'s ``flock`` (blob writers and backups do)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
