@@ -9,6 +9,5 @@ __all__ = ["admin_services"]
 
 
 def admin_services() -> AdminServices:
-    """The admin services over the app's reviewer services (cheap: no I/O)."""
-    reviewer = services()
-    return AdminServices.open(reviewer.instance, reviewer.reviewers)
+    """The admin services the app built once with its reviewer services."""
+    return services().admin

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from tipbox.config import Settings
 from tipbox.crypto import DecryptionError, HybridIdentity, KeyFormatError, parse_identity
 from tipbox.errors import AuthenticationFailed, NotFound
+from tipbox.services.admin import AdminServices
 from tipbox.services.audit import Audit
 from tipbox.services.inbox import Inbox
 from tipbox.services.instance import Instance
@@ -411,7 +412,11 @@ def _recoded(error: AuthenticationFailed, code: str) -> AuthenticationFailed:
 
 @dataclass(frozen=True)
 class ReviewerServices:
-    """Everything the reviewer app needs, built once per process from an instance."""
+    """Everything the reviewer app needs, built once per process from an instance.
+
+    ``admin`` (rotation, retention, settings, accounts, admin audit) runs on
+    the real clock, as the admin pages always have; ``clock`` moves the rest.
+    """
 
     instance: Instance
     reviewers: Reviewers
@@ -419,6 +424,7 @@ class ReviewerServices:
     logins: Logins
     inbox: Inbox
     audit: Audit
+    admin: AdminServices
 
     @classmethod
     def open(
@@ -443,4 +449,5 @@ class ReviewerServices:
             logins=Logins(reviewers, sessions, instance.keyring, audit),
             inbox=Inbox(instance.store, instance.sources, audit),
             audit=audit,
+            admin=AdminServices.open(instance, reviewers),
         )
