@@ -6,7 +6,7 @@ Builds two instances, one with ``--items`` stored items of ``--large`` bytes
 and one with as many of ``--small`` bytes (real age payloads in the blob
 directory, detached headers in the database, post-quantum newsroom key),
 then, ``--repeat`` times: rotates the key and re-wraps every header to the
-new key through :meth:`tipbox.services.rotation.Rotation.rewrap` (the code
+new key through :meth:`tipbox.services.custody.rotation.Rotation.rewrap` (the code
 path of ``keys rewrap``), timing the re-wrap only. Prints the best time of
 each, items per second and the large/small ratio (target < 1.5x: a re-wrap
 touches headers, never payloads). Figures, not asserts.
@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 from tipbox.config import load_settings  # noqa: E402
 from tipbox.crypto import parse_identity  # noqa: E402
+from tipbox.services.custody.key_files import KeyFiles  # noqa: E402
+from tipbox.services.custody.keyring import KeyIdentity  # noqa: E402
+from tipbox.services.custody.rotation import Rotation  # noqa: E402
 from tipbox.services.instance import Instance, init_instance, open_instance  # noqa: E402
-from tipbox.services.key_files import KeyFiles  # noqa: E402
-from tipbox.services.keyring import KeyIdentity  # noqa: E402
-from tipbox.services.rotation import Rotation  # noqa: E402
-from tipbox.services.sealing import seal_bytes  # noqa: E402
+from tipbox.services.submissions.sealing import seal_bytes  # noqa: E402
 from tipbox.store import hour  # noqa: E402
 
 UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}

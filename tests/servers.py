@@ -30,9 +30,9 @@ from pathlib import Path
 from tests.conftest import CHEAP_ARGON2
 from tipbox.config import Settings, load_settings
 from tipbox.crypto import decrypt_detached, parse_identity
+from tipbox.services.accounts.reviewers import Enrolment, create_first_admin
+from tipbox.services.accounts.sessions import ReviewerServices
 from tipbox.services.instance import InitResult, init_instance, open_instance
-from tipbox.services.reviewers import Enrolment, create_first_admin
-from tipbox.services.sessions import ReviewerServices
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_SECONDS = 30.0

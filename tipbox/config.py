@@ -212,7 +212,7 @@ class _Env:
             raise ConfigError(f"{_PREFIX}{name}_*: {error}") from None
 
 
-# -- e-mail notifications (tipbox.services.notify) ------------------------------
+# -- e-mail notifications (tipbox.services.ops.notify) ------------------------------
 
 _ADDRESS = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+")
 _SMTP_SECURITY = ("starttls", "tls", "none")

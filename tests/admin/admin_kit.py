@@ -30,11 +30,11 @@ from tests.reviewer.reviewer_kit import (  # noqa: F401 - shared with the admin 
 )
 from tipbox.config import Settings
 from tipbox.crypto import DecryptionError, decrypt_detached, parse_identity
+from tipbox.services.accounts.reviewers import totp_code
+from tipbox.services.accounts.sessions import ReviewerServices
+from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.services.instance import InitResult, Instance
-from tipbox.services.keyring import KeyIdentity
-from tipbox.services.reviewers import totp_code
-from tipbox.services.sessions import ReviewerServices
-from tipbox.services.submissions import Receipt
+from tipbox.services.submissions.intake import Receipt
 
 
 @dataclass

@@ -10,10 +10,10 @@ from admin_kit import ADMIN_PASSWORD, Person, Site, close_site, enrol, open_site
 from flask.testing import FlaskClient
 
 from tests.conftest import make_test_settings
+from tipbox.services.accounts.reviewers import create_first_admin
+from tipbox.services.accounts.sessions import ReviewerServices
 from tipbox.services.admin import AdminServices
 from tipbox.services.instance import InitResult, Instance
-from tipbox.services.reviewers import create_first_admin
-from tipbox.services.sessions import ReviewerServices
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import pytest
 from admin_kit import ADMIN_PASSWORD, Person, enrol, login_identities, recovery_identities
 
 from tipbox.errors import AuthenticationFailed
+from tipbox.services.accounts.reviewer_admin import LastAdmin
+from tipbox.services.accounts.sessions import NoSession, ReviewerServices
 from tipbox.services.admin import AdminServices
 from tipbox.services.instance import InitResult, Instance
-from tipbox.services.reviewer_admin import LastAdmin
-from tipbox.services.sessions import NoSession, ReviewerServices
 
 PASSWORD = "carol's long enough password"
 

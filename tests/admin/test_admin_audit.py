@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tipbox.services.accounts.sessions import ReviewerServices
 from tipbox.services.admin import AdminServices
-from tipbox.services.sessions import ReviewerServices
 
 
 def test_pages_and_filters(services: ReviewerServices, admin_services: AdminServices) -> None:

@@ -14,7 +14,7 @@ from tipbox.cli import cli
 from tipbox.config import Settings
 from tipbox.services.instance import InitResult, Instance, open_instance
 from tipbox.services.instance_settings import SettingsStore
-from tipbox.services.retention import DAY_SECONDS, Retention
+from tipbox.services.ops.retention import DAY_SECONDS, Retention
 
 NOW = 1_900_000_000.0
 TABLES = ("meta", "newsroom_keys", "grants", "sources", "submissions", "items", "reviewers",

@@ -31,8 +31,8 @@ from admin_kit import (
 
 from tipbox.config import Settings
 from tipbox.services.admin import AdminServices
+from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.services.instance import InitResult, Instance, open_instance
-from tipbox.services.keyring import KeyIdentity
 
 ITEMS = 300
 KILLS = 8

@@ -23,12 +23,12 @@ from admin_kit import (
 from tipbox.config import Settings
 from tipbox.crypto import decrypt, parse_identity
 from tipbox.errors import NotFound, StorageUnavailable
+from tipbox.services.accounts.reviewers import Reviewers, holder_name
+from tipbox.services.accounts.sessions import ReviewerServices
 from tipbox.services.admin import AdminServices
+from tipbox.services.custody.keyring import RECOVERY, Keyring
+from tipbox.services.custody.rotation import KeyInUse
 from tipbox.services.instance import InitResult, Instance
-from tipbox.services.keyring import RECOVERY, Keyring
-from tipbox.services.reviewers import Reviewers, holder_name
-from tipbox.services.rotation import KeyInUse
-from tipbox.services.sessions import ReviewerServices
 from tipbox.store import Database
 
 PASSWORD = "bob's long enough password"

@@ -21,7 +21,7 @@ from tipbox.services.admin import AdminServices
 from tipbox.services.admin_audit import AdminAudit
 from tipbox.services.instance import open_instance
 from tipbox.services.instance_settings import SettingsStore
-from tipbox.services.retention import DAY_SECONDS
+from tipbox.services.ops.retention import DAY_SECONDS
 
 
 def _admin_services(site: Site) -> AdminServices:

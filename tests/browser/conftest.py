@@ -26,8 +26,8 @@ from tests.servers import (
     process_env,
 )
 from tipbox.config import Settings, load_settings
+from tipbox.services.accounts.reviewers import Enrolment
 from tipbox.services.instance import InitResult
-from tipbox.services.reviewers import Enrolment
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

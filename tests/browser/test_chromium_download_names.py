@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, Route
 
 from tests.domain.test_file_names import file_names
 from tipbox.reviewer.downloads import content_disposition
-from tipbox.services.file_names import FileNameRefused, filter_file_name
+from tipbox.services.submissions.file_names import FileNameRefused, filter_file_name
 
 REPORTED = [  # issue 11's names and their neighbours
     "Служебная записка о закупках " * 8 + "scan.pdf",

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from tipbox.crypto import decrypt_detached, parse_identity
+from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.services.instance import InitResult, Instance
-from tipbox.services.keyring import KeyIdentity
 
 
 @dataclass

@@ -13,11 +13,11 @@ import pytest
 from tests.domain.conftest import Reader
 from tipbox.crypto import decrypt, parse_identity
 from tipbox.errors import InvalidInput
-from tipbox.services.export import export_submissions, safe_name, unlock_identities
-from tipbox.services.file_names import saved_file_name
+from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.services.instance import InitResult, Instance
-from tipbox.services.keyring import KeyIdentity
-from tipbox.services.submissions import SubmissionDraft
+from tipbox.services.ops.export import export_submissions, safe_name, unlock_identities
+from tipbox.services.submissions.file_names import saved_file_name
+from tipbox.services.submissions.intake import SubmissionDraft
 
 
 def add_file(draft: SubmissionDraft, name: str, data: bytes) -> None:
@@ -147,7 +147,7 @@ def test_wrong_identity_writes_nothing_and_counts_failures(
         ("", "file"),
         ("   ", "file"),
         ("cod\u202eexe.doc", "cod_exe.doc"),
-        # the name the inbox shows and a download saves (tipbox.services.file_names):
+        # the name the inbox shows and a download saves (tipbox.services.submissions.file_names):
         ("a\u200cb.pdf", "ab.pdf"),
         ("Cafe\u0301.txt", "Caf\u00e9.txt"),
         ("CON.txt", "_CON.txt"),

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tipbox.errors import InvalidInput
-from tipbox.services.file_names import (
+from tipbox.services.submissions.file_names import (
     MAX_NAME_BYTES,
     FileNameRefused,
     extension,

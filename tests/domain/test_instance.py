@@ -18,6 +18,7 @@ from tipbox.crypto import (
     parse_recipient,
 )
 from tipbox.errors import AlreadyInitialised, NotInitialised, TooLarge
+from tipbox.services.custody.keyring import RECOVERY
 from tipbox.services.instance import (
     InitResult,
     Instance,
@@ -26,7 +27,6 @@ from tipbox.services.instance import (
     open_instance,
 )
 from tipbox.services.instance_settings import SettingsStore
-from tipbox.services.keyring import RECOVERY
 
 
 def mode(path: Path) -> int:

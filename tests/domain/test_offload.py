@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from tipbox.errors import StorageFull
-from tipbox.services.offload import Offload
+from tipbox.services.submissions.offload import Offload
 
 
 def test_chunks_are_processed_in_order_on_another_thread() -> None:

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from tests.domain.test_sources import new_source
 from tipbox.errors import SessionEnded
 from tipbox.services.audit import Audit
-from tipbox.services.inbox import Inbox
+from tipbox.services.inbox.conversations import Inbox
 from tipbox.services.instance import Instance
-from tipbox.services.retention import DAY_SECONDS, Retention
-from tipbox.services.source_sessions import SourceSessions, token_key
-from tipbox.services.sources import SourceLogin
+from tipbox.services.ops.retention import DAY_SECONDS, Retention
+from tipbox.services.sources.returning import SourceLogin
+from tipbox.services.sources.sessions import SourceSessions, token_key
 
 PROPERTY = settings(derandomize=True, deadline=None, max_examples=80,
                     suppress_health_check=list(HealthCheck))

@@ -12,9 +12,9 @@ from tests.conftest import make_test_settings
 from tests.domain.conftest import Reader
 from tipbox.codenames import Codename
 from tipbox.errors import InvalidInput, NotFound, StorageFull, StorageUnavailable, TooLarge
-from tipbox.services.file_names import FileNameRefused, filter_file_name
 from tipbox.services.instance import Instance, init_instance, open_instance
-from tipbox.services.submissions import SubmissionDraft
+from tipbox.services.submissions.file_names import FileNameRefused, filter_file_name
+from tipbox.services.submissions.intake import SubmissionDraft
 
 
 def files_in(instance: Instance) -> list[str]:
@@ -380,7 +380,7 @@ def test_concurrent_submissions_all_land(instance: Instance, reader: Reader) -> 
 
 
 def test_designation_clash_is_retried(instance: Instance) -> None:
-    from tipbox.services.submissions import Submissions
+    from tipbox.services.submissions.intake import Submissions
 
     draws = iter([0, 0, 0, 0, 1, 1])
     submissions = Submissions(

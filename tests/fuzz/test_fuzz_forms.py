@@ -46,8 +46,8 @@ from tests.web.hostile_bodies import (
 )
 from tipbox import errors
 from tipbox.reviewer import create_reviewer_app
-from tipbox.services.file_names import filter_file_name
 from tipbox.services.instance import init_instance
+from tipbox.services.submissions.file_names import filter_file_name
 from tipbox.source import create_source_app
 from tipbox.web import instance as app_instance
 from tipbox.web.app import upload_limits

@@ -28,16 +28,16 @@ from tipbox.crypto import (
     decrypt_detached,
     parse_identity,
 )
-from tipbox.services import backup as backup_module
-from tipbox.services.backup import (
+from tipbox.services.instance import InitResult, Instance, init_instance, open_instance
+from tipbox.services.ops import backup as backup_module
+from tipbox.services.ops.backup import (
     SNAPSHOT_PREFIX,
     BackupReport,
     RestoreRefused,
     restore_backup,
     write_backup,
 )
-from tipbox.services.export import export_submissions, unlock_identities
-from tipbox.services.instance import InitResult, Instance, init_instance, open_instance
+from tipbox.services.ops.export import export_submissions, unlock_identities
 
 CANARY = "canary-7f3a-the-minister-took-the-bribe"
 WRITERS = 4

@@ -19,7 +19,7 @@ from tipbox.cli import cli
 from tipbox.config import NotifySettings, Settings
 from tipbox.errors import ConfigError
 from tipbox.services.instance import Instance
-from tipbox.services.notify import (
+from tipbox.services.ops.notify import (
     BODY,
     STATE_FILE,
     SUBJECT,

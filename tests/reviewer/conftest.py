@@ -19,9 +19,9 @@ from reviewer_kit import (
     submit,
 )
 
+from tipbox.services.accounts.reviewers import create_first_admin
+from tipbox.services.accounts.sessions import ReviewerServices
 from tipbox.services.instance import InitResult, Instance
-from tipbox.services.reviewers import create_first_admin
-from tipbox.services.sessions import ReviewerServices
 
 
 @pytest.fixture

@@ -25,8 +25,12 @@ from reviewer_kit import ReviewerSite, csrf_of, submit
 
 from tests.domain.test_file_names import file_names
 from tipbox.reviewer.downloads import content_disposition
-from tipbox.services import submissions
-from tipbox.services.file_names import FileNameRefused, filter_file_name, saved_file_name
+from tipbox.services.submissions import intake as submissions
+from tipbox.services.submissions.file_names import (
+    FileNameRefused,
+    filter_file_name,
+    saved_file_name,
+)
 from tipbox.source import create_source_app
 from tipbox.web import instance as app_instance
 

@@ -7,7 +7,7 @@ from reviewer_kit import ADMIN_PASSWORD, STEP, T0, Person, login
 
 from tipbox.errors import AuthenticationFailed, InvalidInput
 from tipbox.passwords import Argon2Params
-from tipbox.services.reviewers import (
+from tipbox.services.accounts.reviewers import (
     AccountLocked,
     Busy,
     Reviewers,
@@ -20,7 +20,7 @@ from tipbox.services.reviewers import (
     totp_code,
     unseal,
 )
-from tipbox.services.sessions import NoSession, ReviewerServices
+from tipbox.services.accounts.sessions import NoSession, ReviewerServices
 
 
 def test_seal_binds_key_and_context() -> None:

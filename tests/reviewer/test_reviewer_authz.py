@@ -10,7 +10,7 @@ from reviewer_kit import ReviewerSite, Submitted, csrf, enrol, submit, web_enrol
 
 from tipbox.errors import Forbidden
 from tipbox.reviewer.guard import admin_required
-from tipbox.services.sessions import enrolment_secrets
+from tipbox.services.accounts.sessions import enrolment_secrets
 
 #: Routes anyone may load: the login and enrolment pages (enrolment needs an
 #: enrolment session and sends everyone else to the login page) and static files.

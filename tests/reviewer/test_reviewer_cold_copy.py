@@ -31,7 +31,7 @@ from tipbox.crypto import (
     parse_identity,
 )
 from tipbox.errors import AuthenticationFailed
-from tipbox.services.reviewers import unseal
+from tipbox.services.accounts.reviewers import unseal
 
 _AGE_SECRET = re.compile(r"AGE-SECRET-KEY-(?:PQ-)?1[0-9A-Z]+")
 _HEX64 = re.compile(r"\b[0-9a-fA-F]{64}\b")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from reviewer_kit import ReviewerSite, csrf, submit
 
 from tipbox import errors
-from tipbox.services.reviewers import Busy
+from tipbox.services.accounts.reviewers import Busy
 from tipbox.web.app import form_limit
 
 FUZZ = settings(max_examples=40, derandomize=True, deadline=None,

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from reviewer_kit import Person, ReviewerSite, csrf, web_enrol
 from werkzeug.test import TestResponse
 
+from tipbox.services.accounts.reviewers import MAX_FAILURES, totp_code
 from tipbox.services.admin import AdminServices
-from tipbox.services.reviewers import MAX_FAILURES, totp_code
 
 FUZZ = settings(derandomize=True, deadline=None, max_examples=60,
                 suppress_health_check=list(HealthCheck))

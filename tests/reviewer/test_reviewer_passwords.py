@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from reviewer_kit import ReviewerSite, csrf, secret_of
 
 from tipbox.errors import AuthenticationFailed
-from tipbox.services.reviewers import (
+from tipbox.services.accounts.reviewers import (
     MIN_PASSWORD_CHARS,
     ONE_TIME_REUSED,
     SAME_AS_CURRENT,
@@ -31,7 +31,7 @@ from tipbox.services.reviewers import (
     suggest_password,
     totp_code,
 )
-from tipbox.services.sessions import ReviewerServices
+from tipbox.services.accounts.sessions import ReviewerServices
 
 FUZZ = settings(derandomize=True, deadline=None, max_examples=80,
                 suppress_health_check=list(HealthCheck))

@@ -17,8 +17,7 @@ from reviewer_kit import T0, ReviewerSite, csrf
 
 from tipbox.cli.sweep import sweep_instance
 from tipbox.errors import AuthenticationFailed
-from tipbox.services.instance import Instance
-from tipbox.services.reviewers import (
+from tipbox.services.accounts.reviewers import (
     FAILURE_WINDOW_SECONDS,
     FIRST_LOCK_SECONDS,
     MAX_FAILURES,
@@ -27,7 +26,8 @@ from tipbox.services.reviewers import (
     Reviewers,
     throttle_key,
 )
-from tipbox.services.sessions import ReviewerServices
+from tipbox.services.accounts.sessions import ReviewerServices
+from tipbox.services.instance import Instance
 
 FUZZ = settings(max_examples=60, derandomize=True, deadline=None,
                 suppress_health_check=list(HealthCheck))

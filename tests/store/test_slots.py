@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from tipbox.errors import Busy, StorageUnavailable
 from tipbox.passwords import Argon2Params
-from tipbox.services.low_priority import LOWEST, LowPriorityThreads
-from tipbox.services.sources import CodenameKdf
+from tipbox.services.sources.low_priority import LOWEST, LowPriorityThreads
+from tipbox.services.sources.returning import CodenameKdf
 from tipbox.store.slots import SlotPool
 
 ROOT = Path(__file__).resolve().parents[2]

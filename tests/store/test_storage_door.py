@@ -38,17 +38,17 @@ _SQL = re.compile(
 #: has moved to tipbox/store/ (the test fails until you do).
 SQL_NOT_MOVED_YET = frozenset({
     # newsroom_keys, grants and reviewers of key rotation (its item SQL has moved)
-    "services/rotation.py",
+    "services/custody/rotation.py",
     # audit_log
     "services/audit.py",
     "services/admin_audit.py",
     # newsroom_keys and grants
-    "services/keyring.py",
+    "services/custody/keyring.py",
     # reviewers, sessions and the login throttle
-    "services/reviewers.py",
-    "services/reviewer_admin.py",
-    "services/sessions.py",
-    "services/source_sessions.py",
+    "services/accounts/reviewers.py",
+    "services/accounts/reviewer_admin.py",
+    "services/accounts/sessions.py",
+    "services/sources/sessions.py",
 })
 
 #: Modules that may name the blob directory, and why.
@@ -59,7 +59,7 @@ BLOB_DIRECTORY_ALLOWED = frozenset({
     "services/instance.py",
     # restore builds a whole new data directory (data/blobs) in a staging
     # directory before renaming it into place
-    "services/backup.py",
+    "services/ops/backup.py",
 })
 
 

@@ -248,7 +248,7 @@ def test_storage_error_mid_upload_is_not_a_crash(
     client: FlaskClient, token: Callable[..., str], site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tipbox.errors import StorageFull
-    from tipbox.services.submissions import FileUpload
+    from tipbox.services.submissions.intake import FileUpload
 
     def full(self: FileUpload, data: bytes) -> int:
         raise StorageFull("disk full")
@@ -299,7 +299,7 @@ def test_no_file_byte_is_stored_before_a_valid_token(
     client: FlaskClient, token: Callable[..., str], site, monkeypatch: pytest.MonkeyPatch,
     order: str,
 ) -> None:
-    from tipbox.services.submissions import SubmissionDraft
+    from tipbox.services.submissions.intake import SubmissionDraft
 
     def never(*_: object) -> None:
         raise AssertionError("a file reached the draft before the CSRF token was checked")

@@ -23,11 +23,11 @@ from tests.web.conftest import SourceSite
 from tests.web.test_source_routes import codename_of, submit
 from tipbox.config import load_settings
 from tipbox.errors import ConfigError
-from tipbox.services import sources as sources_module
 from tipbox.services.audit import Audit
-from tipbox.services.inbox import Inbox
-from tipbox.services.retention import DAY_SECONDS, Retention
-from tipbox.services.source_sessions import SourceSessions, token_key
+from tipbox.services.inbox.conversations import Inbox
+from tipbox.services.ops.retention import DAY_SECONDS, Retention
+from tipbox.services.sources import returning as sources_module
+from tipbox.services.sources.sessions import SourceSessions, token_key
 from tipbox.source.session import install_source_sessions
 from tipbox.store.slots import SlotPool
 

@@ -15,11 +15,11 @@ from tipbox.admin.access import admin_services
 from tipbox.errors import InvalidInput
 from tipbox.reviewer import forms
 from tipbox.reviewer.guard import current_session, services, start_session, token
+from tipbox.services.accounts.reviewers import Enrolment
+from tipbox.services.accounts.sessions import newsroom_secrets
+from tipbox.services.custody.keyring import KeyIdentity
+from tipbox.services.custody.rotation import RewrapReport
 from tipbox.services.instance_settings import NAMES
-from tipbox.services.keyring import KeyIdentity
-from tipbox.services.reviewers import Enrolment
-from tipbox.services.rotation import RewrapReport
-from tipbox.services.sessions import newsroom_secrets
 from tipbox.web.errors import explain
 from tipbox.web.i18n import N_
 

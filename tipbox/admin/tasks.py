@@ -2,7 +2,7 @@
 
 At most once per :data:`PURGE_INTERVAL_SECONDS` per process, before serving a
 request, expired sources and items are crypto-shredded with the retention
-period in effect (:mod:`tipbox.services.retention`). A failure is logged
+period in effect (:mod:`tipbox.services.ops.retention`). A failure is logged
 and never breaks the request; the next interval tries again.
 """
 

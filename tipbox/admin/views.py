@@ -19,7 +19,7 @@ from tipbox.admin.access import admin_services
 from tipbox.errors import Forbidden, InvalidInput, NotFound
 from tipbox.reviewer import forms
 from tipbox.reviewer.guard import admin_required, current_session
-from tipbox.services.reviewers import qr_svg
+from tipbox.services.accounts.reviewers import qr_svg
 from tipbox.web.errors import explain
 from tipbox.web.i18n import gettext
 

@@ -5,7 +5,7 @@
 ``enable``, ``delete``, ``reset``, ``set-admin``. ``python -m tipbox settings``
 shows and changes the instance settings; ``python -m tipbox audit`` prints the
 audit log. The rules are those of the services
-(:mod:`tipbox.services.reviewer_admin`, :mod:`tipbox.services.instance_settings`):
+(:mod:`tipbox.services.accounts.reviewer_admin`, :mod:`tipbox.services.instance_settings`):
 the last admin stays, removal deletes grants at once and asks for a key
 rotation. Keys to grant come from ``--recovery-identity FILE`` when given;
 otherwise an admin's next login grants them.
@@ -23,11 +23,11 @@ import click
 from tipbox.cli.keys import one_line_errors, open_admin, print_enrolment, read_identities
 from tipbox.cli.reviewers import reviewers as base_reviewers
 from tipbox.errors import NotFound
+from tipbox.services.accounts.reviewer_admin import ReviewerRow
 from tipbox.services.admin import AdminServices
-from tipbox.services.export import unlock_identities
+from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.services.instance_settings import NAMES
-from tipbox.services.keyring import KeyIdentity
-from tipbox.services.reviewer_admin import ReviewerRow
+from tipbox.services.ops.export import unlock_identities
 
 __all__ = ["audit", "reviewers", "settings"]
 

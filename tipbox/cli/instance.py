@@ -16,9 +16,9 @@ from tipbox.cli.failures import fail, one_line_errors
 from tipbox.cli.reviewers import print_first_admin
 from tipbox.config import load_settings
 from tipbox.crypto import parse_identity_file
-from tipbox.services.export import export_submissions, unlock_identities
+from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.services.instance import InitResult, init_instance, open_instance
-from tipbox.services.keyring import KeyIdentity
+from tipbox.services.ops.export import export_submissions, unlock_identities
 
 __all__ = ["commands", "export", "init"]
 

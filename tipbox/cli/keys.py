@@ -26,12 +26,12 @@ from tipbox.cli.reviewers import NOTICE
 from tipbox.config import load_settings
 from tipbox.crypto import HybridIdentity, X25519Identity, parse_identity_file
 from tipbox.errors import InvalidInput
+from tipbox.services.accounts.reviewers import Enrolment, Reviewers, qr_terminal
 from tipbox.services.admin import AdminServices
-from tipbox.services.export import unlock_identities
+from tipbox.services.custody.keyring import KeyIdentity
+from tipbox.services.custody.recovery import recover_admin, rotate_recovery
 from tipbox.services.instance import Instance, open_instance
-from tipbox.services.keyring import KeyIdentity
-from tipbox.services.recovery import recover_admin, rotate_recovery
-from tipbox.services.reviewers import Enrolment, Reviewers, qr_terminal
+from tipbox.services.ops.export import unlock_identities
 
 __all__ = [
     "commands",

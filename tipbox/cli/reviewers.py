@@ -22,8 +22,8 @@ import click
 from tipbox.cli.failures import one_line_errors as one_line_errors_for
 from tipbox.config import Settings, load_settings
 from tipbox.crypto import parse_identity_file
+from tipbox.services.accounts.reviewers import Enrolment, Reviewers, create_first_admin, qr_terminal
 from tipbox.services.instance import Instance, open_instance
-from tipbox.services.reviewers import Enrolment, Reviewers, create_first_admin, qr_terminal
 
 __all__ = ["print_first_admin", "reviewers"]
 

@@ -21,9 +21,9 @@ import click
 
 from tipbox.cli.failures import fail, one_line_errors
 from tipbox.config import Settings, load_settings
-from tipbox.services.doctor import foreign_user
+from tipbox.services.accounts.reviewers import Reviewers
 from tipbox.services.instance import open_instance
-from tipbox.services.reviewers import Reviewers
+from tipbox.services.ops.doctor import foreign_user
 from tipbox.store import SweepReport, hour
 
 __all__ = ["HourlySweep", "describe", "sweep", "sweep_instance"]

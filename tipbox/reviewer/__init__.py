@@ -1,7 +1,7 @@
 """The reviewer app: journalists' inbox (served as ``app:reviewer`` on its own port).
 
 :func:`create_reviewer_app` opens the instance once, builds the reviewer
-services (:class:`~tipbox.services.sessions.ReviewerServices`) and registers
+services (:class:`~tipbox.services.accounts.sessions.ReviewerServices`) and registers
 only the reviewer routes. Contract (DESIGN 5 and 8, issue 4):
 
 - Every route but ``/login`` and ``/enrol`` needs a live ``full`` session
@@ -32,8 +32,8 @@ from tipbox.config import Settings, load_settings
 from tipbox.reviewer import auth, views
 from tipbox.reviewer.downloads import sandbox_attachments
 from tipbox.reviewer.guard import install_services
+from tipbox.services.accounts.sessions import ReviewerServices
 from tipbox.services.instance import open_instance
-from tipbox.services.sessions import ReviewerServices
 from tipbox.web import UploadRequest, init_web, install_instance
 from tipbox.web.numbers import install_id_converter
 

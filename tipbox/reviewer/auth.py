@@ -26,8 +26,8 @@ from tipbox.reviewer.guard import (
     start_session,
     token,
 )
-from tipbox.services.reviewers import MIN_PASSWORD_CHARS, qr_svg, suggest_password
-from tipbox.services.sessions import LoginResult, NoSession
+from tipbox.services.accounts.reviewers import MIN_PASSWORD_CHARS, qr_svg, suggest_password
+from tipbox.services.accounts.sessions import LoginResult, NoSession
 from tipbox.web.errors import explain
 from tipbox.web.i18n import N_, gettext
 

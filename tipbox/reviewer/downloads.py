@@ -4,7 +4,7 @@ Security contract: a download is never rendered. Every one is
 ``application/octet-stream`` with ``Content-Disposition: attachment`` and a
 file name made safe for RFC 6266: ``filename*`` carries, percent-encoded,
 exactly the name the inbox shows (``saved_file_name`` of
-:mod:`tipbox.services.file_names`: the upload-time filter, a no-op for the
+:mod:`tipbox.services.submissions.file_names`: the upload-time filter, a no-op for the
 names it produced, never a second, different cut), and ``filename`` an ASCII
 fallback without quotes, separators or controls for old clients.
 :func:`sandbox_attachments` adds ``sandbox`` to the CSP of every attachment,
@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from flask import Response
 
-from tipbox.services.file_names import saved_file_name
+from tipbox.services.submissions.file_names import saved_file_name
 
 _UNSAFE_ASCII = set('"\\/;:*?<>|%')
 

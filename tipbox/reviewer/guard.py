@@ -3,7 +3,7 @@
 Security contract:
 
 - The Flask session (signed cookie) holds one value, ``token``: the session
-  id and per-session key of :mod:`tipbox.services.sessions`. It is replaced
+  id and per-session key of :mod:`tipbox.services.accounts.sessions`. It is replaced
   as a whole at login (:func:`start_session`) and cleared at logout; only
   the language choice (:mod:`tipbox.web.i18n`) is kept.
 - :func:`login_required` loads the ``full`` session for every request of a
@@ -21,7 +21,7 @@ from flask import Flask, current_app, g, redirect, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox.errors import Forbidden
-from tipbox.services.sessions import NoSession, ReviewerServices, ReviewerSession
+from tipbox.services.accounts.sessions import NoSession, ReviewerServices, ReviewerSession
 from tipbox.web.i18n import clear_session
 
 _KEY = "tipbox.reviewer"

@@ -12,14 +12,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tipbox.services.accounts.reviewer_admin import ReviewerAdmin
+from tipbox.services.accounts.reviewers import Reviewers
 from tipbox.services.admin_audit import AdminAudit
+from tipbox.services.custody.key_files import KeyFiles
+from tipbox.services.custody.rotation import Rotation
 from tipbox.services.instance import Instance
 from tipbox.services.instance_settings import SettingsStore
-from tipbox.services.key_files import KeyFiles
-from tipbox.services.retention import Retention
-from tipbox.services.reviewer_admin import ReviewerAdmin
-from tipbox.services.reviewers import Reviewers
-from tipbox.services.rotation import Rotation
+from tipbox.services.ops.retention import Retention
 
 __all__ = ["AdminServices"]
 

@@ -33,8 +33,7 @@ from tipbox.config import Settings
 from tipbox.crypto import HybridIdentity, X25519Identity, encrypt, fingerprint
 from tipbox.errors import AlreadyInitialised, NotInitialised
 from tipbox.passwords import Argon2Params, new_salt
-from tipbox.services.instance_settings import SettingsStore
-from tipbox.services.keyring import (
+from tipbox.services.custody.keyring import (
     RECOVERY,
     RECOVERY_RECIPIENT,
     KeyIdentity,
@@ -42,8 +41,9 @@ from tipbox.services.keyring import (
     NewsroomKey,
     insert_key,
 )
-from tipbox.services.sources import CodenameKdf, Sources
-from tipbox.services.submissions import Submissions
+from tipbox.services.instance_settings import SettingsStore
+from tipbox.services.sources.returning import CodenameKdf, Sources
+from tipbox.services.submissions.intake import Submissions
 from tipbox.store import Store, hour
 from tipbox.store.db import read_meta, write_meta
 from tipbox.store.files import write_atomically

@@ -18,8 +18,8 @@ from tipbox.source.session import current_login
 from tipbox.web import instance
 
 if t.TYPE_CHECKING:
-    from tipbox.services.submissions import Receipt
-    from tipbox.services.submissions import SubmissionDraft as Draft
+    from tipbox.services.submissions.intake import Receipt
+    from tipbox.services.submissions.intake import SubmissionDraft as Draft
 
 log = logging.getLogger("tipbox.source")
 

@@ -4,7 +4,7 @@ Security contract:
 
 - The codename is never kept: after :meth:`Sources.login` has derived the
   source's identity, the session holds one value, ``login``: a token made by
-  :class:`~tipbox.services.source_sessions.SourceSessions` (sealed under a
+  :class:`~tipbox.services.sources.sessions.SourceSessions` (sealed under a
   server key, live only while its server-side row lives; see that module
   for what is stored and what expires when).
 - Logging in ends the session the cookie held (if any), then clears the whole
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g, request, session
 
 from tipbox.errors import SessionEnded
-from tipbox.services.source_sessions import SourceSessions
-from tipbox.services.sources import SourceLogin
+from tipbox.services.sources.returning import SourceLogin
+from tipbox.services.sources.sessions import SourceSessions
 from tipbox.web.i18n import clear_session
 
 _SESSION_KEY = "login"

@@ -131,7 +131,7 @@ _EXPIRED_SOURCES = (
 
 @dataclass(frozen=True, slots=True)
 class Expired:
-    """What is older than a cut hour (the rules are in :mod:`tipbox.services.retention`)."""
+    """What is older than a cut hour (the rules are in :mod:`tipbox.services.ops.retention`)."""
 
     items: int
     submissions: int

@@ -1,7 +1,7 @@
 """The key tables: ``newsroom_keys`` and the ``grants`` that wrap them for holders.
 
 Contract: functions run inside the caller's transaction. (Most of the key
-SQL still lives in ``services/keyring.py`` and ``services/rotation.py``;
+SQL still lives in ``services/custody/keyring.py`` and ``services/custody/rotation.py``;
 see ``SQL_NOT_MOVED_YET`` in ``tests/store/test_storage_door.py``.)
 """
 

@@ -53,7 +53,7 @@ Security contract:
   must discard whatever was written (the source app aborts the draft).
 - File names are passed to the sink exactly as decoded (they may contain
   ``../``, NUL, thousands of characters): the sink runs the one file-name
-  filter (:mod:`tipbox.services.file_names`), stores the result encrypted
+  filter (:mod:`tipbox.services.submissions.file_names`), stores the result encrypted
   and never uses it as a path.
 """
 

@@ -32,9 +32,9 @@ from tipbox.config import Settings
 from tipbox.crypto import DecryptionError, Recipient, decrypt_detached, parse_recipient
 from tipbox.errors import AuthenticationFailed, InvalidInput, NotFound, TooLarge
 from tipbox.passwords import Argon2Params, CodenameKeys, codename_keys, secrets_equal
-from tipbox.services.keyring import KeyIdentity, Keyring, identity_from_seed, key_kind
-from tipbox.services.low_priority import LowPriorityThreads
-from tipbox.services.sealing import seal_bytes
+from tipbox.services.custody.keyring import KeyIdentity, Keyring, identity_from_seed, key_kind
+from tipbox.services.sources.low_priority import LowPriorityThreads
+from tipbox.services.submissions.sealing import seal_bytes
 from tipbox.store import Store, hour
 from tipbox.store.items import (
     ItemKind,
@@ -81,7 +81,7 @@ class CodenameKdf:
     the whole upload, and should not lose it lightly.
 
     Logins also run on ``login_threads`` at the lowest CPU priority
-    (:mod:`~tipbox.services.low_priority`): a login flood gets only the CPU
+    (:mod:`~tipbox.services.sources.low_priority`): a login flood gets only the CPU
     that submissions and page views leave over. The cost of a derivation
     (the Argon2 parameters) is the same for both purposes.
     """

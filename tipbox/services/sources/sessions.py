@@ -48,8 +48,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tipbox.crypto import HybridIdentity, KeyFormatError, X25519Identity, parse_identity
 from tipbox.errors import SessionEnded
-from tipbox.services.reviewers import SealError, seal, unseal
-from tipbox.services.sources import SourceLogin
+from tipbox.services.accounts.reviewers import SealError, seal, unseal
+from tipbox.services.sources.returning import SourceLogin
 from tipbox.store import Database, hour
 
 __all__ = ["Resumed", "SourceSessions", "token_key"]

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from tipbox.crypto import Recipient, encrypt, fingerprint
-from tipbox.services.keyring import KeyIdentity
+from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.store.files import fsync_path, write_atomically
 
 __all__ = ["KeyFiles"]

@@ -26,16 +26,16 @@ from dataclasses import dataclass
 
 from tipbox.crypto import HybridIdentity, X25519Identity
 from tipbox.errors import InvalidInput, NotFound
-from tipbox.services.key_files import KeyFiles
-from tipbox.services.keyring import (
+from tipbox.services.accounts.reviewer_admin import ReviewerAdmin
+from tipbox.services.accounts.reviewers import Enrolment, Reviewers
+from tipbox.services.custody.key_files import KeyFiles
+from tipbox.services.custody.keyring import (
     RECOVERY,
     RECOVERY_RECIPIENT,
     KeyIdentity,
     Keyring,
     insert_grant,
 )
-from tipbox.services.reviewer_admin import ReviewerAdmin
-from tipbox.services.reviewers import Enrolment, Reviewers
 from tipbox.store.db import Database, write_meta
 from tipbox.store.keys import delete_grants_of
 

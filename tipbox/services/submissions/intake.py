@@ -47,10 +47,10 @@ from tipbox.errors import (
     TipboxError,
     TooLarge,
 )
-from tipbox.services.file_names import filter_file_name
-from tipbox.services.keyring import Keyring, NewsroomKey, identity_from_seed
-from tipbox.services.offload import Offload
-from tipbox.services.sealing import Sealed, seal_bytes
+from tipbox.services.custody.keyring import Keyring, NewsroomKey, identity_from_seed
+from tipbox.services.submissions.file_names import filter_file_name
+from tipbox.services.submissions.offload import Offload
+from tipbox.services.submissions.sealing import Sealed, seal_bytes
 from tipbox.store import Store, hour
 from tipbox.store.items import (
     ItemKind,
@@ -62,7 +62,7 @@ from tipbox.store.items import (
 )
 
 if TYPE_CHECKING:
-    from tipbox.services.sources import CodenameKdf, SourceLogin
+    from tipbox.services.sources.returning import CodenameKdf, SourceLogin
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -101,7 +101,7 @@ class FileUpload:
 
     The caller's thread only counts bytes against the limits; hashing and
     encryption (with the blob writes) each run on their own worker thread
-    (:class:`~tipbox.services.offload.Offload`), so a request thread can
+    (:class:`~tipbox.services.submissions.offload.Offload`), so a request thread can
     read the network while the previous chunk is being sealed.
     """
 
@@ -216,9 +216,9 @@ class SubmissionDraft:
         """Start a file; its bytes stream into an age encryptor over a temp blob.
 
         The manifest keeps the name made safe by
-        :func:`~tipbox.services.file_names.filter_file_name` (the name the
+        :func:`~tipbox.services.submissions.file_names.filter_file_name` (the name the
         inbox shows and the download saves). Raises its
-        :class:`~tipbox.services.file_names.FileNameRefused` (an
+        :class:`~tipbox.services.submissions.file_names.FileNameRefused` (an
         ``InvalidInput``) for a name it refuses and :class:`TooLarge` past
         ``max_files``.
         """

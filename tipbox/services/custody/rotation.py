@@ -50,8 +50,8 @@ from tipbox.crypto import (
     rewrap_header,
 )
 from tipbox.errors import InvalidInput, NotFound
-from tipbox.services.key_files import KeyFiles
-from tipbox.services.keyring import RECOVERY, KeyIdentity, Keyring, NewsroomKey, insert_key
+from tipbox.services.custody.key_files import KeyFiles
+from tipbox.services.custody.keyring import RECOVERY, KeyIdentity, Keyring, NewsroomKey, insert_key
 from tipbox.store import Store, hour
 from tipbox.store.items import (
     ItemKind,

@@ -1,6 +1,6 @@
 """What admins do to reviewer accounts: add, disable, enable, reset, delete, promote.
 
-Builds on :class:`~tipbox.services.reviewers.Reviewers` (accounts, passwords,
+Builds on :class:`~tipbox.services.accounts.reviewers.Reviewers` (accounts, passwords,
 TOTP, grants). Security contract (issue 5):
 
 - **Removing access is immediate.** Disabling or deleting an account deletes
@@ -34,8 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tipbox.errors import Forbidden, NotFound
-from tipbox.services.keyring import KeyIdentity
-from tipbox.services.reviewers import Account, Enrolment, Reviewers, holder_name
+from tipbox.services.accounts.reviewers import Account, Enrolment, Reviewers, holder_name
+from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.store.db import Database
 
 __all__ = ["ROTATE_ADVICE", "LastAdmin", "Removed", "ReviewerAdmin", "ReviewerRow"]

@@ -32,12 +32,19 @@ from dataclasses import dataclass
 from tipbox.config import Settings
 from tipbox.crypto import DecryptionError, HybridIdentity, KeyFormatError, parse_identity
 from tipbox.errors import AuthenticationFailed, NotFound
+from tipbox.services.accounts.reviewers import (
+    AccountLocked,
+    Enrolment,
+    Reviewers,
+    Unlocked,
+    seal,
+    unseal,
+)
 from tipbox.services.admin import AdminServices
 from tipbox.services.audit import Audit
-from tipbox.services.inbox import Inbox
+from tipbox.services.custody.keyring import KeyIdentity, Keyring
+from tipbox.services.inbox.conversations import Inbox
 from tipbox.services.instance import Instance
-from tipbox.services.keyring import KeyIdentity, Keyring
-from tipbox.services.reviewers import AccountLocked, Enrolment, Reviewers, Unlocked, seal, unseal
 from tipbox.store.db import Database
 
 __all__ = [

@@ -12,7 +12,7 @@ Security contract:
   truncated download, never unverified bytes).
 - Decrypted file names are returned as data, never used as a path. A
   conversation shows, and a download or zip saves, the same name:
-  ``saved_file_name`` of :mod:`tipbox.services.file_names`.
+  ``saved_file_name`` of :mod:`tipbox.services.submissions.file_names`.
 - Deleting is a crypto-shred: the header rows are deleted first (SQLite
   ``secure_delete``; the WAL is then truncated), and only then are the
   payload blobs unlinked. Without its header a payload is noise, even in an
@@ -37,9 +37,9 @@ from tipbox.crypto import DecryptionError, decrypt_detached
 from tipbox.digits import NotANumber, parse_number
 from tipbox.errors import Forbidden, InvalidInput, NotFound
 from tipbox.services.audit import Audit
-from tipbox.services.file_names import numbered_file_name, saved_file_name
-from tipbox.services.keyring import KeyIdentity
-from tipbox.services.sources import Sources
+from tipbox.services.custody.keyring import KeyIdentity
+from tipbox.services.sources.returning import Sources
+from tipbox.services.submissions.file_names import numbered_file_name, saved_file_name
 from tipbox.store import Store, items
 from tipbox.store.items import ItemKind
 

@@ -56,9 +56,9 @@ from pathlib import Path
 
 from tipbox.config import Settings
 from tipbox.errors import NotInitialised, StorageUnavailable
-from tipbox.services.backup import SNAPSHOT_PREFIX
+from tipbox.services.custody.keyring import Keyring
 from tipbox.services.instance import is_initialised
-from tipbox.services.keyring import Keyring
+from tipbox.services.ops.backup import SNAPSHOT_PREFIX
 from tipbox.store import Database, find_orphans, open_blob_store
 from tipbox.store.blobs import is_locked
 

@@ -33,8 +33,8 @@ from typing import BinaryIO
 
 from tipbox.crypto import DecryptionError, Identity, decrypt_detached
 from tipbox.errors import InvalidInput, NotFound
-from tipbox.services.file_names import numbered_file_name, saved_file_name
-from tipbox.services.keyring import KeyIdentity, Keyring
+from tipbox.services.custody.keyring import KeyIdentity, Keyring
+from tipbox.services.submissions.file_names import numbered_file_name, saved_file_name
 from tipbox.store import Store
 from tipbox.store.items import ItemKind, items_of_source, sources_in_order
 
@@ -55,7 +55,7 @@ class ExportSummary:
 def safe_name(name: str) -> str:
     """A file name that is safe on any common file system and never a path.
 
-    The upload-time filter (:func:`~tipbox.services.file_names.saved_file_name`),
+    The upload-time filter (:func:`~tipbox.services.submissions.file_names.saved_file_name`),
     so exactly the name the inbox shows and a download saves; for older or
     damaged names, path separators and control characters become ``_``.
     Never empty (``file`` when nothing is left).

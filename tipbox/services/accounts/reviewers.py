@@ -83,7 +83,7 @@ from tipbox.crypto import HybridIdentity, KeyFormatError, parse_identity, parse_
 from tipbox.digits import is_ascii_digits
 from tipbox.errors import AuthenticationFailed, InvalidInput, NotFound
 from tipbox.passwords import Argon2Params, PasswordKeys, new_salt, password_keys
-from tipbox.services.keyring import KeyIdentity, Keyring, insert_grant
+from tipbox.services.custody.keyring import KeyIdentity, Keyring, insert_grant
 from tipbox.store.db import Database, hour
 
 if TYPE_CHECKING:
