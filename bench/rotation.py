@@ -32,7 +32,7 @@ from tipbox.services.custody.key_files import KeyFiles  # noqa: E402
 from tipbox.services.custody.keyring import KeyIdentity  # noqa: E402
 from tipbox.services.custody.rotation import Rotation  # noqa: E402
 from tipbox.services.instance import Instance, init_instance, open_instance  # noqa: E402
-from tipbox.services.submissions.sealing import seal_bytes  # noqa: E402
+from tipbox.services.sealing import seal_bytes  # noqa: E402
 from tipbox.store import hour  # noqa: E402
 
 UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}

@@ -33,8 +33,8 @@ from tipbox.crypto import DecryptionError, Recipient, decrypt_detached, parse_re
 from tipbox.errors import AuthenticationFailed, InvalidInput, NotFound, TooLarge
 from tipbox.passwords import Argon2Params, CodenameKeys, codename_keys, secrets_equal
 from tipbox.services.custody.keyring import KeyIdentity, Keyring, identity_from_seed, key_kind
+from tipbox.services.sealing import seal_bytes
 from tipbox.services.sources.low_priority import LowPriorityThreads
-from tipbox.services.submissions.sealing import seal_bytes
 from tipbox.store import Store, hour
 from tipbox.store.items import (
     ItemKind,

@@ -2,6 +2,5 @@
 
 - :mod:`.intake`: a submission draft, its message and files, committed at once;
 - :mod:`.file_names`: the one filter for uploaded file names;
-- :mod:`.sealing`: an item's bytes encrypted into a blob, its header apart;
 - :mod:`.offload`: a stream's CPU and disk work on a background thread.
 """

@@ -48,9 +48,9 @@ from tipbox.errors import (
     TooLarge,
 )
 from tipbox.services.custody.keyring import Keyring, NewsroomKey, identity_from_seed
+from tipbox.services.sealing import Sealed, seal_bytes
 from tipbox.services.submissions.file_names import filter_file_name
 from tipbox.services.submissions.offload import Offload
-from tipbox.services.submissions.sealing import Sealed, seal_bytes
 from tipbox.store import Store, hour
 from tipbox.store.items import (
     ItemKind,
