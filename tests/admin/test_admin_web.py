@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 
 from tipbox.admin.tasks import PeriodicPurge
 from tipbox.services.admin import AdminServices
-from tipbox.services.admin_audit import AdminAudit
+from tipbox.services.audit import Audit
 from tipbox.services.instance import open_instance
 from tipbox.services.instance_settings import SettingsStore
 from tipbox.services.ops.retention import DAY_SECONDS
@@ -173,5 +173,5 @@ def test_the_reviewer_app_purges_expired_items_periodically(site: Site) -> None:
         submit(instance, "another new one", codename=False)
         task()  # within the interval: nothing runs
     assert len(item_rows(instance)) == 2
-    entries = AdminAudit(instance.store.db).page(action="purge").entries
+    entries = Audit(instance.store.db).page(action="purge").entries
     assert [entry.target for entry in entries] == ["1 items"]

@@ -39,14 +39,10 @@ _SQL = re.compile(
 SQL_NOT_MOVED_YET = frozenset({
     # newsroom_keys, grants and reviewers of key rotation (its item SQL has moved)
     "services/custody/rotation.py",
-    # audit_log
-    "services/audit.py",
-    "services/admin_audit.py",
     # newsroom_keys and grants
     "services/custody/keyring.py",
     # reviewers, sessions and the login throttle
     "services/accounts/reviewers.py",
-    "services/accounts/reviewer_admin.py",
     "services/accounts/sessions.py",
     "services/sources/sessions.py",
 })

@@ -38,8 +38,6 @@ class PeriodicPurge:
         try:
             services = admin_services()
             days = services.settings.current().retention_days
-            plan = services.retention.purge(days, now=now)
-            if not plan.empty:
-                services.audit.record("purge", reviewer=None, target=f"{plan.items} items")
+            services.retention.purge(days, now=now)
         except TipboxError as error:
             _log.warning("retention purge failed: %s", type(error).__name__)

@@ -19,7 +19,7 @@ from tipbox.admin.access import admin_services
 from tipbox.errors import Forbidden, InvalidInput, NotFound
 from tipbox.reviewer import forms
 from tipbox.reviewer.guard import admin_required, current_session
-from tipbox.services.accounts.reviewers import qr_svg
+from tipbox.services.accounts.totp import qr_svg
 from tipbox.web.errors import explain
 from tipbox.web.i18n import gettext
 
@@ -66,12 +66,11 @@ def add_reviewer() -> Page:
         username = forms.username(request.form)
         is_admin = request.form.get("is_admin") == "1"
         _, enrolment = admin_services().accounts.add(
-            username, is_admin=is_admin, identities=current_session().identities()
+            username, is_admin=is_admin, identities=current_session().identities(), by=_me()
         )
     except InvalidInput as error:
         status, message = explain(error)
         return pages.reviewers(status, error=message)
-    admin_services().audit.record("add reviewer", reviewer=_me(), target=username)
     return pages.enrolment(enrolment, qr_svg(enrolment.uri), gettext("New account"))
 
 
@@ -90,23 +89,20 @@ def change_reviewer(reviewer_id: int, action: str) -> Page:
 
 
 def _disable(reviewer_id: int) -> Page:
-    removed = admin_services().accounts.disable(reviewer_id)
-    admin_services().audit.record("disable reviewer", reviewer=_me(), target=removed.username)
+    removed = admin_services().accounts.disable(reviewer_id, by=_me())
     return pages.reviewers(message=gettext(_DISABLED, name=removed.username) + " " + _rotate())
 
 
 def _enable(reviewer_id: int) -> Page:
     services = admin_services()
-    services.accounts.enable(reviewer_id, current_session().identities())
+    services.accounts.enable(reviewer_id, current_session().identities(), by=_me())
     username = services.accounts.get(reviewer_id).username
-    services.audit.record("enable reviewer", reviewer=_me(), target=username)
     return pages.reviewers(message=gettext("%(name)s is enabled again.", name=username))
 
 
 def _delete(reviewer_id: int) -> Page:
     forms.confirmed(request.form, code="confirm_delete_account")
-    removed = admin_services().accounts.delete(reviewer_id)
-    admin_services().audit.record("delete reviewer", reviewer=_me(), target=removed.username)
+    removed = admin_services().accounts.delete(reviewer_id, by=_me())
     return pages.reviewers(message=gettext(_DELETED, name=removed.username) + " " + _rotate())
 
 
@@ -114,8 +110,7 @@ def _reset(reviewer_id: int) -> Page:
     """New credentials; a disabled account stays disabled (the page says so)."""
     services = admin_services()
     disabled = services.accounts.get(reviewer_id).disabled  # and stays so: see reset()
-    enrolment = services.accounts.reset(reviewer_id, current_session().identities())
-    services.audit.record("reset reviewer", reviewer=_me(), target=enrolment.username)
+    enrolment = services.accounts.reset(reviewer_id, current_session().identities(), by=_me())
     return pages.enrolment(enrolment, qr_svg(enrolment.uri), gettext("Account reset"),
                            disabled=disabled)
 
@@ -123,10 +118,8 @@ def _reset(reviewer_id: int) -> Page:
 def _set_admin(reviewer_id: int) -> Page:
     is_admin = forms.flag(request.form, "admin", label="admin")
     services = admin_services()
-    services.accounts.set_admin(reviewer_id, is_admin=is_admin)
+    services.accounts.set_admin(reviewer_id, is_admin=is_admin, by=_me())
     username = services.accounts.get(reviewer_id).username
-    action = "grant admin" if is_admin else "revoke admin"
-    services.audit.record(action, reviewer=_me(), target=username)
     text = "%(name)s is now an admin." if is_admin else "%(name)s is no longer an admin."
     return pages.reviewers(message=gettext(text, name=username))
 
@@ -155,9 +148,8 @@ def keys() -> Page:
 def rotate() -> Page:
     """New active key; this admin's session receives it at once."""
     services = admin_services()
-    rotated = services.rotation.rotate()
+    rotated = services.rotation.rotate(by=_me())
     pages.add_to_session([rotated.identity])
-    services.audit.record("rotate key", reviewer=_me(), target=rotated.key.fingerprint)
     return pages.keys(
         message=gettext("The new key %(key)s is active.", key=rotated.key.fingerprint)
     )
@@ -168,8 +160,9 @@ def rotate() -> Page:
 def rewrap() -> Page:
     """Re-wrap one slice of headers with this session's keys; the page shows progress."""
     services = admin_services()
-    report = services.rotation.rewrap(current_session().identities(), limit=pages.REWRAP_SLICE)
-    services.audit.record("rewrap headers", reviewer=_me(), target=f"{report.rewrapped} items")
+    report = services.rotation.rewrap(
+        current_session().identities(), limit=pages.REWRAP_SLICE, by=_me()
+    )
     return pages.keys(report=report)
 
 
@@ -179,11 +172,10 @@ def destroy(key_id: int) -> Page:
     services = admin_services()
     try:
         forms.confirmed(request.form, code="confirm_destroy_key")
-        key = services.rotation.destroy(key_id)
+        key = services.rotation.destroy(key_id, by=_me())
     except InvalidInput as error:  # KeyInUse included
         status, message = explain(error)
         return pages.keys(status, error=message)
-    services.audit.record("destroy key", reviewer=_me(), target=key.fingerprint)
     return pages.keys(message=gettext("The key %(key)s is destroyed.", key=key.fingerprint))
 
 
@@ -201,9 +193,7 @@ def retention() -> Page:
 def purge() -> Page:
     services = admin_services()
     days = services.settings.current().retention_days
-    plan = services.retention.purge(days, now=time.time())
-    if not plan.empty:
-        services.audit.record("purge", reviewer=_me(), target=f"{plan.items} items")
+    plan = services.retention.purge(days, now=time.time(), by=_me())
     text = gettext(
         "Removed %(items)s items and %(sources)s sources.",
         items=plan.items,
@@ -224,11 +214,10 @@ def save_settings() -> Page:
     services = admin_services()
     fields = {name: request.form[name] for name in pages.SETTING_FIELDS if name in request.form}
     try:
-        services.settings.update(fields)
+        services.settings.update(fields, by=_me())
     except InvalidInput as error:
         status, message = explain(error)
         return pages.settings(status, error=message)
-    services.audit.record("change settings", reviewer=_me(), target=", ".join(sorted(fields)))
     return pages.settings(message=gettext("Settings saved."))
 
 

@@ -65,7 +65,6 @@ def disable(username: str) -> None:
     """Stop USERNAME logging in; their sessions and grants are deleted at once."""
     with _account(username) as (services, account):
         removed = services.accounts.disable(account.id)
-        services.audit.record("disable reviewer", reviewer=None, target=username)
     click.echo(f"{username} is disabled; {removed.grants_deleted} grants deleted.")
     click.echo(f"{removed.advice} (python -m tipbox keys rotate)")
 
@@ -78,7 +77,6 @@ def enable(username: str, identity_file: Path | None) -> None:
     """Let USERNAME log in again."""
     with _account(username) as (services, account):
         granted = services.accounts.enable(account.id, _identities(services, identity_file))
-        services.audit.record("enable reviewer", reviewer=None, target=username)
     click.echo(f"{username} is enabled; {granted} grants written.")
 
 
@@ -92,7 +90,6 @@ def delete(username: str, yes: bool) -> None:
         if not yes:
             click.confirm(f"Delete the account {username}?", abort=True)
         removed = services.accounts.delete(account.id)
-        services.audit.record("delete reviewer", reviewer=None, target=username)
     click.echo(f"{username} is deleted; {removed.grants_deleted} grants deleted.")
     click.echo(f"{removed.advice} (python -m tipbox keys rotate)")
 
@@ -109,7 +106,6 @@ def reset(username: str, identity_file: Path | None) -> None:
     with _account(username) as (services, account):
         identities = _identities(services, identity_file)
         enrolment = services.accounts.reset(account.id, identities)
-        services.audit.record("reset reviewer", reviewer=None, target=username)
     print_enrolment(enrolment, "RESET ACCOUNT")
     if account.disabled:
         click.echo(f"{username} stays disabled: they can set the account up only after"
@@ -124,8 +120,6 @@ def set_admin(username: str, role: str) -> None:
     """Grant (on) or revoke (off) the admin role of USERNAME."""
     with _account(username) as (services, account):
         services.accounts.set_admin(account.id, is_admin=role == "on")
-        action = "grant admin" if role == "on" else "revoke admin"
-        services.audit.record(action, reviewer=None, target=username)
     click.echo(f"{username} is {'now' if role == 'on' else 'no longer'} an admin.")
 
 
@@ -160,7 +154,6 @@ def set_setting(name: str, value: str) -> None:
     """Change the setting NAME (validated; limits only up to the environment's)."""
     with open_admin() as services:
         updated = services.settings.update({name: value})
-        services.audit.record("change settings", reviewer=None, target=name)
     click.echo(f"{name} = {getattr(updated, name)!r}")
 
 

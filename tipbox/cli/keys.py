@@ -26,11 +26,11 @@ from tipbox.cli.reviewers import NOTICE
 from tipbox.config import load_settings
 from tipbox.crypto import HybridIdentity, X25519Identity, parse_identity_file
 from tipbox.errors import InvalidInput
-from tipbox.services.accounts.reviewers import Enrolment, Reviewers, qr_terminal
+from tipbox.services.accounts.reviewers import Reviewers
+from tipbox.services.accounts.totp import Enrolment, qr_terminal
 from tipbox.services.admin import AdminServices
 from tipbox.services.custody.keyring import KeyIdentity
-from tipbox.services.custody.recovery import recover_admin, rotate_recovery
-from tipbox.services.instance import Instance, open_instance
+from tipbox.services.instance import open_instance
 from tipbox.services.ops.export import unlock_identities
 
 __all__ = [
@@ -60,13 +60,9 @@ def open_admin() -> Iterator[AdminServices]:
     """The admin services of the instance the environment names, closed afterwards."""
     instance = open_instance(load_settings())
     try:
-        yield AdminServices.open(instance, _reviewers(instance))
+        yield AdminServices.open(instance, Reviewers.for_instance(instance))
     finally:
         instance.close()
-
-
-def _reviewers(instance: Instance) -> Reviewers:
-    return Reviewers.for_instance(instance)
 
 
 def read_identities(path: Path) -> list[KeyIdentity]:
@@ -128,7 +124,6 @@ def rotate(classic: bool) -> None:
     """Create a new active key, granted to every enabled reviewer and the recovery key."""
     with open_admin() as services:
         rotated = services.rotation.rotate(classic=classic)
-        services.audit.record("rotate key", reviewer=None, target=rotated.key.fingerprint)
     click.echo(f"New active newsroom key: {rotated.key.recipient}")
     click.echo(f"Fingerprint: {rotated.key.fingerprint}")
     click.echo(f"Granted to: {', '.join(rotated.holders)}")
@@ -152,7 +147,6 @@ def rewrap(identity_file: Path, batch_size: int) -> None:
             report = services.rotation.rewrap(
                 identities, batch_size=batch_size, progress=_bar_updater(bar)
             )
-        services.audit.record("rewrap headers", reviewer=None, target=f"{report.rewrapped} items")
     click.echo(f"Re-wrapped {report.rewrapped} items; {report.remaining} still on retired keys.")
     if report.skipped:
         raise CliError(f"{report.skipped} items could not be re-wrapped with the given identity")
@@ -179,7 +173,6 @@ def destroy(key: str, yes: bool) -> None:
         if not yes:
             click.confirm(f"Destroy key {found.fingerprint} for good?", abort=True)
         destroyed = services.rotation.destroy(found.id)
-        services.audit.record("destroy key", reviewer=None, target=destroyed.fingerprint)
     click.echo(f"Destroyed key {destroyed.fingerprint}: its grants and key file are gone.")
 
 
@@ -191,14 +184,7 @@ def recover(identity_file: Path, username: str) -> None:
     """Give USERNAME admin rights and every newsroom key, from the recovery identity alone."""
     with open_admin() as services:
         recovery = _recovery_identity(services, identity_file)
-        enrolment = recover_admin(
-            services.instance.store.db,
-            services.instance.keyring,
-            _reviewers(services.instance),
-            recovery,
-            username,
-        )
-        services.audit.record("recover admin", reviewer=None, target=username)
+        enrolment = services.recovery.recover_admin(recovery, username)
     print_enrolment(enrolment, "RECOVERED ADMIN ACCOUNT")
 
 
@@ -222,14 +208,7 @@ def print_enrolment(enrolment: Enrolment, title: str) -> None:
 def rotate_recovery_command(identity_file: Path) -> None:
     """Replace the recovery identity; the new one is printed once."""
     with open_admin() as services:
-        recovery = _recovery_identity(services, identity_file)
-        new = rotate_recovery(
-            services.instance.store.db,
-            services.instance.keyring,
-            services.key_files,
-            recovery,
-        )
-        services.audit.record("rotate recovery", reviewer=None, target=new.recipient)
+        new = services.recovery.rotate(_recovery_identity(services, identity_file))
     click.echo(f"Every newsroom key ({new.keys}) is now granted to the new recovery recipient:")
     click.echo(f"    {new.recipient}")
     click.echo("The old recovery identity no longer opens anything stored from now on.\n")
@@ -246,8 +225,6 @@ def purge(dry_run: bool) -> None:
         now = time.time()
         retention = services.retention
         plan = retention.preview(days, now=now) if dry_run else retention.purge(days, now=now)
-        if not dry_run and not plan.empty:
-            services.audit.record("purge", reviewer=None, target=f"{plan.items} items")
     if plan.cut is None:
         click.echo("Retention is off (0 days): nothing expires.")
         return

@@ -1,9 +1,13 @@
 """The admin services of one instance, built once (issue 5).
 
-:class:`AdminServices` bundles key rotation, retention, instance settings,
-account administration and the admin audit log over an open
+:class:`AdminServices` bundles key rotation, recovery, retention, instance
+settings, account administration and the audit log over an open
 :class:`~tipbox.services.instance.Instance`. The web app and the command
 line build it with :meth:`AdminServices.open`; nothing here imports Flask.
+
+Each service records its own audit rows through the one :class:`Audit`
+built here (the instance settings through the audit log of the same
+database); callers pass only who acts (``by=``).
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from dataclasses import dataclass
 
 from tipbox.services.accounts.reviewer_admin import ReviewerAdmin
 from tipbox.services.accounts.reviewers import Reviewers
-from tipbox.services.admin_audit import AdminAudit
+from tipbox.services.audit import Audit
 from tipbox.services.custody.key_files import KeyFiles
+from tipbox.services.custody.recovery import Recovery
 from tipbox.services.custody.rotation import Rotation
 from tipbox.services.instance import Instance
 from tipbox.services.instance_settings import SettingsStore
@@ -30,10 +35,11 @@ class AdminServices:
 
     instance: Instance
     rotation: Rotation
+    recovery: Recovery
     retention: Retention
     settings: SettingsStore
     accounts: ReviewerAdmin
-    audit: AdminAudit
+    audit: Audit
     key_files: KeyFiles
 
     @classmethod
@@ -43,12 +49,17 @@ class AdminServices:
         """Build the admin services over ``instance`` (``reviewers``: the account service)."""
         db = instance.store.db
         key_files = KeyFiles(instance.settings.keys_dir)
+        audit = Audit(db, clock=clock)
+        accounts = ReviewerAdmin(db, reviewers, audit=audit)
         return cls(
             instance=instance,
-            rotation=Rotation(instance.store, instance.keyring, key_files, now=clock),
-            retention=Retention(instance.store),
+            rotation=Rotation(
+                instance.store, instance.keyring, key_files, audit=audit, now=clock
+            ),
+            recovery=Recovery(db, instance.keyring, key_files, accounts, audit=audit),
+            retention=Retention(instance.store, audit=audit),
             settings=instance.instance_settings,
-            accounts=ReviewerAdmin(db, reviewers),
-            audit=AdminAudit(db, clock=clock),
+            accounts=accounts,
+            audit=audit,
             key_files=key_files,
         )

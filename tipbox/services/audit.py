@@ -1,12 +1,22 @@
-"""The audit log of reviewer actions.
+"""The audit log: reviewer actions, admin actions, and the paginated viewer.
 
-Security contract: a row records *who* (the reviewer's username, or nothing
-for a failed login under an unknown name), *what* (one of :data:`ACTIONS`),
-*which item* (an item id) or *which source* (its designation: the only
-source-side name the server knows, chosen at random) and the *hour*. Never
-a codename, an IP address, a user agent, an exact time, a file name or any
-content. The attempted username of a failed login is recorded only when it
-names an existing account (a typo could be a password).
+Every service records its own rows through one :class:`Audit` (the inbox and
+the logins their reviewer actions, the admin services their admin actions);
+no view or command writes a row.
+
+Security contract: a row records *who* (the reviewer's username; nothing for
+the host, i.e. the command line or a scheduled purge, and for a failed login
+under an unknown name), *what* (one of :data:`ACTIONS`), *which item* (an
+item id), *which source* (its designation: the only source-side name the
+server knows, chosen at random) or, for an admin action, *which target* (a
+username, a key fingerprint, a count), and the *hour*. Never a codename, an
+IP address, a user agent, an exact time, a file name, any content, key
+material or a password. The attempted username of a failed login is
+recorded only when it names an existing account (a typo could be a
+password).
+
+The viewer pages by id (keyset pagination: newest first, ``before`` is the
+smallest id of the previous page), so a page costs the same at any depth.
 """
 
 from __future__ import annotations
@@ -15,11 +25,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tipbox.store.audit import audit_reviewers, insert_entry, newest_entries
 from tipbox.store.db import Database, hour
 
-__all__ = ["ACTIONS", "COLUMNS", "Audit", "AuditRow", "append_entry"]
+__all__ = [
+    "ACTIONS",
+    "ADMIN_ACTIONS",
+    "REVIEWER_ACTIONS",
+    "Audit",
+    "AuditPage",
+    "AuditRow",
+]
 
-ACTIONS = frozenset(
+REVIEWER_ACTIONS = frozenset(
     {
         "login",
         "failed login",
@@ -34,9 +52,27 @@ ACTIONS = frozenset(
         "delete source",
     }
 )
-
-
-COLUMNS = "id, hour, reviewer, action, target, item_id, designation"
+ADMIN_ACTIONS = frozenset(
+    {
+        "add reviewer",
+        "disable reviewer",
+        "enable reviewer",
+        "delete reviewer",
+        "reset reviewer",
+        "grant admin",
+        "revoke admin",
+        "rotate key",
+        "rewrap headers",
+        "destroy key",
+        "recover admin",
+        "rotate recovery",
+        "purge",
+        "change settings",
+    }
+)
+ACTIONS = REVIEWER_ACTIONS | ADMIN_ACTIONS
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +93,20 @@ class AuditRow:
 
     @classmethod
     def from_row(cls, row: Sequence[object]) -> AuditRow:
-        """Build from a row selected as :data:`COLUMNS`."""
+        """Build from a row selected as :data:`tipbox.store.audit.COLUMNS`."""
         return cls(*row)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """One page of entries; ``next_before`` continues it (``None``: last page)."""
+
+    entries: list[AuditRow]
+    next_before: int | None
+
+
 class Audit:
-    """Append-only audit log in the ``audit_log`` table."""
+    """Append-only audit log in the ``audit_log`` table, and its viewer."""
 
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
@@ -73,44 +117,49 @@ class Audit:
         action: str,
         *,
         reviewer: str | None,
+        target: str | None = None,
         item_id: int | None = None,
         designation: str | None = None,
         now: float | None = None,
     ) -> None:
-        """Append one entry; ``action`` must be one of :data:`ACTIONS`."""
-        append_entry(
-            self._db, action, allowed=ACTIONS, reviewer=reviewer,
-            when=self._clock() if now is None else now,
-            item_id=item_id, designation=designation,
-        )
+        """Append one entry; ``action`` must be one of :data:`ACTIONS` (else ``ValueError``)."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown audit action {action!r}")
+        when = hour(self._clock() if now is None else now)
+        with self._db.transaction() as conn:
+            insert_entry(
+                conn, action, hour=when, reviewer=reviewer, target=target,
+                item_id=item_id, designation=designation,
+            )
 
     def recent(self, limit: int = 100) -> list[AuditRow]:
         """The newest ``limit`` entries, newest first."""
         with self._db.reading() as conn:
-            rows = conn.execute(
-                f"SELECT {COLUMNS} FROM audit_log ORDER BY id DESC LIMIT ?",  # noqa: S608
-                (limit,),
-            ).fetchall()
+            rows = newest_entries(conn, limit)
         return [AuditRow.from_row(row) for row in rows]
 
+    def page(
+        self,
+        *,
+        reviewer: str | None = None,
+        action: str | None = None,
+        before: int | None = None,
+        size: int = PAGE_SIZE,
+    ) -> AuditPage:
+        """Newest-first entries matching the filters (``None``: any), below id ``before``."""
+        size = max(1, min(size, MAX_PAGE_SIZE))
+        with self._db.reading() as conn:
+            rows = newest_entries(conn, size + 1, reviewer=reviewer, action=action, before=before)
+        entries = [AuditRow.from_row(row) for row in rows[:size]]
+        more = len(rows) > size
+        return AuditPage(entries, entries[-1].id if more and entries else None)
 
-def append_entry(
-    db: Database,
-    action: str,
-    *,
-    allowed: frozenset[str],
-    reviewer: str | None,
-    when: float,
-    item_id: int | None = None,
-    designation: str | None = None,
-    target: str | None = None,
-) -> None:
-    """Insert one audit row at the hour of ``when``; ``action`` must be in ``allowed``."""
-    if action not in allowed:
-        raise ValueError(f"unknown audit action {action!r}")
-    with db.transaction() as conn:
-        conn.execute(
-            "INSERT INTO audit_log (hour, reviewer, action, item_id, designation, target)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (hour(when), reviewer, action, item_id, designation, target),
-        )
+    def reviewers(self) -> list[str]:
+        """Every reviewer name that appears in the log (for the filter)."""
+        with self._db.reading() as conn:
+            return audit_reviewers(conn)
+
+    @staticmethod
+    def actions() -> list[str]:
+        """Every action the log may contain (for the filter)."""
+        return sorted(ACTIONS)

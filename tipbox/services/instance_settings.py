@@ -22,6 +22,9 @@ session check.
 :meth:`SettingsStore.effective` returns the environment settings with the
 stored values applied, for the app factories and commands that honour them.
 Nothing here is secret; every value is validated before it is stored.
+Every stored change writes one "change settings" audit row naming the
+changed fields (never their values); ``by`` is the acting admin's username,
+``None`` for the host (the command line).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 from tipbox.config import Settings
 from tipbox.digits import parse_number
 from tipbox.errors import InvalidInput
+from tipbox.services.audit import Audit
 from tipbox.store.db import Database
 from tipbox.store.instance_settings import read_settings, write_settings
 
@@ -130,7 +134,8 @@ class SettingsStore:
 
     Reads are cached for ``max_age`` seconds (every page of both apps needs
     them); an update through this object is seen at once, one made by
-    another process within ``max_age``.
+    another process within ``max_age``. ``audit`` receives the rows (by
+    default the audit log of the same database).
     """
 
     def __init__(
@@ -138,10 +143,12 @@ class SettingsStore:
         db: Database,
         env: Settings,
         *,
+        audit: Audit | None = None,
         max_age: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
+        self._audit = Audit(db) if audit is None else audit
         self._env = env
         self._max_age = max_age
         self._clock = clock
@@ -168,7 +175,7 @@ class SettingsStore:
             return dataclasses.replace(result, session_idle_seconds=result.session_absolute_seconds)
         return result
 
-    def update(self, changes: Mapping[str, str]) -> InstanceSettings:
+    def update(self, changes: Mapping[str, str], *, by: str | None = None) -> InstanceSettings:
         """Validate and store ``changes`` (field name -> text); returns the new settings.
 
         Raises ``InvalidInput`` naming the first bad field; then nothing is stored.
@@ -184,6 +191,7 @@ class SettingsStore:
         with self._db.transaction() as conn:
             write_settings(conn, {name: str(value) for name, value in parsed.items()})
         self._cached = None
+        self._audit.record("change settings", reviewer=by, target=", ".join(sorted(changes)))
         return merged
 
     def effective(self) -> Settings:

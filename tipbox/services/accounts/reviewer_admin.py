@@ -25,6 +25,9 @@ TOTP, grants). Security contract (issue 5):
   adds it again). **A reset never enables an account:** a disabled account
   is re-created disabled (in the same insert), gets no grant and cannot log
   in, so not enrol either, until an admin enables it.
+- **Every change is audited** here, after it succeeded (a refused one writes
+  no row): ``by`` is the acting admin's username, ``None`` for the host
+  (the command line). The row's target is the account's username.
 """
 
 from __future__ import annotations
@@ -33,9 +36,20 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tipbox.errors import Forbidden, NotFound
-from tipbox.services.accounts.reviewers import Account, Enrolment, Reviewers, holder_name
+from tipbox.errors import Forbidden, InvalidInput, NotFound
+from tipbox.services.accounts.reviewers import Account, Reviewers, holder_name
+from tipbox.services.accounts.totp import Enrolment
+from tipbox.services.audit import Audit
 from tipbox.services.custody.keyring import KeyIdentity
+from tipbox.store.accounts_admin import (
+    account_row,
+    account_rows,
+    count_other_admins,
+    delete_account,
+    revoke_access,
+    set_admin_flag,
+    set_disabled,
+)
 from tipbox.store.db import Database
 
 __all__ = ["ROTATE_ADVICE", "LastAdmin", "Removed", "ReviewerAdmin", "ReviewerRow"]
@@ -74,20 +88,17 @@ class Removed:
 
 
 class ReviewerAdmin:
-    """Account administration (see the module contract)."""
+    """Account administration (see the module contract); ``audit`` receives the rows."""
 
-    def __init__(self, db: Database, reviewers: Reviewers) -> None:
+    def __init__(self, db: Database, reviewers: Reviewers, *, audit: Audit) -> None:
         self._db = db
         self._reviewers = reviewers
+        self._audit = audit
 
     def accounts(self) -> list[ReviewerRow]:
         """Every account in creation order, with its grant count."""
         with self._db.reading() as conn:
-            rows = conn.execute(
-                "SELECT r.id, r.username, r.is_admin, r.active, r.disabled,"
-                " (SELECT count(*) FROM grants g WHERE g.holder = 'reviewer:' || r.id) AS n"
-                " FROM reviewers r ORDER BY r.id"
-            ).fetchall()
+            rows = account_rows(conn)
         return [
             ReviewerRow(
                 id=int(row["id"]),
@@ -108,72 +119,116 @@ class ReviewerAdmin:
         raise NotFound("no such reviewer")
 
     def add(
-        self, username: str, *, is_admin: bool, identities: Sequence[KeyIdentity] = ()
+        self,
+        username: str,
+        *,
+        is_admin: bool,
+        identities: Sequence[KeyIdentity] = (),
+        by: str | None = None,
     ) -> tuple[Account, Enrolment]:
         """Create a pending account (one-time password and TOTP secret, shown once).
 
         ``identities``: the newsroom identities to grant right away.
         """
-        account, enrolment = self._reviewers.create(username, is_admin=is_admin)
-        if identities:
-            self._reviewers.grant(account, identities)
+        account, enrolment = self._create(username, is_admin=is_admin, identities=identities)
+        self._audit.record("add reviewer", reviewer=by, target=username)
         return account, enrolment
 
-    def disable(self, reviewer_id: int) -> Removed:
+    def disable(self, reviewer_id: int, *, by: str | None = None) -> Removed:
         """Refuse further logins, end sessions, delete grants (refused for the last admin)."""
         with self._db.transaction() as conn:
             row = _row(conn, reviewer_id)
             _keep_an_admin(conn, reviewer_id, row)
-            conn.execute("UPDATE reviewers SET disabled = 1 WHERE id = ?", (reviewer_id,))
+            set_disabled(conn, reviewer_id, disabled=True)
             removed = _revoke_access(conn, reviewer_id, str(row["username"]))
         self._db.checkpoint()
+        self._audit.record("disable reviewer", reviewer=by, target=removed.username)
         return removed
 
-    def enable(self, reviewer_id: int, identities: Sequence[KeyIdentity] = ()) -> int:
+    def enable(
+        self, reviewer_id: int, identities: Sequence[KeyIdentity] = (), *, by: str | None = None
+    ) -> int:
         """Allow logins again and grant ``identities``; returns how many grants were written."""
         with self._db.transaction() as conn:
-            _row(conn, reviewer_id)
-            conn.execute("UPDATE reviewers SET disabled = 0 WHERE id = ?", (reviewer_id,))
-        if not identities:
-            return 0
-        return self._reviewers.grant(self._reviewers.get(reviewer_id), identities)
+            row = _row(conn, reviewer_id)
+            set_disabled(conn, reviewer_id, disabled=False)
+        granted = 0
+        if identities:
+            granted = self._reviewers.grant(self._reviewers.get(reviewer_id), identities)
+        self._audit.record("enable reviewer", reviewer=by, target=str(row["username"]))
+        return granted
 
-    def delete(self, reviewer_id: int) -> Removed:
+    def delete(self, reviewer_id: int, *, by: str | None = None) -> Removed:
         """Delete the account with its grants and sessions (refused for the last admin)."""
         with self._db.transaction() as conn:
             row = _row(conn, reviewer_id)
             _keep_an_admin(conn, reviewer_id, row)
             removed = _revoke_access(conn, reviewer_id, str(row["username"]))
-            conn.execute("DELETE FROM reviewers WHERE id = ?", (reviewer_id,))
+            delete_account(conn, reviewer_id)
         self._db.checkpoint()
+        self._audit.record("delete reviewer", reviewer=by, target=removed.username)
         return removed
 
-    def set_admin(self, reviewer_id: int, *, is_admin: bool) -> None:
+    def set_admin(self, reviewer_id: int, *, is_admin: bool, by: str | None = None) -> None:
         """Grant or revoke the admin role (the last admin cannot be demoted)."""
         with self._db.transaction() as conn:
             row = _row(conn, reviewer_id)
             if not is_admin:
                 _keep_an_admin(conn, reviewer_id, row)
-            conn.execute(
-                "UPDATE reviewers SET is_admin = ? WHERE id = ?", (int(is_admin), reviewer_id)
-            )
+            set_admin_flag(conn, reviewer_id, is_admin=is_admin)
+        action = "grant admin" if is_admin else "revoke admin"
+        self._audit.record(action, reviewer=by, target=str(row["username"]))
 
     def reset(
-        self,
-        reviewer_id: int,
-        identities: Sequence[KeyIdentity] = (),
-        *,
-        is_admin: bool | None = None,
+        self, reviewer_id: int, identities: Sequence[KeyIdentity] = (), *, by: str | None = None
     ) -> Enrolment:
         """New key, one-time password and TOTP secret; the account re-enrols.
 
-        ``is_admin`` overrides the role (recovery makes the account an admin).
         A disabled account stays disabled (and receives no grant).
         """
+        enrolment = self._recreate(reviewer_id, identities, is_admin=None)
+        self._audit.record("reset reviewer", reviewer=by, target=enrolment.username)
+        return enrolment
+
+    def recover(
+        self, username: str, identities: Sequence[KeyIdentity], *, by: str | None = None
+    ) -> Enrolment:
+        """Make ``username`` an admin holding ``identities`` (break-glass recovery).
+
+        A new account is added; an existing one is reset as an admin. A
+        disabled one is refused (``InvalidInput``): a reset never enables an
+        account.
+        """
+        try:
+            existing = self._reviewers.by_username(username)
+        except NotFound:
+            _, enrolment = self._create(username, is_admin=True, identities=identities)
+        else:
+            if self.get(existing.id).disabled:
+                raise InvalidInput(
+                    f"{username} is disabled: enable it first (python -m tipbox reviewers"
+                    f" enable {username}) or recover onto a new name"
+                )
+            enrolment = self._recreate(existing.id, identities, is_admin=True)
+        self._audit.record("recover admin", reviewer=by, target=username)
+        return enrolment
+
+    def _create(
+        self, username: str, *, is_admin: bool, identities: Sequence[KeyIdentity]
+    ) -> tuple[Account, Enrolment]:
+        account, enrolment = self._reviewers.create(username, is_admin=is_admin)
+        if identities:
+            self._reviewers.grant(account, identities)
+        return account, enrolment
+
+    def _recreate(
+        self, reviewer_id: int, identities: Sequence[KeyIdentity], *, is_admin: bool | None
+    ) -> Enrolment:
+        """Delete and re-create under the same name; ``is_admin`` overrides the role."""
         with self._db.transaction() as conn:
             row = _row(conn, reviewer_id)
             _revoke_access(conn, reviewer_id, str(row["username"]))
-            conn.execute("DELETE FROM reviewers WHERE id = ?", (reviewer_id,))
+            delete_account(conn, reviewer_id)
         self._db.checkpoint()
         role = bool(row["is_admin"]) if is_admin is None else is_admin
         account, enrolment = self._reviewers.create(
@@ -185,9 +240,7 @@ class ReviewerAdmin:
 
 
 def _row(conn: sqlite3.Connection, reviewer_id: int) -> sqlite3.Row:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT id, username, is_admin, disabled FROM reviewers WHERE id = ?", (reviewer_id,)
-    ).fetchone()
+    row = account_row(conn, reviewer_id)
     if row is None:
         raise NotFound("no such reviewer")
     return row
@@ -197,15 +250,10 @@ def _keep_an_admin(conn: sqlite3.Connection, reviewer_id: int, row: sqlite3.Row)
     """Raise :class:`LastAdmin` if ``row`` is the only admin that is not disabled."""
     if not row["is_admin"] or row["disabled"]:
         return
-    others = conn.execute(
-        "SELECT count(*) FROM reviewers WHERE is_admin = 1 AND disabled = 0 AND id != ?",
-        (reviewer_id,),
-    ).fetchone()[0]
-    if not others:
+    if not count_other_admins(conn, reviewer_id):
         raise LastAdmin("this is the last admin: make another account an admin first")
 
 
 def _revoke_access(conn: sqlite3.Connection, reviewer_id: int, username: str) -> Removed:
-    grants = conn.execute("DELETE FROM grants WHERE holder = ?", (holder_name(reviewer_id),))
-    conn.execute("DELETE FROM reviewer_sessions WHERE reviewer_id = ?", (reviewer_id,))
-    return Removed(username=username, grants_deleted=grants.rowcount)
+    grants = revoke_access(conn, reviewer_id, holder_name(reviewer_id))
+    return Removed(username=username, grants_deleted=grants)

@@ -2,7 +2,7 @@
 
 Security contract:
 
-- :func:`recover_admin` needs only the recovery identity (which opens the
+- :meth:`Recovery.recover_admin` needs only the recovery identity (which opens the
   recovery grant of every newsroom key that is not destroyed). It gives a
   chosen account, new or existing, a fresh reviewer key, a one-time
   password and a TOTP secret (returned once, for printing), makes it an
@@ -10,7 +10,7 @@ Security contract:
   every admin password is lost. An existing account under that name is
   reset (its old key and grants are gone); a disabled one is refused, since
   a reset never enables an account (enable it first, or choose a new name).
-- :func:`rotate_recovery` replaces the recovery identity: a new one is
+- :meth:`Recovery.rotate` replaces the recovery identity: a new one is
   generated and returned once (never stored), every newsroom key that is
   not destroyed is granted to it, the grants of the old recovery recipient
   are deleted (secure_delete, WAL truncated) and the public recovery
@@ -18,6 +18,8 @@ Security contract:
   unless the old identity opens every such key, so no key is left without
   a recovery grant. Copies of the old recovery identity open only what was
   already in backups made before the rotation.
+- Both are audited ("recover admin", "rotate recovery") once they succeeded;
+  ``by`` is the acting admin's username, ``None`` for the host.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tipbox.crypto import HybridIdentity, X25519Identity
-from tipbox.errors import InvalidInput, NotFound
+from tipbox.errors import InvalidInput
 from tipbox.services.accounts.reviewer_admin import ReviewerAdmin
-from tipbox.services.accounts.reviewers import Enrolment, Reviewers
+from tipbox.services.accounts.totp import Enrolment
+from tipbox.services.audit import Audit
 from tipbox.services.custody.key_files import KeyFiles
 from tipbox.services.custody.keyring import (
     RECOVERY,
@@ -39,7 +42,7 @@ from tipbox.services.custody.keyring import (
 from tipbox.store.db import Database, write_meta
 from tipbox.store.keys import delete_grants_of
 
-__all__ = ["NewRecovery", "open_all_keys", "recover_admin", "rotate_recovery"]
+__all__ = ["NewRecovery", "Recovery", "open_all_keys"]
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -74,47 +77,48 @@ def open_all_keys(keyring: Keyring, recovery: KeyIdentity) -> list[tuple[int, Ke
     return result
 
 
-def recover_admin(
-    db: Database,
-    keyring: Keyring,
-    reviewers: Reviewers,
-    recovery: KeyIdentity,
-    username: str,
-) -> Enrolment:
-    """Make ``username`` an admin holding every newsroom key (see the module contract)."""
-    identities = [identity for _, identity in open_all_keys(keyring, recovery)]
-    admin = ReviewerAdmin(db, reviewers)
-    try:
-        existing = reviewers.by_username(username)
-    except NotFound:
-        _, enrolment = admin.add(username, is_admin=True, identities=identities)
-        return enrolment
-    if admin.get(existing.id).disabled:
-        raise InvalidInput(
-            f"{username} is disabled: enable it first (python -m tipbox reviewers enable"
-            f" {username}) or recover onto a new name"
+class Recovery:
+    """Break-glass recovery and recovery rotation (see the module contract)."""
+
+    def __init__(
+        self,
+        db: Database,
+        keyring: Keyring,
+        key_files: KeyFiles,
+        accounts: ReviewerAdmin,
+        *,
+        audit: Audit,
+    ) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._files = key_files
+        self._accounts = accounts
+        self._audit = audit
+
+    def recover_admin(
+        self, recovery: KeyIdentity, username: str, *, by: str | None = None
+    ) -> Enrolment:
+        """Make ``username`` an admin holding every newsroom key (see the module contract)."""
+        identities = [identity for _, identity in open_all_keys(self._keyring, recovery)]
+        return self._accounts.recover(username, identities, by=by)
+
+    def rotate(self, recovery: KeyIdentity, *, by: str | None = None) -> NewRecovery:
+        """Replace the recovery identity (see the module contract)."""
+        keys = open_all_keys(self._keyring, recovery)
+        new: KeyIdentity = (
+            HybridIdentity.generate()
+            if isinstance(recovery, HybridIdentity)
+            else X25519Identity.generate()
         )
-    return admin.reset(existing.id, identities, is_admin=True)
-
-
-def rotate_recovery(
-    db: Database, keyring: Keyring, key_files: KeyFiles, recovery: KeyIdentity
-) -> NewRecovery:
-    """Replace the recovery identity (see the module contract)."""
-    keys = open_all_keys(keyring, recovery)
-    new: KeyIdentity = (
-        HybridIdentity.generate()
-        if isinstance(recovery, HybridIdentity)
-        else X25519Identity.generate()
-    )
-    new_recipient = new.recipient()
-    with db.transaction() as conn:
-        delete_grants_of(conn, RECOVERY, str(recovery.recipient()))
-        for key_id, identity in keys:
-            insert_grant(conn, key_id, identity, holder=RECOVERY, recipient=new_recipient)
-        write_meta(conn, RECOVERY_RECIPIENT, str(new_recipient))
-    db.checkpoint()
-    key_files.write_recovery(new_recipient)
-    for _, identity in keys:
-        key_files.write_wrapped(identity, new_recipient)
-    return NewRecovery(identity=str(new), recipient=str(new_recipient), keys=len(keys))
+        new_recipient = new.recipient()
+        with self._db.transaction() as conn:
+            delete_grants_of(conn, RECOVERY, str(recovery.recipient()))
+            for key_id, identity in keys:
+                insert_grant(conn, key_id, identity, holder=RECOVERY, recipient=new_recipient)
+            write_meta(conn, RECOVERY_RECIPIENT, str(new_recipient))
+        self._db.checkpoint()
+        self._files.write_recovery(new_recipient)
+        for _, identity in keys:
+            self._files.write_wrapped(identity, new_recipient)
+        self._audit.record("rotate recovery", reviewer=by, target=str(new_recipient))
+        return NewRecovery(identity=str(new), recipient=str(new_recipient), keys=len(keys))

@@ -32,6 +32,9 @@ Security contract:
   last resort); otherwise it deletes the key's grants (secure_delete, then
   the WAL is truncated) and its recovery-wrapped file, and marks it
   ``destroyed``. What it protected is gone for good.
+- **Audit**: each of the three writes its row ("rotate key", "rewrap
+  headers", "destroy key") once it succeeded; ``by`` is the acting admin's
+  username, ``None`` for the host (the command line).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from tipbox.crypto import (
     rewrap_header,
 )
 from tipbox.errors import InvalidInput, NotFound
+from tipbox.services.audit import Audit
 from tipbox.services.custody.key_files import KeyFiles
 from tipbox.services.custody.keyring import RECOVERY, KeyIdentity, Keyring, NewsroomKey, insert_key
 from tipbox.store import Store, hour
@@ -128,7 +132,10 @@ class _Pending:
 
 
 class Rotation:
-    """Key rotation, re-wrap and destruction over one instance's store."""
+    """Key rotation, re-wrap and destruction over one instance's store.
+
+    ``audit`` receives the rows (by default the audit log of the same database).
+    """
 
     def __init__(
         self,
@@ -136,11 +143,13 @@ class Rotation:
         keyring: Keyring,
         key_files: KeyFiles,
         *,
+        audit: Audit | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._keyring = keyring
         self._files = key_files
+        self._audit = Audit(store.db, clock=now) if audit is None else audit
         self._now = now
 
     # -- status -------------------------------------------------------------------
@@ -170,7 +179,7 @@ class Rotation:
 
     # -- rotate -------------------------------------------------------------------
 
-    def rotate(self, *, classic: bool = False) -> Rotated:
+    def rotate(self, *, classic: bool = False, by: str | None = None) -> Rotated:
         """Create, grant and activate a new key; the previous active key is retired."""
         identity: KeyIdentity = X25519Identity.generate() if classic else HybridIdentity.generate()
         recovery = self._keyring.recovery_recipient()
@@ -186,6 +195,7 @@ class Rotation:
         self._files.write_wrapped(identity, recovery)
         self._files.write_active(key.recipient)
         retired = None if old is None else NewsroomKey.from_row(old)
+        self._audit.record("rotate key", reviewer=by, target=key.fingerprint)
         return Rotated(key, retired, identity, tuple(name for name, _ in holders))
 
     # -- re-wrap ------------------------------------------------------------------
@@ -197,6 +207,7 @@ class Rotation:
         batch_size: int = DEFAULT_BATCH,
         progress: Progress | None = None,
         limit: int | None = None,
+        by: str | None = None,
     ) -> RewrapReport:
         """Re-wrap every item of a retired key to the active key (see the module contract).
 
@@ -221,6 +232,7 @@ class Rotation:
             skipped += len(batch) - len(ready)
             if progress is not None:
                 progress(done + skipped, max(total, done + skipped))
+        self._audit.record("rewrap headers", reviewer=by, target=f"{done} items")
         return RewrapReport(rewrapped=done, skipped=skipped, remaining=self.pending())
 
     def _identities_by_key(self, identities: Sequence[KeyIdentity]) -> dict[int, KeyIdentity]:
@@ -247,7 +259,7 @@ class Rotation:
 
     # -- destroy ------------------------------------------------------------------
 
-    def destroy(self, key_id: int) -> NewsroomKey:
+    def destroy(self, key_id: int, *, by: str | None = None) -> NewsroomKey:
         """Destroy a retired key nothing depends on; raises :class:`KeyInUse` otherwise.
 
         Also refused within :data:`DESTROY_GRACE_SECONDS` of the key's
@@ -264,7 +276,9 @@ class Rotation:
             ).fetchone()
         self._store.db.checkpoint()
         self._files.remove_wrapped(key.recipient)
-        return NewsroomKey.from_row(row)
+        destroyed = NewsroomKey.from_row(row)
+        self._audit.record("destroy key", reviewer=by, target=destroyed.fingerprint)
+        return destroyed
 
     def find(self, reference: str) -> NewsroomKey:
         """The key named by its id or (a prefix of at least 8 of) its fingerprint."""

@@ -19,7 +19,10 @@ old backups of the blob directory), truncates the WAL, and only then unlinks
 the payload files (a crash in between leaves unreferenced blobs, removed
 at the next start). :meth:`Retention.preview` runs the same queries
 without deleting, so it shows exactly what the next purge at the same
-``now`` removes. Time is always a parameter.
+``now`` removes. Time is always a parameter. A purge that removed
+something writes one "purge" audit row (the number of items); ``by`` is the
+acting admin's username, ``None`` for the host (command line, scheduled
+purge).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from tipbox.errors import InvalidInput
+from tipbox.services.audit import Audit
 from tipbox.store import Store, hour
 from tipbox.store.items import count_expired, delete_expired
 
@@ -60,10 +64,14 @@ def cutoff_hour(days: int, now: float) -> int | None:
 
 
 class Retention:
-    """Preview and purge of expired sources and items (see the module contract)."""
+    """Preview and purge of expired sources and items (see the module contract).
 
-    def __init__(self, store: Store) -> None:
+    ``audit`` receives the rows (by default the audit log of the same database).
+    """
+
+    def __init__(self, store: Store, *, audit: Audit | None = None) -> None:
         self._store = store
+        self._audit = Audit(store.db) if audit is None else audit
 
     def preview(self, days: int, *, now: float) -> PurgePlan:
         """What :meth:`purge` would remove with the same ``days`` and ``now``."""
@@ -73,7 +81,7 @@ class Retention:
         with self._store.db.reading() as conn:
             return _plan(conn, cut)
 
-    def purge(self, days: int, *, now: float) -> PurgePlan:
+    def purge(self, days: int, *, now: float, by: str | None = None) -> PurgePlan:
         """Crypto-shred everything expired at ``now``; returns what was removed."""
         cut = cutoff_hour(days, now)
         if cut is None:
@@ -82,6 +90,8 @@ class Retention:
             plan = _plan(conn, cut)
             blobs = delete_expired(conn, cut)
         self._store.shred(blobs, rows_deleted=bool(plan.sources))
+        if not plan.empty:
+            self._audit.record("purge", reviewer=by, target=f"{plan.items} items")
         return plan
 
 
