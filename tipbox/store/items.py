@@ -22,6 +22,7 @@ from enum import StrEnum
 __all__ = [
     "CONTENT_KINDS",
     "count_items_of_key",
+    "count_items_under_retired_keys",
     "items_under_retired_keys",
     "replace_header",
     "content_items",
@@ -455,3 +456,13 @@ def replace_header(
 def count_items_of_key(conn: sqlite3.Connection, key_id: int) -> int:
     """How many items the newsroom key ``key_id`` protects."""
     return int(conn.execute("SELECT count(*) FROM items WHERE key_id = ?", (key_id,)).fetchone()[0])
+
+
+def count_items_under_retired_keys(conn: sqlite3.Connection) -> int:
+    """How many items are still wrapped to a retired key (waiting for a re-wrap)."""
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM items i JOIN newsroom_keys k ON k.id = i.key_id"
+            " WHERE k.state = 'retired'"
+        ).fetchone()[0]
+    )

@@ -32,6 +32,13 @@ from tipbox.crypto import (
 from tipbox.errors import NotInitialised
 from tipbox.store import Database
 from tipbox.store.db import read_meta
+from tipbox.store.keys import (
+    active_key_row,
+    insert_newsroom_key,
+    key_rows,
+    sealed_grants_to,
+    write_grant,
+)
 
 __all__ = [
     "RECOVERY",
@@ -109,11 +116,14 @@ def insert_key(
     (a unique index allows one active key only).
     """
     recipient = str(identity.recipient())
-    row = conn.execute(
-        "INSERT INTO newsroom_keys (recipient, fingerprint, kind, state, created_hour)"
-        " VALUES (?, ?, ?, ?, ?) RETURNING *",
-        (recipient, fingerprint(recipient), key_kind(recipient), state, created_hour),
-    ).fetchone()
+    row = insert_newsroom_key(
+        conn,
+        recipient=recipient,
+        fingerprint=fingerprint(recipient),
+        kind=key_kind(recipient),
+        state=state,
+        created_hour=created_hour,
+    )
     key = NewsroomKey.from_row(row)
     for holder, holder_recipient in holders:
         insert_grant(conn, key.id, identity, holder=holder, recipient=holder_recipient)
@@ -130,12 +140,7 @@ def insert_grant(
 ) -> None:
     """Store ``identity`` encrypted to ``recipient`` as ``holder``'s grant of key ``key_id``."""
     sealed = encrypt([recipient], (str(identity) + "\n").encode("ascii"))
-    conn.execute(
-        "INSERT INTO grants (key_id, holder, holder_recipient, sealed) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (key_id, holder) DO UPDATE SET"
-        " holder_recipient = excluded.holder_recipient, sealed = excluded.sealed",
-        (key_id, holder, str(recipient), sealed),
-    )
+    write_grant(conn, key_id, holder=holder, holder_recipient=str(recipient), sealed=sealed)
 
 
 class Keyring:
@@ -147,13 +152,13 @@ class Keyring:
     def keys(self) -> list[NewsroomKey]:
         """Every newsroom key, newest first."""
         with self._db.connection() as conn:
-            rows = conn.execute("SELECT * FROM newsroom_keys ORDER BY id DESC").fetchall()
+            rows = key_rows(conn)
         return [NewsroomKey.from_row(row) for row in rows]
 
     def active_key(self) -> NewsroomKey:
         """The key new items are encrypted to; :class:`NotInitialised` if none."""
         with self._db.connection() as conn:
-            row = conn.execute("SELECT * FROM newsroom_keys WHERE state = 'active'").fetchone()
+            row = active_key_row(conn)
         if row is None:
             raise NotInitialised("there is no active newsroom key; run `python -m tipbox init`")
         return NewsroomKey.from_row(row)
@@ -184,11 +189,8 @@ class Keyring:
         """
         recipient = str(holder_identity.recipient())
         with self._db.connection() as conn:
-            rows = conn.execute(
-                "SELECT sealed FROM grants WHERE holder_recipient = ? ORDER BY key_id DESC",
-                (recipient,),
-            ).fetchall()
-        return [_open_grant(row["sealed"], holder_identity) for row in rows]
+            sealed = sealed_grants_to(conn, recipient)
+        return [_open_grant(grant, holder_identity) for grant in sealed]
 
 
 def _open_grant(sealed: bytes, holder_identity: KeyIdentity) -> KeyIdentity:

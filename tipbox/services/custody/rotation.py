@@ -60,8 +60,17 @@ from tipbox.store import Store, hour
 from tipbox.store.items import (
     ItemKind,
     count_items_of_key,
+    count_items_under_retired_keys,
     items_under_retired_keys,
     replace_header,
+)
+from tipbox.store.keys import (
+    destroy_key,
+    enabled_reviewer_recipients,
+    key_row,
+    key_rows_with_counts,
+    retire_active_key,
+    retired_hour_of,
 )
 
 __all__ = [
@@ -157,11 +166,7 @@ class Rotation:
     def status(self) -> list[KeyStatus]:
         """Every key, newest first, with its item and grant counts."""
         with self._store.db.reading() as conn:
-            rows = conn.execute(
-                "SELECT k.*, (SELECT count(*) FROM items i WHERE i.key_id = k.id) AS n_items,"
-                " (SELECT count(*) FROM grants g WHERE g.key_id = k.id) AS n_grants"
-                " FROM newsroom_keys k ORDER BY k.id DESC"
-            ).fetchall()
+            rows = key_rows_with_counts(conn)
         return [
             KeyStatus(NewsroomKey.from_row(row), int(row["n_items"]), int(row["n_grants"]))
             for row in rows
@@ -170,12 +175,7 @@ class Rotation:
     def pending(self) -> int:
         """How many items are still wrapped to a retired key."""
         with self._store.db.reading() as conn:
-            return int(
-                conn.execute(
-                    "SELECT count(*) FROM items i JOIN newsroom_keys k ON k.id = i.key_id"
-                    " WHERE k.state = 'retired'"
-                ).fetchone()[0]
-            )
+            return count_items_under_retired_keys(conn)
 
     # -- rotate -------------------------------------------------------------------
 
@@ -186,11 +186,7 @@ class Rotation:
         with self._store.db.transaction() as conn:
             holders = [(RECOVERY, recovery), *_reviewer_holders(conn)]
             stamp = hour(self._now())
-            old = conn.execute(
-                "UPDATE newsroom_keys SET state = 'retired', retired_hour = ?"
-                " WHERE state = 'active' RETURNING *",
-                (stamp,),
-            ).fetchone()
+            old = retire_active_key(conn, stamp)
             key = insert_key(conn, identity, holders=holders, state="active", created_hour=stamp)
         self._files.write_wrapped(identity, recovery)
         self._files.write_active(key.recipient)
@@ -270,10 +266,7 @@ class Rotation:
             key = _key_row(conn, key_id)
             _check_destroyable(conn, key)
             _check_grace(conn, key, self._now())
-            conn.execute("DELETE FROM grants WHERE key_id = ?", (key.id,))
-            row = conn.execute(
-                "UPDATE newsroom_keys SET state = 'destroyed' WHERE id = ? RETURNING *", (key.id,)
-            ).fetchone()
+            row = destroy_key(conn, key.id)
         self._store.db.checkpoint()
         self._files.remove_wrapped(key.recipient)
         destroyed = NewsroomKey.from_row(row)
@@ -297,7 +290,7 @@ class Rotation:
 
 def _reviewer_holders(conn: sqlite3.Connection) -> list[tuple[str, Recipient]]:
     """Every reviewer account that is not disabled, as (holder name, recipient)."""
-    rows = conn.execute("SELECT id, recipient FROM reviewers WHERE disabled = 0 ORDER BY id")
+    rows = enabled_reviewer_recipients(conn)
     return [(f"reviewer:{row['id']}", parse_recipient(row["recipient"])) for row in rows]
 
 
@@ -323,18 +316,16 @@ def _new_header(
 
 
 def _key_row(conn: sqlite3.Connection, key_id: int) -> NewsroomKey:
-    row = conn.execute("SELECT * FROM newsroom_keys WHERE id = ?", (key_id,)).fetchone()
+    row = key_row(conn, key_id)
     if row is None:
         raise NotFound("no such newsroom key")
     return NewsroomKey.from_row(row)
 
 
 def _check_grace(conn: sqlite3.Connection, key: NewsroomKey, now: float) -> None:
-    retired = conn.execute(
-        "SELECT retired_hour FROM newsroom_keys WHERE id = ?", (key.id,)
-    ).fetchone()[0]
+    retired = retired_hour_of(conn, key.id)
     # Stored hours are rounded down: wait one more hour to be sure.
-    if retired is not None and now < int(retired) + DESTROY_GRACE_SECONDS + 3600:
+    if retired is not None and now < retired + DESTROY_GRACE_SECONDS + 3600:
         raise KeyInUse(
             f"key {key.fingerprint} was retired less than {DESTROY_GRACE_SECONDS // 3600} hours"
             " ago: uploads that started before the rotation may still use it; try again later",
