@@ -47,7 +47,7 @@ from load import MIB, Upload, form_token, parse_size, percentiles, send_upload, 
 from tests.e2e.make_run_kit import Client  # noqa: E402
 from tests.servers import AppServer, init_with_first_admin, instance_env, process_env  # noqa: E402
 from tipbox.config import load_settings  # noqa: E402
-from tipbox.services.accounts.reviewers import Enrolment, totp_code  # noqa: E402
+from tipbox.services.accounts.totp import Enrolment, totp_code  # noqa: E402
 
 PROBE_TIMEOUT = 5.0
 PIECE = 1024

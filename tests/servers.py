@@ -30,8 +30,9 @@ from pathlib import Path
 from tests.conftest import CHEAP_ARGON2
 from tipbox.config import Settings, load_settings
 from tipbox.crypto import decrypt_detached, parse_identity
-from tipbox.services.accounts.reviewers import Enrolment, create_first_admin
+from tipbox.services.accounts.reviewers import create_first_admin
 from tipbox.services.accounts.sessions import ReviewerServices
+from tipbox.services.accounts.totp import Enrolment
 from tipbox.services.instance import InitResult, init_instance, open_instance
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ from tests.servers import (
     process_env,
 )
 from tipbox.config import Settings, load_settings
-from tipbox.services.accounts.reviewers import Enrolment
+from tipbox.services.accounts.totp import Enrolment
 from tipbox.services.instance import InitResult
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -26,7 +26,7 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.browser.conftest import Site
 from tests.servers import count_rows
-from tipbox.services.accounts.reviewers import TOTP_STEP_SECONDS, totp_code
+from tipbox.services.accounts.totp import TOTP_STEP_SECONDS, totp_code
 
 pytestmark = pytest.mark.browser
 

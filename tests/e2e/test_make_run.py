@@ -45,7 +45,7 @@ from tests.e2e.make_run_kit import (
     port_open,
     send_raw,
 )
-from tipbox.services.accounts.reviewers import TOTP_STEP_SECONDS, totp_code
+from tipbox.services.accounts.totp import TOTP_STEP_SECONDS, totp_code
 
 _CODENAME = re.compile(r'<p class="codename" lang="en"><strong>([^<]+)</strong></p>')
 _SOURCE_LINK = re.compile(r'href="/sources/(\d+)"')

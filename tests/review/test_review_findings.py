@@ -11,8 +11,9 @@ from itsdangerous import BadSignature
 from tests.conftest import make_test_settings
 from tipbox.errors import InvalidInput
 from tipbox.reviewer import create_reviewer_app
-from tipbox.services.accounts.reviewers import create_first_admin, totp_code
+from tipbox.services.accounts.reviewers import create_first_admin
 from tipbox.services.accounts.sessions import NoSession, ReviewerServices
+from tipbox.services.accounts.totp import totp_code
 from tipbox.services.instance import InitResult, Instance, init_instance
 from tipbox.source import create_source_app
 

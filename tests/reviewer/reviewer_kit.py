@@ -21,8 +21,9 @@ from flask.testing import FlaskClient
 from tipbox.config import Settings, load_settings
 from tipbox.reviewer import create_reviewer_app
 from tipbox.reviewer.guard import install_services
-from tipbox.services.accounts.reviewers import create_first_admin, totp_code
+from tipbox.services.accounts.reviewers import create_first_admin
 from tipbox.services.accounts.sessions import ReviewerServices, ReviewerSession
+from tipbox.services.accounts.totp import totp_code
 from tipbox.services.instance import InitResult, Instance, init_instance
 from tipbox.web import instance as app_instance
 

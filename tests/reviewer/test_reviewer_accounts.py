@@ -7,32 +7,11 @@ from reviewer_kit import ADMIN_PASSWORD, STEP, T0, Person, login
 
 from tipbox.errors import AuthenticationFailed, InvalidInput
 from tipbox.passwords import Argon2Params
-from tipbox.services.accounts.reviewers import (
-    AccountLocked,
-    Busy,
-    Reviewers,
-    WeakPassword,
-    check_username,
-    otpauth_uri,
-    qr_svg,
-    seal,
-    throttle_key,
-    totp_code,
-    unseal,
-)
+from tipbox.services.accounts.reviewers import Busy, Reviewers
+from tipbox.services.accounts.rules import WeakPassword, check_username
 from tipbox.services.accounts.sessions import NoSession, ReviewerServices
-
-
-def test_seal_binds_key_and_context() -> None:
-    key = bytes(32)
-    sealed = seal(key, b"secret", context=b"a")
-    assert unseal(key, sealed, context=b"a") == b"secret"
-    with pytest.raises(AuthenticationFailed):
-        unseal(key, sealed, context=b"b")
-    with pytest.raises(AuthenticationFailed):
-        unseal(bytes(31) + b"\x01", sealed, context=b"a")
-    with pytest.raises(AuthenticationFailed):
-        unseal(key, sealed[:-1] + bytes([sealed[-1] ^ 1]), context=b"a")
+from tipbox.services.accounts.throttle import AccountLocked, throttle_key
+from tipbox.services.accounts.totp import otpauth_uri, qr_svg, totp_code
 
 
 def test_usernames_and_passwords_are_checked(services: ReviewerServices) -> None:

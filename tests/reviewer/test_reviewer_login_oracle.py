@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from reviewer_kit import Person, ReviewerSite, csrf, web_enrol
 from werkzeug.test import TestResponse
 
-from tipbox.services.accounts.reviewers import MAX_FAILURES, totp_code
+from tipbox.services.accounts.throttle import MAX_FAILURES
+from tipbox.services.accounts.totp import totp_code
 from tipbox.services.admin import AdminServices
 
 FUZZ = settings(derandomize=True, deadline=None, max_examples=60,

@@ -25,7 +25,7 @@ from werkzeug.routing import Map, Rule
 from tipbox.digits import MAX_SQL_INT, NotANumber, is_ascii_digits, parse_number
 from tipbox.errors import InvalidInput, NotFound
 from tipbox.reviewer import forms
-from tipbox.services.accounts.reviewers import match_totp, totp_code
+from tipbox.services.accounts.totp import match_totp, totp_code
 from tipbox.services.inbox.conversations import decode_cursor, encode_cursor
 from tipbox.web.numbers import IdConverter, id_field
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from reviewer_kit import ReviewerSite, csrf, secret_of
 
 from tipbox.errors import AuthenticationFailed
-from tipbox.services.accounts.reviewers import (
+from tipbox.services.accounts.rules import (
     MIN_PASSWORD_CHARS,
     ONE_TIME_REUSED,
     SAME_AS_CURRENT,
@@ -29,9 +29,9 @@ from tipbox.services.accounts.reviewers import (
     check_new_password,
     password_score,
     suggest_password,
-    totp_code,
 )
 from tipbox.services.accounts.sessions import ReviewerServices
+from tipbox.services.accounts.totp import totp_code
 
 FUZZ = settings(derandomize=True, deadline=None, max_examples=80,
                 suppress_health_check=list(HealthCheck))

@@ -17,16 +17,17 @@ from reviewer_kit import T0, ReviewerSite, csrf
 
 from tipbox.cli.sweep import sweep_instance
 from tipbox.errors import AuthenticationFailed
-from tipbox.services.accounts.reviewers import (
+from tipbox.services.accounts.reviewers import Reviewers
+from tipbox.services.accounts.sessions import ReviewerServices
+from tipbox.services.accounts.throttle import (
     FAILURE_WINDOW_SECONDS,
     FIRST_LOCK_SECONDS,
     MAX_FAILURES,
     MAX_LOCK_SECONDS,
     AccountLocked,
-    Reviewers,
+    LoginThrottle,
     throttle_key,
 )
-from tipbox.services.accounts.sessions import ReviewerServices
 from tipbox.services.instance import Instance
 
 FUZZ = settings(max_examples=60, derandomize=True, deadline=None,
@@ -161,8 +162,7 @@ def test_purging_never_changes_a_lockout(instance: Instance, steps: list[tuple[s
     real throttle, which deletes rows whose window and lock are over, must
     lock out exactly the same attempts.
     """
-    real = Reviewers(instance.store.db, params=instance.settings.password_argon2,
-                     throttle_key=throttle_key(bytes(32) + bytes([len(steps)])))
+    real = LoginThrottle(instance.store.db, throttle_key(bytes(32) + bytes([len(steps)])))
     with instance.store.db.transaction() as conn:
         conn.execute("DELETE FROM login_throttle")
     reference: dict[str, tuple[int, float, float, int]] = {}
@@ -172,9 +172,9 @@ def test_purging_never_changes_a_lockout(instance: Instance, steps: list[tuple[s
         assert _real_locked(real, name, now) == _reference_locked(reference, name, now)
 
 
-def _real_locked(reviewers: Reviewers, name: str, now: float) -> bool:
+def _real_locked(throttle: LoginThrottle, name: str, now: float) -> bool:
     try:
-        reviewers._count_attempt(name, now)  # noqa: SLF001 - the throttle alone, no Argon2
+        throttle.count(name, now)  # the throttle alone, no Argon2
     except AccountLocked:
         return True
     return False

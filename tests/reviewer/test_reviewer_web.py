@@ -12,7 +12,7 @@ from reviewer_kit import ReviewerSite, csrf, make_settings, submit
 
 from tipbox.reviewer import create_reviewer_app
 from tipbox.reviewer.downloads import content_disposition
-from tipbox.services.accounts.reviewers import totp_code
+from tipbox.services.accounts.totp import totp_code
 from tipbox.services.instance import init_instance
 from tipbox.web import instance as app_instance
 

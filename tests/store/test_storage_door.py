@@ -37,10 +37,6 @@ _SQL = re.compile(
 #: Modules that still hold SQL, by table family. Strike a line when its SQL
 #: has moved to tipbox/store/ (the test fails until you do).
 SQL_NOT_MOVED_YET = frozenset({
-    # reviewers, sessions and the login throttle
-    "services/accounts/reviewers.py",
-    "services/accounts/sessions.py",
-    "services/sources/sessions.py",
 })
 
 #: Modules that may name the blob directory, and why.

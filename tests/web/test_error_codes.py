@@ -27,7 +27,8 @@ import tipbox
 from tests.web.conftest import SourceSite
 from tipbox import errors
 from tipbox.reviewer import create_reviewer_app
-from tipbox.services.accounts.reviewers import AccountLocked, check_password
+from tipbox.services.accounts.rules import check_password
+from tipbox.services.accounts.throttle import AccountLocked
 from tipbox.services.submissions.file_names import FileNameRefused, filter_file_name
 from tipbox.web.errors import CODES, explain, page_for
 from tipbox.web.i18n import install_i18n

@@ -15,8 +15,8 @@ from tipbox.admin.access import admin_services
 from tipbox.errors import InvalidInput
 from tipbox.reviewer import forms
 from tipbox.reviewer.guard import current_session, services, start_session, token
-from tipbox.services.accounts.reviewers import Enrolment
 from tipbox.services.accounts.sessions import newsroom_secrets
+from tipbox.services.accounts.totp import Enrolment
 from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.services.custody.rotation import RewrapReport
 from tipbox.services.instance_settings import NAMES

@@ -22,7 +22,8 @@ import click
 from tipbox.cli.failures import one_line_errors as one_line_errors_for
 from tipbox.config import Settings, load_settings
 from tipbox.crypto import parse_identity_file
-from tipbox.services.accounts.reviewers import Enrolment, Reviewers, create_first_admin, qr_terminal
+from tipbox.services.accounts.reviewers import Reviewers, create_first_admin
+from tipbox.services.accounts.totp import Enrolment, qr_terminal
 from tipbox.services.instance import Instance, open_instance
 
 __all__ = ["print_first_admin", "reviewers"]

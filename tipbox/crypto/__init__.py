@@ -38,6 +38,7 @@ from tipbox.crypto.recipients import (
     parse_identity_file,
     parse_recipient,
 )
+from tipbox.crypto.seal import SealError, seal, unseal
 
 __all__ = [
     "ArmorError",
@@ -55,6 +56,7 @@ __all__ = [
     "RecipientError",
     "ScryptIdentity",
     "ScryptRecipient",
+    "SealError",
     "Stanza",
     "X25519Identity",
     "X25519Recipient",
@@ -69,4 +71,6 @@ __all__ = [
     "parse_identity_file",
     "parse_recipient",
     "rewrap_header",
+    "seal",
+    "unseal",
 ]

@@ -26,8 +26,9 @@ from tipbox.reviewer.guard import (
     start_session,
     token,
 )
-from tipbox.services.accounts.reviewers import MIN_PASSWORD_CHARS, qr_svg, suggest_password
+from tipbox.services.accounts.rules import MIN_PASSWORD_CHARS, suggest_password
 from tipbox.services.accounts.sessions import LoginResult, NoSession
+from tipbox.services.accounts.totp import qr_svg
 from tipbox.web.errors import explain
 from tipbox.web.i18n import N_, gettext
 

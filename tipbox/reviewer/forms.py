@@ -15,7 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from tipbox.digits import MAX_SQL_INT, NotANumber, parse_number
 from tipbox.errors import InvalidInput
-from tipbox.services.accounts.reviewers import MAX_PASSWORD_CHARS
+from tipbox.services.accounts.rules import MAX_PASSWORD_CHARS
 from tipbox.web.i18n import N_
 
 MAX_ID = MAX_SQL_INT

@@ -15,10 +15,12 @@ __all__ = [
     "delete_grants_of",
     "destroy_key",
     "enabled_reviewer_recipients",
+    "held_key_recipients",
     "insert_newsroom_key",
     "key_row",
     "key_rows",
     "key_rows_with_counts",
+    "live_key_id",
     "retire_active_key",
     "retired_hour_of",
     "sealed_grants_to",
@@ -31,6 +33,25 @@ def delete_grants_of(conn: sqlite3.Connection, holder: str, recipient: str) -> N
     conn.execute(
         "DELETE FROM grants WHERE holder = ? OR holder_recipient = ?", (holder, recipient)
     )
+
+
+def live_key_id(conn: sqlite3.Connection, recipient: str) -> int | None:
+    """The id of the newsroom key of ``recipient`` unless it is destroyed, or ``None``."""
+    row = conn.execute(
+        "SELECT id FROM newsroom_keys WHERE recipient = ? AND state != 'destroyed'",
+        (recipient,),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def held_key_recipients(conn: sqlite3.Connection, holder: str) -> set[str]:
+    """The recipients of the newsroom keys ``holder`` holds a grant of."""
+    rows = conn.execute(
+        "SELECT k.recipient FROM grants g JOIN newsroom_keys k ON k.id = g.key_id"
+        " WHERE g.holder = ?",
+        (holder,),
+    )
+    return {str(row[0]) for row in rows}
 
 
 # -- newsroom keys (keyring and rotation) ------------------------------------------------

@@ -30,22 +30,34 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tipbox.config import Settings
-from tipbox.crypto import DecryptionError, HybridIdentity, KeyFormatError, parse_identity
-from tipbox.errors import AuthenticationFailed, NotFound
-from tipbox.services.accounts.reviewers import (
-    AccountLocked,
-    Enrolment,
-    Reviewers,
-    Unlocked,
+from tipbox.crypto import (
+    DecryptionError,
+    HybridIdentity,
+    KeyFormatError,
+    SealError,
+    parse_identity,
     seal,
     unseal,
 )
+from tipbox.errors import AuthenticationFailed, NotFound
+from tipbox.services.accounts.reviewers import Reviewers, Unlocked
+from tipbox.services.accounts.throttle import AccountLocked
+from tipbox.services.accounts.totp import Enrolment
 from tipbox.services.admin import AdminServices
 from tipbox.services.audit import Audit
 from tipbox.services.custody.keyring import KeyIdentity, Keyring
 from tipbox.services.inbox.conversations import Inbox
 from tipbox.services.instance import Instance
 from tipbox.store.db import Database
+from tipbox.store.sessions import (
+    count_reviewer_sessions,
+    delete_reviewer_session,
+    delete_reviewer_sessions_of,
+    insert_reviewer_session,
+    purge_reviewer_sessions,
+    reviewer_session,
+    touch_reviewer_session,
+)
 
 __all__ = [
     "KINDS",
@@ -167,11 +179,7 @@ class Sessions:
         id_hash = hashlib.sha256(sid).digest()
         sealed = seal(key, json.dumps(secrets_).encode("utf-8"), context=_CONTEXT + id_hash)
         with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO reviewer_sessions (id_hash, reviewer_id, kind, created, last_seen,"
-                " sealed) VALUES (?, ?, ?, ?, ?, ?)",
-                (id_hash, reviewer_id, kind, now, now, sealed),
-            )
+            insert_reviewer_session(conn, id_hash, reviewer_id, kind=kind, now=now, sealed=sealed)
             self._purge_expired(conn, now)
         return f"{_b64(sid)}.{_b64(key)}"
 
@@ -189,7 +197,7 @@ class Sessions:
         id_hash, key = split_token(token)
         now = self._now(now)
         with self._db.transaction() as conn:
-            row = self._row(conn, id_hash)
+            row = reviewer_session(conn, id_hash)
             alive = (
                 row is not None
                 and row["kind"] == kind
@@ -200,11 +208,9 @@ class Sessions:
                 and not row["disabled"]
             )
             if alive:
-                conn.execute(
-                    "UPDATE reviewer_sessions SET last_seen = ? WHERE id_hash = ?", (now, id_hash)
-                )
+                touch_reviewer_session(conn, id_hash, now)
             elif row is not None and row["kind"] == kind:
-                conn.execute("DELETE FROM reviewer_sessions WHERE id_hash = ?", (id_hash,))
+                delete_reviewer_session(conn, id_hash)
         if row is None or not alive:
             raise NoSession("not logged in")
         return self._session(row, key)
@@ -213,7 +219,7 @@ class Sessions:
         id_hash = bytes(row["id_hash"])
         try:
             plain = unseal(key, bytes(row["sealed"]), context=_CONTEXT + id_hash)
-        except AuthenticationFailed:
+        except SealError:
             raise NoSession("not logged in") from None
         return ReviewerSession(
             id_hash=id_hash,
@@ -224,15 +230,6 @@ class Sessions:
             created=float(row["created"]),
             secrets=dict(json.loads(plain)),
         )
-
-    @staticmethod
-    def _row(conn: sqlite3.Connection, id_hash: bytes) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = conn.execute(
-            "SELECT s.*, r.username, r.is_admin, r.active, r.disabled FROM reviewer_sessions s"
-            " JOIN reviewers r ON r.id = s.reviewer_id WHERE s.id_hash = ?",
-            (id_hash,),
-        ).fetchone()
-        return row
 
     def _expired(self, row: sqlite3.Row, now: float) -> bool:
         idle, absolute = self._timeouts()
@@ -250,12 +247,12 @@ class Sessions:
         except NoSession:
             return
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM reviewer_sessions WHERE id_hash = ?", (id_hash,))
+            delete_reviewer_session(conn, id_hash)
 
     def close_all(self, reviewer_id: int) -> None:
         """Delete every session of a reviewer (password change, removal)."""
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM reviewer_sessions WHERE reviewer_id = ?", (reviewer_id,))
+            delete_reviewer_sessions_of(conn, reviewer_id)
 
     def purge(self, *, now: float | None = None) -> int:
         """Delete every expired session row; return how many."""
@@ -264,16 +261,12 @@ class Sessions:
 
     def _purge_expired(self, conn: sqlite3.Connection, now: float) -> int:
         idle, absolute = self._timeouts()
-        cursor = conn.execute(
-            "DELETE FROM reviewer_sessions WHERE last_seen < ? OR created < ?",
-            (now - idle, now - absolute),
-        )
-        return cursor.rowcount
+        return purge_reviewer_sessions(conn, idle_cut=now - idle, absolute_cut=now - absolute)
 
     def count(self) -> int:
         """How many session rows exist (expired ones included until purged)."""
         with self._db.reading() as conn:
-            return int(conn.execute("SELECT count(*) FROM reviewer_sessions").fetchone()[0])
+            return count_reviewer_sessions(conn)
 
     def _now(self, now: float | None) -> float:
         return self._clock() if now is None else now

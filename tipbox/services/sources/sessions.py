@@ -46,11 +46,25 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from tipbox.crypto import HybridIdentity, KeyFormatError, X25519Identity, parse_identity
+from tipbox.crypto import (
+    HybridIdentity,
+    KeyFormatError,
+    SealError,
+    X25519Identity,
+    parse_identity,
+    seal,
+    unseal,
+)
 from tipbox.errors import SessionEnded
-from tipbox.services.accounts.reviewers import SealError, seal, unseal
 from tipbox.services.sources.returning import SourceLogin
 from tipbox.store import Database, hour
+from tipbox.store.sessions import (
+    count_source_sessions,
+    delete_source_session,
+    insert_source_session,
+    purge_source_sessions,
+    source_session_is_live,
+)
 
 __all__ = ["Resumed", "SourceSessions", "token_key"]
 
@@ -122,11 +136,8 @@ class SourceSessions:
             idle_deadline=now + min(self.idle_seconds, self.absolute_seconds),
         )
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM source_sessions WHERE expires_hour <= ?", (hour(now),))
-            conn.execute(
-                "INSERT INTO source_sessions (id_hash, expires_hour) VALUES (?, ?)",
-                (token.id_hash, _hour_after(token.absolute_deadline)),
-            )
+            purge_source_sessions(conn, hour(now))
+            insert_source_session(conn, token.id_hash, _hour_after(token.absolute_deadline))
         return self._seal(token)
 
     def resume(self, token: object) -> Resumed:
@@ -155,16 +166,11 @@ class SourceSessions:
     def count(self) -> int:
         """How many session rows exist (dead ones included until purged)."""
         with self._db.connection() as conn:
-            return int(conn.execute("SELECT count(*) FROM source_sessions").fetchone()[0])
+            return count_source_sessions(conn)
 
     def _is_live(self, opened: _Token) -> bool:
         with self._db.connection() as conn:
-            row = conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM source_sessions WHERE id_hash = ?)"
-                " AND EXISTS (SELECT 1 FROM sources WHERE id = ?)",
-                (opened.id_hash, opened.login.source_id),
-            ).fetchone()
-        return bool(row[0])
+            return source_session_is_live(conn, opened.id_hash, opened.login.source_id)
 
     def _refreshed(self, opened: _Token, now: float) -> str | None:
         idle_deadline = min(now + self.idle_seconds, opened.absolute_deadline)
@@ -176,7 +182,7 @@ class SourceSessions:
 
     def _delete(self, id_hash: bytes) -> None:
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM source_sessions WHERE id_hash = ?", (id_hash,))
+            delete_source_session(conn, id_hash)
 
     def _seal(self, token: _Token) -> str:
         payload = {

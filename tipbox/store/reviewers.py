@@ -1,0 +1,176 @@
+"""The account tables: ``reviewers`` and the ``login_throttle``.
+
+Contract:
+
+- The functions run inside the caller's connection or transaction
+  (``Database.reading()`` / ``transaction()``) and hold no policy: which
+  password opens what, and when a name is locked, is decided by
+  ``services/accounts``.
+- :class:`Credentials` are the columns a password change rewrites; none of
+  them is a secret in the clear (the KEK is never stored).
+- :func:`insert_reviewer` lets ``sqlite3.IntegrityError`` through for a
+  taken username.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import NamedTuple
+
+__all__ = [
+    "Attempts",
+    "Credentials",
+    "account_row",
+    "account_rows",
+    "delete_attempts",
+    "insert_reviewer",
+    "is_enabled",
+    "purge_attempts",
+    "read_attempts",
+    "reviewer_by_name",
+    "set_credentials",
+    "set_totp_last_step",
+    "totp_last_step",
+    "write_attempts",
+]
+
+#: The columns of an account as the rest of the app sees it (nothing secret).
+_ACCOUNT_COLUMNS = "id, username, is_admin, active, recipient"
+
+
+class Credentials(NamedTuple):
+    """What is stored of a password: Argon2 parameters, salt, verifier, sealed secrets."""
+
+    password_params: str
+    password_salt: bytes
+    verifier: bytes
+    sealed_identity: bytes
+    sealed_totp: bytes
+
+
+#: One name's throttle state: failures, window start, locked until, lockouts.
+Attempts = tuple[int, float, float, int]
+
+
+# -- reviewers -----------------------------------------------------------------------
+
+
+def reviewer_by_name(conn: sqlite3.Connection, username: str) -> sqlite3.Row | None:
+    """Every column of ``username``'s row (credentials included), or ``None``."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM reviewers WHERE username = ?", (username,)
+    ).fetchone()
+    return row
+
+
+def account_row(conn: sqlite3.Connection, reviewer_id: int) -> sqlite3.Row | None:
+    """``id, username, is_admin, active, recipient`` of one reviewer, or ``None``."""
+    row: sqlite3.Row | None = conn.execute(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM reviewers WHERE id = ?",  # noqa: S608
+        (reviewer_id,),
+    ).fetchone()
+    return row
+
+
+def account_rows(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """``id, username, is_admin, active, recipient`` of every reviewer, in creation order."""
+    return conn.execute(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM reviewers ORDER BY id"  # noqa: S608
+    ).fetchall()
+
+
+def insert_reviewer(
+    conn: sqlite3.Connection,
+    username: str,
+    *,
+    is_admin: bool,
+    disabled: bool,
+    recipient: str,
+    credentials: Credentials,
+    created_hour: int,
+) -> int:
+    """Insert a pending account (not active, no TOTP step used yet); returns its id."""
+    cursor = conn.execute(
+        "INSERT INTO reviewers (username, is_admin, disabled, active, recipient,"
+        " password_params, password_salt, verifier, sealed_identity, sealed_totp,"
+        " totp_last_step, created_hour) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, -1, ?)",
+        (username, int(is_admin), int(disabled), recipient, *credentials, created_hour),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def set_credentials(
+    conn: sqlite3.Connection, reviewer_id: int, credentials: Credentials, *, activate: bool
+) -> None:
+    """Replace a reviewer's credentials; ``activate`` also makes the account active."""
+    conn.execute(
+        "UPDATE reviewers SET password_params = ?, password_salt = ?, verifier = ?,"
+        " sealed_identity = ?, sealed_totp = ?, active = MAX(active, ?) WHERE id = ?",
+        (*credentials, int(activate), reviewer_id),
+    )
+
+
+def totp_last_step(conn: sqlite3.Connection, reviewer_id: int) -> int | None:
+    """The last TOTP step accepted for the reviewer (-1: none yet), or ``None`` if no such one."""
+    row = conn.execute(
+        "SELECT totp_last_step FROM reviewers WHERE id = ?", (reviewer_id,)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def set_totp_last_step(conn: sqlite3.Connection, reviewer_id: int, step: int) -> None:
+    """Record ``step`` as the last accepted TOTP step of the reviewer."""
+    conn.execute("UPDATE reviewers SET totp_last_step = ? WHERE id = ?", (step, reviewer_id))
+
+
+def is_enabled(conn: sqlite3.Connection, reviewer_id: int) -> bool:
+    """True if the reviewer exists and is not disabled."""
+    row = conn.execute("SELECT disabled FROM reviewers WHERE id = ?", (reviewer_id,)).fetchone()
+    return row is not None and not row[0]
+
+
+# -- login_throttle ---------------------------------------------------------------------
+
+
+def read_attempts(conn: sqlite3.Connection, name_hash: bytes) -> Attempts | None:
+    """The throttle state stored for ``name_hash``, or ``None``."""
+    row = conn.execute(
+        "SELECT failures, window_start, locked_until, lockouts FROM login_throttle"
+        " WHERE name_hash = ?",
+        (name_hash,),
+    ).fetchone()
+    if row is None:
+        return None
+    return int(row[0]), float(row[1]), float(row[2]), int(row[3])
+
+
+def write_attempts(conn: sqlite3.Connection, name_hash: bytes, attempts: Attempts) -> None:
+    """Store (insert or replace) the throttle state of ``name_hash``."""
+    conn.execute(
+        "INSERT OR REPLACE INTO login_throttle"
+        " (name_hash, failures, window_start, locked_until, lockouts)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (name_hash, *attempts),
+    )
+
+
+def delete_attempts(conn: sqlite3.Connection, name_hash: bytes) -> None:
+    """Forget the throttle state of ``name_hash``."""
+    conn.execute("DELETE FROM login_throttle WHERE name_hash = ?", (name_hash,))
+
+
+def purge_attempts(
+    conn: sqlite3.Connection, now: float, *, window_seconds: float, max_lock_seconds: float
+) -> int:
+    """Delete the rows whose window and lock are over at ``now``; returns how many.
+
+    A row never locked out goes once ``window_seconds`` past its window
+    start; one that was locked out stays ``max_lock_seconds`` after its lock
+    ended.
+    """
+    cursor = conn.execute(
+        "DELETE FROM login_throttle WHERE window_start + ? < ? AND locked_until <= ?"
+        " AND (lockouts = 0 OR locked_until + ? < ?)",
+        (window_seconds, now, now, max_lock_seconds, now),
+    )
+    return cursor.rowcount
