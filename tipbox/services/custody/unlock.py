@@ -45,6 +45,7 @@ __all__ = [
     "PasswordFactor",
     "SealedIdentity",
     "StoredPassword",
+    "WRONG_FACTOR",
     "new_stored_password",
     "open_identity",
     "seal_identity",
@@ -53,6 +54,7 @@ __all__ = [
 #: One Argon2id derivation: ``(password, salt, params) -> keys`` (the caller may cap them).
 Derive = Callable[[str, bytes, Argon2Params], PasswordKeys]
 
+#: The one message of every refused factor (it never says which part was wrong).
 WRONG_FACTOR = "wrong username, password or code"
 
 
