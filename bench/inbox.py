@@ -47,9 +47,9 @@ sys.path.insert(0, str(ROOT))
 from tipbox.config import Settings, load_settings  # noqa: E402
 from tipbox.reviewer import create_reviewer_app  # noqa: E402
 from tipbox.services.accounts.reviewers import create_first_admin  # noqa: E402
-from tipbox.services.accounts.sessions import ReviewerServices  # noqa: E402
 from tipbox.services.accounts.totp import totp_code  # noqa: E402
-from tipbox.services.instance import init_instance, open_instance  # noqa: E402
+from tipbox.services.instance import init_instance  # noqa: E402
+from tipbox.services.wiring import ReviewerServices, open_instance  # noqa: E402
 from tipbox.web import instance as app_instance  # noqa: E402
 
 MIB = 1024 * 1024

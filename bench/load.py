@@ -49,7 +49,8 @@ sys.path.insert(0, str(ROOT))
 
 from tipbox.config import Settings, load_settings  # noqa: E402
 from tipbox.crypto import decrypt_detached, parse_identity  # noqa: E402
-from tipbox.services.instance import init_instance, open_instance  # noqa: E402
+from tipbox.services.instance import init_instance  # noqa: E402
+from tipbox.services.wiring import open_instance  # noqa: E402
 
 MIB = 1024 * 1024
 CHUNK = 256 * 1024

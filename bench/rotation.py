@@ -28,11 +28,13 @@ sys.path.insert(0, str(ROOT))
 
 from tipbox.config import load_settings  # noqa: E402
 from tipbox.crypto import parse_identity  # noqa: E402
+from tipbox.services.audit import Audit  # noqa: E402
 from tipbox.services.custody.key_files import KeyFiles  # noqa: E402
 from tipbox.services.custody.keyring import KeyIdentity  # noqa: E402
 from tipbox.services.custody.rotation import Rotation  # noqa: E402
-from tipbox.services.instance import Instance, init_instance, open_instance  # noqa: E402
+from tipbox.services.instance import init_instance  # noqa: E402
 from tipbox.services.sealing import seal_bytes  # noqa: E402
+from tipbox.services.wiring import Instance, open_instance  # noqa: E402
 from tipbox.store import hour  # noqa: E402
 
 UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
@@ -96,7 +98,12 @@ def build(directory: Path, items: int, size: int) -> tuple[Instance, list[KeyIde
 
 def measure(label: str, directory: Path, items: int, size: int, repeat: int) -> Figures:
     instance, recovery = build(directory, items, size)
-    rotation = Rotation(instance.store, instance.keyring, KeyFiles(instance.settings.keys_dir))
+    rotation = Rotation(
+        instance.store,
+        instance.keyring,
+        KeyFiles(instance.settings.keys_dir),
+        audit=Audit(instance.store.db),
+    )
     runs = []
     try:
         for _ in range(repeat):

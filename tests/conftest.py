@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tipbox.config import Settings, load_settings
-from tipbox.services.instance import InitResult, Instance, init_instance, open_instance
+from tipbox.services.instance import InitResult, init_instance
+from tipbox.services.wiring import Instance, open_instance
 
 #: Argon2 parameters that cost almost nothing (never use outside tests).
 CHEAP_ARGON2 = {

@@ -31,9 +31,9 @@ from tests.conftest import CHEAP_ARGON2
 from tipbox.config import Settings, load_settings
 from tipbox.crypto import decrypt_detached, parse_identity
 from tipbox.services.accounts.reviewers import create_first_admin
-from tipbox.services.accounts.sessions import ReviewerServices
 from tipbox.services.accounts.totp import Enrolment
-from tipbox.services.instance import InitResult, init_instance, open_instance
+from tipbox.services.instance import InitResult, init_instance
+from tipbox.services.wiring import ReviewerServices, open_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_SECONDS = 30.0

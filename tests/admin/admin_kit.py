@@ -30,11 +30,11 @@ from tests.reviewer.reviewer_kit import (  # noqa: F401 - shared with the admin 
 )
 from tipbox.config import Settings
 from tipbox.crypto import DecryptionError, decrypt_detached, parse_identity
-from tipbox.services.accounts.sessions import ReviewerServices
 from tipbox.services.accounts.totp import totp_code
 from tipbox.services.custody.keyring import KeyIdentity
-from tipbox.services.instance import InitResult, Instance
+from tipbox.services.instance import InitResult
 from tipbox.services.submissions.intake import Receipt
+from tipbox.services.wiring import Instance, ReviewerServices
 
 
 @dataclass

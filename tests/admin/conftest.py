@@ -11,9 +11,8 @@ from flask.testing import FlaskClient
 
 from tests.conftest import make_test_settings
 from tipbox.services.accounts.reviewers import create_first_admin
-from tipbox.services.accounts.sessions import ReviewerServices
-from tipbox.services.admin import AdminServices
-from tipbox.services.instance import InitResult, Instance
+from tipbox.services.instance import InitResult
+from tipbox.services.wiring import AdminServices, Instance, ReviewerServices
 
 
 @pytest.fixture

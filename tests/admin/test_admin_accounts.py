@@ -7,9 +7,9 @@ from admin_kit import ADMIN_PASSWORD, Person, enrol, login_identities, recovery_
 
 from tipbox.errors import AuthenticationFailed
 from tipbox.services.accounts.reviewer_admin import LastAdmin
-from tipbox.services.accounts.sessions import NoSession, ReviewerServices
-from tipbox.services.admin import AdminServices
-from tipbox.services.instance import InitResult, Instance
+from tipbox.services.accounts.sessions import NoSession
+from tipbox.services.instance import InitResult
+from tipbox.services.wiring import AdminServices, Instance, ReviewerServices
 
 PASSWORD = "carol's long enough password"
 

@@ -36,9 +36,8 @@ from tipbox.cli import cli
 from tipbox.config import Settings
 from tipbox.digits import NotANumber
 from tipbox.errors import AuthenticationFailed
-from tipbox.services.accounts.sessions import ReviewerServices
-from tipbox.services.admin import AdminServices
-from tipbox.services.instance import InitResult, Instance
+from tipbox.services.instance import InitResult
+from tipbox.services.wiring import AdminServices, Instance, ReviewerServices
 
 FUZZ = settings(derandomize=True, deadline=None, max_examples=30,
                 suppress_health_check=list(HealthCheck))

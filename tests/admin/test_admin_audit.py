@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tipbox.services.accounts.sessions import ReviewerServices
-from tipbox.services.admin import AdminServices
+from tipbox.services.wiring import AdminServices, ReviewerServices
 
 
 def test_pages_and_filters(services: ReviewerServices, admin_services: AdminServices) -> None:

@@ -16,12 +16,11 @@ from admin_kit import Person, let_a_day_pass, recovery_identities, submit
 from tipbox.crypto import X25519Identity, parse_identity
 from tipbox.errors import InvalidInput, NotFound
 from tipbox.services.accounts.reviewer_admin import LastAdmin
-from tipbox.services.accounts.sessions import ReviewerServices
-from tipbox.services.admin import AdminServices
 from tipbox.services.audit import ADMIN_ACTIONS
 from tipbox.services.custody.rotation import KeyInUse
-from tipbox.services.instance import InitResult, Instance
+from tipbox.services.instance import InitResult
 from tipbox.services.ops.retention import DAY_SECONDS
+from tipbox.services.wiring import AdminServices, Instance, ReviewerServices
 
 Row = tuple[str | None, str, str | None]
 

@@ -9,9 +9,8 @@ from click.testing import CliRunner, Result
 
 from tipbox.cli import cli
 from tipbox.config import Settings
-from tipbox.services.accounts.sessions import ReviewerServices
-from tipbox.services.admin import AdminServices
 from tipbox.services.instance import InitResult
+from tipbox.services.wiring import AdminServices, ReviewerServices
 
 
 def run(settings: Settings, *args: str) -> Result:

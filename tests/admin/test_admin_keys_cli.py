@@ -10,7 +10,8 @@ from click.testing import CliRunner, Result
 from tipbox.cli import cli
 from tipbox.config import Settings
 from tipbox.crypto import parse_identity
-from tipbox.services.instance import InitResult, Instance
+from tipbox.services.instance import InitResult
+from tipbox.services.wiring import Instance
 
 
 def run(settings: Settings, *args: str) -> Result:

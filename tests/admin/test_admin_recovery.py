@@ -23,8 +23,8 @@ from tipbox.cli import cli
 from tipbox.config import Settings
 from tipbox.crypto import HybridIdentity, decrypt, parse_identity
 from tipbox.errors import AuthenticationFailed
-from tipbox.services.accounts.sessions import ReviewerServices
-from tipbox.services.instance import InitResult, Instance
+from tipbox.services.instance import InitResult
+from tipbox.services.wiring import Instance, ReviewerServices
 
 NEW_PASSWORD = "a brand new admin password"
 

@@ -12,9 +12,11 @@ from click.testing import CliRunner
 
 from tipbox.cli import cli
 from tipbox.config import Settings
-from tipbox.services.instance import InitResult, Instance, open_instance
+from tipbox.services.audit import Audit
+from tipbox.services.instance import InitResult
 from tipbox.services.instance_settings import SettingsStore
 from tipbox.services.ops.retention import DAY_SECONDS, Retention
+from tipbox.services.wiring import Instance, open_instance
 
 NOW = 1_900_000_000.0
 TABLES = ("meta", "newsroom_keys", "grants", "sources", "submissions", "items", "reviewers",
@@ -75,7 +77,7 @@ def test_purge_removes_exactly_the_expired_items(timed: Instance, clock: Clock) 
             "SELECT id, blob FROM items WHERE created_hour <= ?", (NOW - 35 * DAY_SECONDS,)
         ).fetchall()
     assert len(expired) == 5  # old: message, file, manifest, reply; gone: message
-    retention = Retention(timed.store)
+    retention = Retention(timed.store, audit=Audit(timed.store.db))
 
     preview = retention.preview(30, now=NOW)
     plan = retention.purge(30, now=NOW)
@@ -101,7 +103,7 @@ def test_retention_off_removes_nothing(timed: Instance, clock: Clock) -> None:
     days_ago(clock, 4000)
     submit(timed)
     before = snapshot(timed)
-    plan = Retention(timed.store).purge(0, now=NOW)
+    plan = Retention(timed.store, audit=Audit(timed.store.db)).purge(0, now=NOW)
     assert plan.cut is None
     assert plan.empty
     assert snapshot(timed) == before
@@ -112,7 +114,7 @@ def test_an_item_is_kept_until_it_is_certainly_older_than_the_period(
 ) -> None:
     clock.now = NOW - 30 * DAY_SECONDS  # stamped at the hour, up to an hour earlier
     submit(timed)
-    retention = Retention(timed.store)
+    retention = Retention(timed.store, audit=Audit(timed.store.db))
     assert retention.preview(30, now=NOW).empty
     assert retention.preview(30, now=NOW + 3600).items == 1
 
@@ -128,7 +130,8 @@ def test_purge_command_uses_the_retention_setting(
     off = runner.invoke(cli, ["purge"], env=cli_env(settings))
     assert off.exit_code == 0
     assert "Retention is off" in off.output
-    SettingsStore(timed.store.db, settings).update({"retention_days": "7"})
+    store = SettingsStore(timed.store.db, settings, audit=Audit(timed.store.db))
+    store.update({"retention_days": "7"})
     dry = runner.invoke(cli, ["purge", "--dry-run"], env=cli_env(settings))
     assert dry.exit_code == 0, dry.output
     assert "Would remove 1 items" in dry.output
@@ -146,7 +149,7 @@ def test_shredded_headers_are_not_left_in_the_database_file(
     submit(timed, codename=False)
     with timed.store.db.connection() as conn:
         header = bytes(conn.execute("SELECT header FROM items").fetchone()[0])
-    Retention(timed.store).purge(1, now=NOW)
+    Retention(timed.store, audit=Audit(timed.store.db)).purge(1, now=NOW)
     raw = Path(settings.database_path).read_bytes()
     wal = Path(str(settings.database_path) + "-wal")
     assert header[-40:] not in raw

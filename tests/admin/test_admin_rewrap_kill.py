@@ -30,9 +30,9 @@ from admin_kit import (
 )
 
 from tipbox.config import Settings
-from tipbox.services.admin import AdminServices
 from tipbox.services.custody.keyring import KeyIdentity
-from tipbox.services.instance import InitResult, Instance, open_instance
+from tipbox.services.instance import InitResult
+from tipbox.services.wiring import AdminServices, Instance, open_instance
 
 ITEMS = 300
 KILLS = 8

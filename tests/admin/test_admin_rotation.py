@@ -24,11 +24,10 @@ from tipbox.config import Settings
 from tipbox.crypto import decrypt, parse_identity
 from tipbox.errors import NotFound, StorageUnavailable
 from tipbox.services.accounts.reviewers import Reviewers, holder_name
-from tipbox.services.accounts.sessions import ReviewerServices
-from tipbox.services.admin import AdminServices
 from tipbox.services.custody.keyring import RECOVERY, Keyring
 from tipbox.services.custody.rotation import KeyInUse
-from tipbox.services.instance import InitResult, Instance
+from tipbox.services.instance import InitResult
+from tipbox.services.wiring import AdminServices, Instance, ReviewerServices
 from tipbox.store import Database
 
 PASSWORD = "bob's long enough password"

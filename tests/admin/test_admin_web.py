@@ -16,12 +16,11 @@ from admin_kit import (
 )
 from flask.testing import FlaskClient
 
-from tipbox.admin.tasks import PeriodicPurge
-from tipbox.services.admin import AdminServices
+from tipbox.reviewer.admin.tasks import PeriodicPurge
 from tipbox.services.audit import Audit
-from tipbox.services.instance import open_instance
 from tipbox.services.instance_settings import SettingsStore
 from tipbox.services.ops.retention import DAY_SECONDS
+from tipbox.services.wiring import AdminServices, open_instance
 
 
 def _admin_services(site: Site) -> AdminServices:
@@ -137,7 +136,8 @@ def test_retention_settings_and_audit_pages(site: Site, client: FlaskClient) -> 
                       session_absolute_seconds="3600", retention_days="30")
     assert saved.status_code == 200
     assert "Settings saved" in _text(saved)
-    store = SettingsStore(site.services.instance.store.db, site.services.instance.settings)
+    instance = site.services.instance
+    store = SettingsStore(instance.store.db, instance.settings, audit=Audit(instance.store.db))
     assert store.current().max_files == 3
     too_many = site.post(client, "/admin/settings", "/admin/settings", max_files="100000")
     assert too_many.status_code == 400

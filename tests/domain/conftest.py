@@ -10,7 +10,8 @@ import pytest
 
 from tipbox.crypto import decrypt_detached, parse_identity
 from tipbox.services.custody.keyring import KeyIdentity
-from tipbox.services.instance import InitResult, Instance
+from tipbox.services.instance import InitResult
+from tipbox.services.wiring import Instance
 
 
 @dataclass

@@ -14,10 +14,11 @@ from tests.domain.conftest import Reader
 from tipbox.crypto import decrypt, parse_identity
 from tipbox.errors import InvalidInput
 from tipbox.services.custody.keyring import KeyIdentity
-from tipbox.services.instance import InitResult, Instance
+from tipbox.services.instance import InitResult
 from tipbox.services.ops.export import export_submissions, safe_name, unlock_identities
 from tipbox.services.submissions.file_names import saved_file_name
 from tipbox.services.submissions.intake import SubmissionDraft
+from tipbox.services.wiring import Instance
 
 
 def add_file(draft: SubmissionDraft, name: str, data: bytes) -> None:

@@ -18,15 +18,11 @@ from tipbox.crypto import (
     parse_recipient,
 )
 from tipbox.errors import AlreadyInitialised, NotInitialised, TooLarge
+from tipbox.services.audit import Audit
 from tipbox.services.custody.keyring import RECOVERY
-from tipbox.services.instance import (
-    InitResult,
-    Instance,
-    init_instance,
-    is_initialised,
-    open_instance,
-)
+from tipbox.services.instance import InitResult, init_instance, is_initialised
 from tipbox.services.instance_settings import SettingsStore
+from tipbox.services.wiring import Instance, open_instance
 
 
 def mode(path: Path) -> int:
@@ -163,7 +159,8 @@ def test_secrets_and_results_never_show_in_repr(
 def test_limits_set_by_admins_apply_when_the_instance_opens(
     settings: Settings, instance: Instance
 ) -> None:
-    SettingsStore(instance.store.db, settings).update({"max_files": "3", "max_message_chars": "50"})
+    store = SettingsStore(instance.store.db, settings, audit=Audit(instance.store.db))
+    store.update({"max_files": "3", "max_message_chars": "50"})
     reopened = open_instance(settings)
     try:
         assert (reopened.settings.max_files, reopened.settings.max_message_chars) == (3, 50)

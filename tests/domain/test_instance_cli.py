@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from tests.conftest import CHEAP_ARGON2
 from tipbox.cli import cli
 from tipbox.config import load_settings
-from tipbox.services.instance import open_instance
+from tipbox.services.wiring import open_instance
 
 IDENTITY = re.compile(r"AGE-SECRET-KEY-(?:PQ-)?1[0-9A-Z]+")
 

@@ -13,10 +13,10 @@ from tests.domain.test_sources import new_source
 from tipbox.errors import SessionEnded
 from tipbox.services.audit import Audit
 from tipbox.services.inbox.conversations import Inbox
-from tipbox.services.instance import Instance
 from tipbox.services.ops.retention import DAY_SECONDS, Retention
 from tipbox.services.sources.returning import SourceLogin
 from tipbox.services.sources.sessions import SourceSessions, token_key
+from tipbox.services.wiring import Instance
 
 PROPERTY = settings(derandomize=True, deadline=None, max_examples=80,
                     suppress_health_check=list(HealthCheck))
@@ -141,7 +141,8 @@ def test_a_source_removed_by_retention_is_logged_out(
     instance: Instance, sessions: SourceSessions, login: SourceLogin
 ) -> None:
     token = sessions.start(login)
-    plan = Retention(instance.store).purge(1, now=START + 3 * DAY_SECONDS)
+    retention = Retention(instance.store, audit=Audit(instance.store.db))
+    plan = retention.purge(1, now=START + 3 * DAY_SECONDS)
     assert login.designation in plan.sources
     with pytest.raises(SessionEnded):
         sessions.resume(token)

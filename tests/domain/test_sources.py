@@ -14,8 +14,9 @@ from tipbox.codenames import Codename
 from tipbox.crypto import decrypt_detached
 from tipbox.errors import AuthenticationFailed, Busy, InvalidInput, NotFound, TooLarge
 from tipbox.passwords import Argon2Params, CodenameKeys
-from tipbox.services.instance import Instance, init_instance, open_instance
+from tipbox.services.instance import init_instance
 from tipbox.services.sources.returning import CodenameKdf, Purpose
+from tipbox.services.wiring import Instance, open_instance
 
 
 def new_source(instance: Instance, *, want_codename: bool = True) -> tuple[str | None, int]:

@@ -12,9 +12,10 @@ from tests.conftest import make_test_settings
 from tests.domain.conftest import Reader
 from tipbox.codenames import Codename
 from tipbox.errors import InvalidInput, NotFound, StorageFull, StorageUnavailable, TooLarge
-from tipbox.services.instance import Instance, init_instance, open_instance
+from tipbox.services.instance import init_instance
 from tipbox.services.submissions.file_names import FileNameRefused, filter_file_name
 from tipbox.services.submissions.intake import SubmissionDraft
+from tipbox.services.wiring import Instance, open_instance
 
 
 def files_in(instance: Instance) -> list[str]:

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tipbox.crypto import decrypt_detached, parse_identity
-from tipbox.services.instance import open_instance
+from tipbox.services.wiring import open_instance
 
 
 def submission_count(served) -> int:

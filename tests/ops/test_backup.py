@@ -28,7 +28,7 @@ from tipbox.crypto import (
     decrypt_detached,
     parse_identity,
 )
-from tipbox.services.instance import InitResult, Instance, init_instance, open_instance
+from tipbox.services.instance import InitResult, init_instance
 from tipbox.services.ops import backup as backup_module
 from tipbox.services.ops.backup import (
     SNAPSHOT_PREFIX,
@@ -38,6 +38,7 @@ from tipbox.services.ops.backup import (
     write_backup,
 )
 from tipbox.services.ops.export import export_submissions, unlock_identities
+from tipbox.services.wiring import Instance, open_instance
 
 CANARY = "canary-7f3a-the-minister-took-the-bribe"
 WRITERS = 4

@@ -22,7 +22,7 @@ from tests.conftest import CHEAP_ARGON2
 from tipbox.cli import cli
 from tipbox.cli.onion import onion_client_keys
 from tipbox.config import Settings
-from tipbox.services.instance import Instance
+from tipbox.services.wiring import Instance
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -14,9 +14,10 @@ from tests.conftest import make_test_settings
 from tipbox.cli import cli
 from tipbox.config import Settings
 from tipbox.crypto import HybridIdentity
-from tipbox.services.instance import InitResult, Instance
+from tipbox.services.instance import InitResult
 from tipbox.services.ops import doctor as doctor_module
 from tipbox.services.ops.doctor import Problem, System, diagnose
+from tipbox.services.wiring import Instance
 from tipbox.store import BlobDir
 
 NO_SWAP = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"

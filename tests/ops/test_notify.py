@@ -18,7 +18,6 @@ from tests.ops.smtp import Mailbox, SmtpServer, make_certificate
 from tipbox.cli import cli
 from tipbox.config import NotifySettings, Settings
 from tipbox.errors import ConfigError
-from tipbox.services.instance import Instance
 from tipbox.services.ops.notify import (
     BODY,
     STATE_FILE,
@@ -27,6 +26,7 @@ from tipbox.services.ops.notify import (
     Outcome,
     notify_if_due,
 )
+from tipbox.services.wiring import Instance
 
 PERIOD = 3600
 T0 = 1_800_000_000 - 1_800_000_000 % PERIOD  # a period boundary

@@ -12,9 +12,10 @@ from tests.conftest import make_test_settings
 from tipbox.errors import InvalidInput
 from tipbox.reviewer import create_reviewer_app
 from tipbox.services.accounts.reviewers import create_first_admin
-from tipbox.services.accounts.sessions import NoSession, ReviewerServices
+from tipbox.services.accounts.sessions import NoSession
 from tipbox.services.accounts.totp import totp_code
-from tipbox.services.instance import InitResult, Instance, init_instance
+from tipbox.services.instance import InitResult, init_instance
+from tipbox.services.wiring import Instance, ReviewerServices
 from tipbox.source import create_source_app
 
 T0 = 1_800_000_000.0

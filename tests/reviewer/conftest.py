@@ -20,8 +20,8 @@ from reviewer_kit import (
 )
 
 from tipbox.services.accounts.reviewers import create_first_admin
-from tipbox.services.accounts.sessions import ReviewerServices
-from tipbox.services.instance import InitResult, Instance
+from tipbox.services.instance import InitResult
+from tipbox.services.wiring import Instance, ReviewerServices
 
 
 @pytest.fixture

@@ -22,9 +22,10 @@ from tipbox.config import Settings, load_settings
 from tipbox.reviewer import create_reviewer_app
 from tipbox.reviewer.guard import install_services
 from tipbox.services.accounts.reviewers import create_first_admin
-from tipbox.services.accounts.sessions import ReviewerServices, ReviewerSession
+from tipbox.services.accounts.sessions import ReviewerSession
 from tipbox.services.accounts.totp import totp_code
-from tipbox.services.instance import InitResult, Instance, init_instance
+from tipbox.services.instance import InitResult, init_instance
+from tipbox.services.wiring import Instance, ReviewerServices
 from tipbox.web import instance as app_instance
 
 CHEAP_ARGON2 = {

@@ -9,9 +9,10 @@ from tipbox.errors import AuthenticationFailed, InvalidInput
 from tipbox.passwords import Argon2Params
 from tipbox.services.accounts.reviewers import Busy, Reviewers
 from tipbox.services.accounts.rules import WeakPassword, check_username
-from tipbox.services.accounts.sessions import NoSession, ReviewerServices
+from tipbox.services.accounts.sessions import NoSession
 from tipbox.services.accounts.throttle import AccountLocked, throttle_key
 from tipbox.services.accounts.totp import otpauth_uri, qr_svg, totp_code
+from tipbox.services.wiring import ReviewerServices
 
 
 def test_usernames_and_passwords_are_checked(services: ReviewerServices) -> None:

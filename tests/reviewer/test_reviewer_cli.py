@@ -10,8 +10,7 @@ from reviewer_kit import CHEAP_ARGON2, enrol
 
 from tipbox.cli import cli
 from tipbox.config import load_settings
-from tipbox.services.accounts.sessions import ReviewerServices
-from tipbox.services.instance import open_instance
+from tipbox.services.wiring import ReviewerServices, open_instance
 
 _PASSWORD = re.compile(r"One-time password:\s+(.+)")
 _SECRET = re.compile(r"TOTP secret:\s+([A-Z2-7 ]+)")

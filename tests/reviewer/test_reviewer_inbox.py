@@ -10,8 +10,7 @@ from reviewer_kit import Person, Submitted, login, submit
 
 from tipbox.crypto import decrypt, parse_identity
 from tipbox.errors import InvalidInput, NotFound
-from tipbox.services.accounts.sessions import ReviewerServices
-from tipbox.services.instance import Instance
+from tipbox.services.wiring import Instance, ReviewerServices
 from tipbox.store.items import page_query
 
 PDF = b"%PDF-1.4 secret" * 1000

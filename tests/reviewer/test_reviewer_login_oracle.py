@@ -22,7 +22,7 @@ from werkzeug.test import TestResponse
 
 from tipbox.services.accounts.throttle import MAX_FAILURES
 from tipbox.services.accounts.totp import totp_code
-from tipbox.services.admin import AdminServices
+from tipbox.services.wiring import AdminServices
 
 FUZZ = settings(derandomize=True, deadline=None, max_examples=60,
                 suppress_health_check=list(HealthCheck))

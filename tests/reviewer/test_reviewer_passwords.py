@@ -30,8 +30,8 @@ from tipbox.services.accounts.rules import (
     password_score,
     suggest_password,
 )
-from tipbox.services.accounts.sessions import ReviewerServices
 from tipbox.services.accounts.totp import totp_code
+from tipbox.services.wiring import ReviewerServices
 
 FUZZ = settings(derandomize=True, deadline=None, max_examples=80,
                 suppress_health_check=list(HealthCheck))

@@ -18,7 +18,6 @@ from reviewer_kit import T0, ReviewerSite, csrf
 from tipbox.cli.sweep import sweep_instance
 from tipbox.errors import AuthenticationFailed
 from tipbox.services.accounts.reviewers import Reviewers
-from tipbox.services.accounts.sessions import ReviewerServices
 from tipbox.services.accounts.throttle import (
     FAILURE_WINDOW_SECONDS,
     FIRST_LOCK_SECONDS,
@@ -28,7 +27,7 @@ from tipbox.services.accounts.throttle import (
     LoginThrottle,
     throttle_key,
 )
-from tipbox.services.instance import Instance
+from tipbox.services.wiring import Instance, ReviewerServices
 
 FUZZ = settings(max_examples=60, derandomize=True, deadline=None,
                 suppress_health_check=list(HealthCheck))

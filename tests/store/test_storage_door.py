@@ -43,8 +43,10 @@ SQL_NOT_MOVED_YET = frozenset({
 BLOB_DIRECTORY_ALLOWED = frozenset({
     # the setting: where the blobs are (Settings.blobs_dir = data_dir / "blobs")
     "config.py",
-    # the wiring: hands the configured location to Store.open
+    # init creates the store there; the wiring opens it (both hand the
+    # configured location to Store.open)
     "services/instance.py",
+    "services/wiring.py",
     # restore builds a whole new data directory (data/blobs) in a staging
     # directory before renaming it into place
     "services/ops/backup.py",

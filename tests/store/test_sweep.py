@@ -20,7 +20,8 @@ from tipbox.cli import cli
 from tipbox.cli.sweep import HourlySweep, describe
 from tipbox.config import Settings
 from tipbox.errors import ConfigError
-from tipbox.services.instance import Instance, init_instance, open_instance
+from tipbox.services.instance import init_instance
+from tipbox.services.wiring import Instance, open_instance
 from tipbox.store import Store, hour
 from tipbox.store.blobs import BlobDir, list_directory
 

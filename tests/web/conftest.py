@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 
 from tipbox.config import Settings, load_settings
 from tipbox.crypto import decrypt_detached, parse_identity
-from tipbox.services.instance import InitResult, Instance, init_instance
+from tipbox.services.instance import InitResult, init_instance
+from tipbox.services.wiring import Instance
 from tipbox.source import create_source_app
 from tipbox.web import instance as app_instance
 

@@ -176,7 +176,8 @@ def test_a_source_deleted_by_a_reviewer_is_logged_out(
 def test_a_source_removed_by_retention_is_logged_out(
     site: SourceSite, logged_in: LoggedIn
 ) -> None:
-    plan = Retention(site.instance.store).purge(1, now=10 * DAY_SECONDS + 1e10)
+    retention = Retention(site.instance.store, audit=Audit(site.instance.store.db))
+    plan = retention.purge(1, now=10 * DAY_SECONDS + 1e10)
     assert plan.sources
     assert_logged_out_everywhere(site, logged_in)
 

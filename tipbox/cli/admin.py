@@ -24,10 +24,10 @@ from tipbox.cli.keys import one_line_errors, open_admin, print_enrolment, read_i
 from tipbox.cli.reviewers import reviewers as base_reviewers
 from tipbox.errors import NotFound
 from tipbox.services.accounts.reviewer_admin import ReviewerRow
-from tipbox.services.admin import AdminServices
 from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.services.instance_settings import NAMES
 from tipbox.services.ops.export import unlock_identities
+from tipbox.services.wiring import AdminServices
 
 __all__ = ["audit", "reviewers", "settings"]
 

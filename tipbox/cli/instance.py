@@ -17,8 +17,9 @@ from tipbox.cli.reviewers import print_first_admin
 from tipbox.config import load_settings
 from tipbox.crypto import parse_identity_file
 from tipbox.services.custody.keyring import KeyIdentity
-from tipbox.services.instance import InitResult, init_instance, open_instance
+from tipbox.services.instance import InitResult, init_instance
 from tipbox.services.ops.export import export_submissions, unlock_identities
+from tipbox.services.wiring import open_instance
 
 __all__ = ["commands", "export", "init"]
 

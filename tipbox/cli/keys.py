@@ -26,12 +26,10 @@ from tipbox.cli.reviewers import NOTICE
 from tipbox.config import load_settings
 from tipbox.crypto import HybridIdentity, X25519Identity, parse_identity_file
 from tipbox.errors import InvalidInput
-from tipbox.services.accounts.reviewers import Reviewers
 from tipbox.services.accounts.totp import Enrolment, qr_terminal
-from tipbox.services.admin import AdminServices
 from tipbox.services.custody.keyring import KeyIdentity
-from tipbox.services.instance import open_instance
 from tipbox.services.ops.export import unlock_identities
+from tipbox.services.wiring import AdminServices, open_instance, reviewers_of
 
 __all__ = [
     "commands",
@@ -60,7 +58,7 @@ def open_admin() -> Iterator[AdminServices]:
     """The admin services of the instance the environment names, closed afterwards."""
     instance = open_instance(load_settings())
     try:
-        yield AdminServices.open(instance, Reviewers.for_instance(instance))
+        yield AdminServices.open(instance, reviewers_of(instance))
     finally:
         instance.close()
 

@@ -20,10 +20,10 @@ import click
 from tipbox.cli.failures import fail, one_line_errors
 from tipbox.config import Settings, load_settings
 from tipbox.crypto import parse_identity_file
-from tipbox.services.instance import open_instance
 from tipbox.services.ops.backup import restore_backup, write_backup
 from tipbox.services.ops.doctor import diagnose, foreign_user
 from tipbox.services.ops.notify import Outcome, notify_if_due
+from tipbox.services.wiring import open_instance
 
 __all__ = ["backup", "doctor", "notify", "restore"]
 

@@ -24,7 +24,7 @@ from tipbox.config import Settings, load_settings
 from tipbox.crypto import parse_identity_file
 from tipbox.services.accounts.reviewers import Reviewers, create_first_admin
 from tipbox.services.accounts.totp import Enrolment, qr_terminal
-from tipbox.services.instance import Instance, open_instance
+from tipbox.services.wiring import Instance, open_instance, reviewers_of
 
 __all__ = ["print_first_admin", "reviewers"]
 
@@ -57,7 +57,7 @@ def _print_enrolment(enrolment: Enrolment, title: str) -> None:
 
 
 def _reviewers(instance: Instance) -> Reviewers:
-    return Reviewers.for_instance(instance)
+    return reviewers_of(instance)
 
 
 def print_first_admin(settings: Settings, recovery_identity: str) -> None:

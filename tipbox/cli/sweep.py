@@ -21,9 +21,8 @@ import click
 
 from tipbox.cli.failures import fail, one_line_errors
 from tipbox.config import Settings, load_settings
-from tipbox.services.accounts.reviewers import Reviewers
-from tipbox.services.instance import open_instance
 from tipbox.services.ops.doctor import foreign_user
+from tipbox.services.wiring import open_instance, reviewers_of
 from tipbox.store import SweepReport, hour
 
 __all__ = ["HourlySweep", "describe", "sweep", "sweep_instance"]
@@ -41,7 +40,7 @@ def sweep_instance(settings: Settings, *, now: float) -> SweepReport:
     """
     instance = open_instance(settings)
     try:
-        Reviewers.for_instance(instance).forget_expired_attempts(now=now)
+        reviewers_of(instance).forget_expired_attempts(now=now)
         report = instance.store.sweep(now=now)
     except BaseException:
         instance.close()

@@ -27,13 +27,12 @@ from pathlib import Path
 
 from flask import Flask
 
-from tipbox.admin import install_admin
 from tipbox.config import Settings, load_settings
 from tipbox.reviewer import auth, views
+from tipbox.reviewer.admin import install_admin
 from tipbox.reviewer.downloads import sandbox_attachments
 from tipbox.reviewer.guard import install_services
-from tipbox.services.accounts.sessions import ReviewerServices
-from tipbox.services.instance import open_instance
+from tipbox.services.wiring import ReviewerServices, open_instance
 from tipbox.web import UploadRequest, init_web, install_instance
 from tipbox.web.numbers import install_id_converter
 

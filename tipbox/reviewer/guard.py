@@ -21,7 +21,8 @@ from flask import Flask, current_app, g, redirect, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox.errors import Forbidden
-from tipbox.services.accounts.sessions import NoSession, ReviewerServices, ReviewerSession
+from tipbox.services.accounts.sessions import NoSession, ReviewerSession
+from tipbox.services.wiring import ReviewerServices
 from tipbox.web.i18n import clear_session
 
 _KEY = "tipbox.reviewer"

@@ -16,7 +16,8 @@
 It never overwrites anything: an existing secrets file, database or key file
 raises :class:`~tipbox.errors.AlreadyInitialised`.
 
-:func:`open_instance` opens an initialised instance and builds its services.
+:func:`tipbox.services.wiring.open_instance` opens an initialised instance
+and builds its services.
 """
 
 from __future__ import annotations
@@ -32,29 +33,24 @@ from pathlib import Path
 from tipbox.config import Settings
 from tipbox.crypto import HybridIdentity, X25519Identity, encrypt, fingerprint
 from tipbox.errors import AlreadyInitialised, NotInitialised
-from tipbox.passwords import Argon2Params, new_salt
+from tipbox.passwords import new_salt
 from tipbox.services.custody.keyring import (
     RECOVERY,
     RECOVERY_RECIPIENT,
     KeyIdentity,
-    Keyring,
     NewsroomKey,
     insert_key,
 )
-from tipbox.services.instance_settings import SettingsStore
-from tipbox.services.sources.returning import CodenameKdf, Sources
-from tipbox.services.submissions.intake import Submissions
 from tipbox.store import Store, hour
-from tipbox.store.db import read_meta, write_meta
+from tipbox.store.db import write_meta
 from tipbox.store.files import write_atomically
 
 __all__ = [
     "InitResult",
-    "Instance",
     "InstanceSecrets",
     "init_instance",
     "is_initialised",
-    "open_instance",
+    "read_secrets",
 ]
 
 SECRETS_VERSION = 1
@@ -85,23 +81,6 @@ class InitResult:
 
     def __repr__(self) -> str:
         return f"InitResult(newsroom_recipient={self.newsroom_recipient!r}, ...)"
-
-
-@dataclass(frozen=True)
-class Instance:
-    """An open instance: settings, store and the services built on them."""
-
-    settings: Settings
-    secrets: InstanceSecrets
-    store: Store
-    keyring: Keyring
-    submissions: Submissions
-    sources: Sources
-    instance_settings: SettingsStore
-
-    def close(self) -> None:
-        """Release the database connections."""
-        self.store.close()
 
 
 def is_initialised(settings: Settings) -> bool:
@@ -138,50 +117,6 @@ def init_instance(
         newsroom_recipient=key.recipient,
         fingerprint=key.fingerprint,
         kind=key.kind,
-    )
-
-
-def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -> Instance:
-    """Open an initialised instance; :class:`NotInitialised` otherwise.
-
-    Opening migrates the schema, removes blob temporaries left by dead
-    writers (see :mod:`tipbox.store`) and applies the limits admins set in
-    the database: ``Instance.settings`` is the effective configuration.
-    """
-    instance_secrets = _read_secrets(settings.secrets_path)
-    if not settings.database_path.exists():
-        raise NotInitialised(f"no database in {settings.data_dir}; run `python -m tipbox init`")
-    store = Store.open(
-        settings.database_path,
-        settings.blobs_dir,
-        min_free_bytes=settings.min_free_bytes,
-        now=now,
-        pool_size=settings.blob_pool_size,
-        orphan_grace_seconds=settings.orphan_grace_seconds,
-    )
-    # Limits and timeouts edited by admins apply at once: the services read
-    # them per submission or session check (the environment stays their
-    # ceiling; see instance_settings).
-    instance_settings = SettingsStore(store.db, settings)
-    settings = instance_settings.effective()
-    kdf = CodenameKdf.with_slots_in(
-        settings.slots_dir, salt=instance_secrets.instance_salt, params=_codename_params(store)
-    )
-    keyring = Keyring(store.db)
-    return Instance(
-        settings=settings,
-        secrets=instance_secrets,
-        store=store,
-        keyring=keyring,
-        submissions=Submissions(
-            settings=settings, store=store, keyring=keyring, kdf=kdf, now=now,
-            live=instance_settings.effective,
-        ),
-        sources=Sources(
-            settings=settings, store=store, keyring=keyring, kdf=kdf, now=now,
-            live=instance_settings.effective,
-        ),
-        instance_settings=instance_settings,
     )
 
 
@@ -227,14 +162,6 @@ def _record_first_key(
         )
 
 
-def _codename_params(store: Store) -> Argon2Params:
-    with store.db.connection() as conn:
-        encoded = read_meta(conn, CODENAME_KDF)
-    if encoded is None:
-        raise NotInitialised("the database has no codename parameters; was init interrupted?")
-    return Argon2Params.decode(encoded)
-
-
 def _write_key_files(
     keys_dir: Path, key: NewsroomKey, newsroom: KeyIdentity, recovery: KeyIdentity
 ) -> None:
@@ -261,7 +188,7 @@ def _write_new_file(path: Path, data: bytes, mode: int) -> None:
     write_atomically(path, data, mode, replace=False)
 
 
-def _read_secrets(path: Path) -> InstanceSecrets:
+def read_secrets(path: Path) -> InstanceSecrets:
     try:
         document = json.loads(path.read_text("ascii"))
     except FileNotFoundError:

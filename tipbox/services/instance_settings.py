@@ -134,8 +134,8 @@ class SettingsStore:
 
     Reads are cached for ``max_age`` seconds (every page of both apps needs
     them); an update through this object is seen at once, one made by
-    another process within ``max_age``. ``audit`` receives the rows (by
-    default the audit log of the same database).
+    another process within ``max_age``. ``audit`` receives the rows of
+    each change.
     """
 
     def __init__(
@@ -143,12 +143,12 @@ class SettingsStore:
         db: Database,
         env: Settings,
         *,
-        audit: Audit | None = None,
+        audit: Audit,
         max_age: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
-        self._audit = Audit(db) if audit is None else audit
+        self._audit = audit
         self._env = env
         self._max_age = max_age
         self._clock = clock

@@ -16,8 +16,8 @@ from pathlib import Path
 from flask import Flask, request
 
 from tipbox.config import Settings, load_settings
-from tipbox.services.instance import open_instance
 from tipbox.services.sources.sessions import SourceSessions, token_key
+from tipbox.services.wiring import open_instance
 from tipbox.source.drafts import abort_draft, current_draft
 from tipbox.source.session import install_source_sessions, refuse_ended_session
 from tipbox.source.views import bp

@@ -11,7 +11,7 @@ import typing as t
 from flask import Flask, current_app
 
 if t.TYPE_CHECKING:
-    from tipbox.services.instance import Instance
+    from tipbox.services.wiring import Instance
 
 _KEY = "tipbox.instance"
 

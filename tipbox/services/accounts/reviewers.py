@@ -54,7 +54,7 @@ from tipbox.services.accounts.rules import (
     check_username,
     suggest_password,
 )
-from tipbox.services.accounts.throttle import LoginThrottle, throttle_key
+from tipbox.services.accounts.throttle import LoginThrottle
 from tipbox.services.accounts.totp import (
     ISSUER,
     Enrolment,
@@ -89,7 +89,7 @@ from tipbox.store.reviewers import (
 )
 
 if TYPE_CHECKING:
-    from tipbox.services.instance import Instance
+    pass
 
 __all__ = [
     "Account",
@@ -172,10 +172,11 @@ class Reviewers:
 
     ``params`` are the instance's current Argon2 defaults for passwords.
     ``throttle_key`` (32 bytes, :func:`~.throttle.throttle_key`) keys the
-    hashes of the names the login throttle counts; :meth:`for_instance`
-    derives it. ``clock`` gives the current Unix time when a method is not
-    passed ``now``. ``instance_words`` gives what an attacker knows of the
-    instance (its organisation name): new passwords must not lean on it.
+    hashes of the names the login throttle counts
+    (:func:`tipbox.services.wiring.reviewers_of` derives it). ``clock`` gives
+    the current Unix time when a method is not passed ``now``.
+    ``instance_words`` gives what an attacker knows of the instance (its
+    organisation name): new passwords must not lean on it.
     """
 
     def __init__(
@@ -196,20 +197,6 @@ class Reviewers:
         self._slot_timeout = slot_timeout
         self._clock = clock
         self._instance_words = instance_words
-
-    @classmethod
-    def for_instance(
-        cls, instance: Instance, *, argon2_slots: int = 2, clock: Clock = time.time
-    ) -> Reviewers:
-        """The accounts of ``instance``, with its Argon2 defaults, throttle key and words."""
-        return cls(
-            instance.store.db,
-            params=instance.settings.password_argon2,
-            throttle_key=throttle_key(instance.secrets.flask_secret_key),
-            argon2_slots=argon2_slots,
-            clock=clock,
-            instance_words=lambda: (instance.instance_settings.current().organisation,),
-        )
 
     # -- derivation --------------------------------------------------------------
 

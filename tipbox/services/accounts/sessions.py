@@ -43,11 +43,8 @@ from tipbox.errors import AuthenticationFailed, NotFound
 from tipbox.services.accounts.reviewers import Reviewers, Unlocked
 from tipbox.services.accounts.throttle import AccountLocked
 from tipbox.services.accounts.totp import Enrolment
-from tipbox.services.admin import AdminServices
 from tipbox.services.audit import Audit
 from tipbox.services.custody.keyring import KeyIdentity, Keyring
-from tipbox.services.inbox.conversations import Inbox
-from tipbox.services.instance import Instance
 from tipbox.store.db import Database
 from tipbox.store.sessions import (
     count_reviewer_sessions,
@@ -64,7 +61,6 @@ __all__ = [
     "LoginResult",
     "Logins",
     "NoSession",
-    "ReviewerServices",
     "ReviewerSession",
     "Sessions",
 ]
@@ -408,46 +404,3 @@ def _recoded(error: AuthenticationFailed, code: str) -> AuthenticationFailed:
     """
     error.code = code
     return error
-
-
-@dataclass(frozen=True)
-class ReviewerServices:
-    """Everything the reviewer app needs, built once per process from an instance.
-
-    ``admin`` (rotation, retention, settings, accounts, admin audit) runs on
-    the real clock, as the admin pages always have; ``clock`` moves the rest.
-    """
-
-    instance: Instance
-    reviewers: Reviewers
-    sessions: Sessions
-    logins: Logins
-    inbox: Inbox
-    audit: Audit
-    admin: AdminServices
-
-    @classmethod
-    def open(
-        cls, instance: Instance, *, argon2_slots: int = 2, clock: Callable[[], float] = time.time
-    ) -> ReviewerServices:
-        """Build the services over ``instance`` with its settings (``clock``: for tests)."""
-        settings = instance.settings
-        db = instance.store.db
-        audit = Audit(db, clock=clock)
-        reviewers = Reviewers.for_instance(instance, argon2_slots=argon2_slots, clock=clock)
-        sessions = Sessions(
-            db,
-            idle_seconds=settings.session_idle_seconds,
-            absolute_seconds=settings.session_absolute_seconds,
-            clock=clock,
-            live=instance.instance_settings.effective,
-        )
-        return cls(
-            instance=instance,
-            reviewers=reviewers,
-            sessions=sessions,
-            logins=Logins(reviewers, sessions, instance.keyring, audit),
-            inbox=Inbox(instance.store, instance.sources, audit),
-            audit=audit,
-            admin=AdminServices.open(instance, reviewers),
-        )

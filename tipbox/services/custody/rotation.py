@@ -143,7 +143,7 @@ class _Pending:
 class Rotation:
     """Key rotation, re-wrap and destruction over one instance's store.
 
-    ``audit`` receives the rows (by default the audit log of the same database).
+    ``audit`` receives the rows of what it did.
     """
 
     def __init__(
@@ -152,13 +152,13 @@ class Rotation:
         keyring: Keyring,
         key_files: KeyFiles,
         *,
-        audit: Audit | None = None,
+        audit: Audit,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._keyring = keyring
         self._files = key_files
-        self._audit = Audit(store.db, clock=now) if audit is None else audit
+        self._audit = audit
         self._now = now
 
     # -- status -------------------------------------------------------------------

@@ -4,5 +4,6 @@
 - :mod:`.backup`: encrypted backups and their restore;
 - :mod:`.notify`: batched e-mail that new submissions wait;
 - :mod:`.export`: offline export of every submission;
-- :mod:`.retention`: crypto-shred what is older than the retention period.
+- :mod:`.retention`: crypto-shred what is older than the retention period;
+- :mod:`.recovery`: break-glass recovery with the offline recovery identity.
 """

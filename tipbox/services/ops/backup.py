@@ -53,12 +53,13 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 from tipbox.config import Settings
 from tipbox.crypto import Encryptor, Identity, Recipient, decrypt_stream
 from tipbox.errors import NotFound, TipboxError
-from tipbox.services.instance import Instance
+from tipbox.services.custody.keyring import Keyring
+from tipbox.store import Store
 from tipbox.store import snapshot as snapshots
 from tipbox.store.blob_store import BlobStore
 from tipbox.store.blobs import is_blob_name
@@ -101,6 +102,19 @@ class BackupReport:
 
 
 # -- backup -------------------------------------------------------------------
+
+
+class Instance(Protocol):
+    """What a backup reads of an open instance (:class:`tipbox.services.wiring.Instance`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def keyring(self) -> Keyring: ...
+
+
 
 
 def write_backup(instance: Instance, sink: BinaryIO) -> BackupReport:

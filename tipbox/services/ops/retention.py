@@ -66,12 +66,12 @@ def cutoff_hour(days: int, now: float) -> int | None:
 class Retention:
     """Preview and purge of expired sources and items (see the module contract).
 
-    ``audit`` receives the rows (by default the audit log of the same database).
+    ``audit`` receives the rows of what it did.
     """
 
-    def __init__(self, store: Store, *, audit: Audit | None = None) -> None:
+    def __init__(self, store: Store, *, audit: Audit) -> None:
         self._store = store
-        self._audit = Audit(store.db) if audit is None else audit
+        self._audit = audit
 
     def preview(self, days: int, *, now: float) -> PurgePlan:
         """What :meth:`purge` would remove with the same ``days`` and ``now``."""

@@ -11,9 +11,9 @@ import time
 from flask import render_template
 from werkzeug.datastructures import MultiDict
 
-from tipbox.admin.access import admin_services
 from tipbox.errors import InvalidInput
 from tipbox.reviewer import forms
+from tipbox.reviewer.admin.access import admin_services
 from tipbox.reviewer.guard import current_session, services, start_session, token
 from tipbox.services.accounts.sessions import newsroom_secrets
 from tipbox.services.accounts.totp import Enrolment

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tipbox.reviewer.guard import services
-from tipbox.services.admin import AdminServices
+from tipbox.services.wiring import AdminServices
 
 __all__ = ["admin_services"]
 

@@ -14,10 +14,10 @@ import time
 from flask import Blueprint, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from tipbox.admin import pages
-from tipbox.admin.access import admin_services
 from tipbox.errors import Forbidden, InvalidInput, NotFound
 from tipbox.reviewer import forms
+from tipbox.reviewer.admin import pages
+from tipbox.reviewer.admin.access import admin_services
 from tipbox.reviewer.guard import admin_required, current_session
 from tipbox.services.accounts.totp import qr_svg
 from tipbox.web.errors import explain

@@ -12,13 +12,13 @@ import logging
 import threading
 import time
 
-from tipbox.admin.access import admin_services
 from tipbox.errors import TipboxError
+from tipbox.reviewer.admin.access import admin_services
 
 __all__ = ["PURGE_INTERVAL_SECONDS", "PeriodicPurge"]
 
 PURGE_INTERVAL_SECONDS = 3600.0
-_log = logging.getLogger("tipbox.admin")
+_log = logging.getLogger("tipbox.reviewer.admin")
 
 
 class PeriodicPurge:

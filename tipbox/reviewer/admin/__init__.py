@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from tipbox.admin.tasks import PeriodicPurge
-from tipbox.admin.views import bp
+from tipbox.reviewer.admin.tasks import PeriodicPurge
+from tipbox.reviewer.admin.views import bp
 
 __all__ = ["install_admin"]
 
