@@ -8,15 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tipbox.store.accounts_admin import (
-    account_row,
-    account_rows,
-    count_other_admins,
-    delete_account,
-    revoke_access,
-    set_admin_flag,
-    set_disabled,
-)
 from tipbox.store.audit import audit_reviewers, insert_entry, newest_entries
 from tipbox.store.db import Database
 from tipbox.store.keys import (
@@ -31,6 +22,15 @@ from tipbox.store.keys import (
     retired_hour_of,
     sealed_grants_to,
     write_grant,
+)
+from tipbox.store.reviewers import (
+    account_state,
+    accounts_with_grants,
+    count_other_admins,
+    delete_account,
+    revoke_access,
+    set_admin_flag,
+    set_disabled,
 )
 
 
@@ -104,7 +104,7 @@ def test_account_administration_rows(conn: sqlite3.Connection) -> None:
     carol = _reviewer(conn, "carol")
     key = _key(conn, "k")
     write_grant(conn, key, holder=f"reviewer:{carol}", holder_recipient="age1carol", sealed=b"g")
-    assert [(row["username"], row["n"]) for row in account_rows(conn)] == [
+    assert [(row["username"], row["n"]) for row in accounts_with_grants(conn)] == [
         ("admin", 0), ("carol", 1)]
     assert count_other_admins(conn, admin) == 0
     set_admin_flag(conn, carol, is_admin=True)
@@ -115,7 +115,7 @@ def test_account_administration_rows(conn: sqlite3.Connection) -> None:
     assert revoke_access(conn, carol, f"reviewer:{carol}") == 1
     assert revoke_access(conn, carol, f"reviewer:{carol}") == 0
     delete_account(conn, carol)
-    assert account_row(conn, carol) is None
-    row = account_row(conn, admin)
+    assert account_state(conn, carol) is None
+    row = account_state(conn, admin)
     assert row is not None
     assert (row["username"], row["is_admin"], row["disabled"]) == ("admin", 1, 0)

@@ -1,4 +1,4 @@
-"""The account tables: ``reviewers`` and the ``login_throttle``.
+"""The account tables: ``reviewers`` and the ``login_throttle``, for logins and for admins.
 
 Contract:
 
@@ -8,6 +8,7 @@ Contract:
   ``services/accounts``.
 - :class:`Credentials` are the columns a password change rewrites; none of
   them is a secret in the clear (the KEK is never stored).
+- A reviewer's grants are those whose holder is ``"reviewer:<id>"``.
 - :func:`insert_reviewer` lets ``sqlite3.IntegrityError`` through for a
   taken username.
 """
@@ -22,13 +23,20 @@ __all__ = [
     "Credentials",
     "account_row",
     "account_rows",
+    "account_state",
+    "accounts_with_grants",
+    "count_other_admins",
+    "delete_account",
     "delete_attempts",
     "insert_reviewer",
     "is_enabled",
     "purge_attempts",
     "read_attempts",
     "reviewer_by_name",
+    "revoke_access",
+    "set_admin_flag",
     "set_credentials",
+    "set_disabled",
     "set_totp_last_step",
     "totp_last_step",
     "write_attempts",
@@ -174,3 +182,57 @@ def purge_attempts(
         (window_seconds, now, now, max_lock_seconds, now),
     )
     return cursor.rowcount
+
+
+# -- account administration ------------------------------------------------------
+
+
+def accounts_with_grants(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every account in creation order: ``id, username, is_admin, active, disabled`` and
+    ``n``, its number of grants."""
+    return conn.execute(
+        "SELECT r.id, r.username, r.is_admin, r.active, r.disabled,"
+        " (SELECT count(*) FROM grants g WHERE g.holder = 'reviewer:' || r.id) AS n"
+        " FROM reviewers r ORDER BY r.id"
+    ).fetchall()
+
+
+def account_state(conn: sqlite3.Connection, reviewer_id: int) -> sqlite3.Row | None:
+    """``id, username, is_admin, disabled`` of one account; None for no such account."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT id, username, is_admin, disabled FROM reviewers WHERE id = ?", (reviewer_id,)
+    ).fetchone()
+    return row
+
+
+def count_other_admins(conn: sqlite3.Connection, reviewer_id: int) -> int:
+    """How many admin accounts other than ``reviewer_id`` are not disabled."""
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM reviewers WHERE is_admin = 1 AND disabled = 0 AND id != ?",
+            (reviewer_id,),
+        ).fetchone()[0]
+    )
+
+
+def set_disabled(conn: sqlite3.Connection, reviewer_id: int, *, disabled: bool) -> None:
+    """Mark the account disabled (no login, no grant) or enabled."""
+    conn.execute("UPDATE reviewers SET disabled = ? WHERE id = ?", (int(disabled), reviewer_id))
+
+
+def set_admin_flag(conn: sqlite3.Connection, reviewer_id: int, *, is_admin: bool) -> None:
+    """Give or take the admin role."""
+    conn.execute("UPDATE reviewers SET is_admin = ? WHERE id = ?", (int(is_admin), reviewer_id))
+
+
+def delete_account(conn: sqlite3.Connection, reviewer_id: int) -> None:
+    """Delete the account row (its grants and sessions: :func:`revoke_access` first)."""
+    conn.execute("DELETE FROM reviewers WHERE id = ?", (reviewer_id,))
+
+
+def revoke_access(conn: sqlite3.Connection, reviewer_id: int, holder: str) -> int:
+    """Delete the grants of ``holder`` and the sessions of ``reviewer_id``; returns the
+    number of grants deleted."""
+    grants = conn.execute("DELETE FROM grants WHERE holder = ?", (holder,))
+    conn.execute("DELETE FROM reviewer_sessions WHERE reviewer_id = ?", (reviewer_id,))
+    return grants.rowcount

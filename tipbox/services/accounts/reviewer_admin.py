@@ -41,16 +41,16 @@ from tipbox.services.accounts.reviewers import Account, Reviewers, holder_name
 from tipbox.services.accounts.totp import Enrolment
 from tipbox.services.audit import Audit
 from tipbox.services.custody.keyring import KeyIdentity
-from tipbox.store.accounts_admin import (
-    account_row,
-    account_rows,
+from tipbox.store.db import Database
+from tipbox.store.reviewers import (
+    account_state,
+    accounts_with_grants,
     count_other_admins,
     delete_account,
     revoke_access,
     set_admin_flag,
     set_disabled,
 )
-from tipbox.store.db import Database
 
 __all__ = ["ROTATE_ADVICE", "LastAdmin", "Removed", "ReviewerAdmin", "ReviewerRow"]
 
@@ -98,7 +98,7 @@ class ReviewerAdmin:
     def accounts(self) -> list[ReviewerRow]:
         """Every account in creation order, with its grant count."""
         with self._db.reading() as conn:
-            rows = account_rows(conn)
+            rows = accounts_with_grants(conn)
         return [
             ReviewerRow(
                 id=int(row["id"]),
@@ -240,7 +240,7 @@ class ReviewerAdmin:
 
 
 def _row(conn: sqlite3.Connection, reviewer_id: int) -> sqlite3.Row:
-    row = account_row(conn, reviewer_id)
+    row = account_state(conn, reviewer_id)
     if row is None:
         raise NotFound("no such reviewer")
     return row
