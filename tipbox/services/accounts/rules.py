@@ -23,8 +23,6 @@ import threading
 from collections.abc import Sequence
 from typing import Any, cast
 
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # ships no type hints
-
 from tipbox.codenames import passphrase
 from tipbox.errors import InvalidInput
 
@@ -113,6 +111,10 @@ def _words(texts: Sequence[str]) -> list[str]:
 def _score(password: str, user_inputs: list[str]) -> int:
     if not password:
         return 0  # zxcvbn fails on the empty string
+    # Imported here: its word lists take 13 MiB, which only a password
+    # change needs (not the source app, which imports the same wiring).
+    from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # ships no type hints
+
     with _ZXCVBN_LOCK:
         result = cast(dict[str, Any], zxcvbn(password, user_inputs=user_inputs))
     return int(result["score"])
