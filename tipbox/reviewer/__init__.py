@@ -28,7 +28,7 @@ from pathlib import Path
 from flask import Flask
 
 from tipbox.config import Settings, load_settings
-from tipbox.reviewer import auth, views
+from tipbox.reviewer import api, auth, views
 from tipbox.reviewer.admin import install_admin
 from tipbox.reviewer.downloads import sandbox_attachments
 from tipbox.reviewer.guard import install_services
@@ -52,7 +52,7 @@ def create_reviewer_app(settings: Settings | None = None) -> Flask:
     # Registered before init_web's header hook, so it runs after it (Flask runs
     # after_request hooks in reverse) and can add ``sandbox`` to the final CSP.
     app.after_request(sandbox_attachments)
-    init_web(
+    csrf = init_web(
         app,
         settings,
         secret_key=inst.secrets.flask_secret_key,
@@ -65,5 +65,7 @@ def create_reviewer_app(settings: Settings | None = None) -> Flask:
     views.install_filters(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)  # issue 13: /api/v1, bearer tokens only
+    csrf.exempt(api.bp)  # no cookie authenticates the API, so CSRF does not apply
     install_admin(app)  # issue 5: /admin pages and the hourly retention purge
     return app

@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug import exceptions as http
 
@@ -196,6 +196,15 @@ CODES: dict[str, Outcome] = {
     "unknown_setting": _entry(400, "bad_request", N_("This request could not be handled")),
     "idle_over_absolute": _entry(400, "bad_request", N_(
         "the idle timeout cannot be longer than the absolute one")),
+    # -- the JSON API (tipbox.reviewer.api), worded with messages the catalogs have
+    "token_refused": _entry(401, "login_failed", N_("Your session has ended")),
+    "enrol_in_browser": _entry(403, "forbidden", N_("Set up your account")),
+    "json_expected": _entry(415, "bad_request", N_("This request could not be handled")),
+    "json_malformed": _entry(400, "bad_request", N_("This request could not be handled")),
+    "unknown_field": _entry(400, "bad_request", N_("This request could not be handled")),
+    "unknown_parameter": _entry(400, "bad_request", N_("This request could not be handled")),
+    "method_not_allowed": _entry(405, "method_not_allowed",
+                                 N_("This page cannot be used that way")),
     # -- replies
     "reply_empty": _entry(400, "bad_request", N_("a reply cannot be empty")),
     "reply_too_long": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
@@ -239,6 +248,19 @@ PAGES: tuple[tuple[type[BaseException], Page], ...] = (
 
 SERVER_ERROR = Page(500, "server_error")
 
+#: Werkzeug's errors by class, as the code of the same meaning (for JSON answers).
+HTTP_CODES: tuple[tuple[type[BaseException], str], ...] = (
+    (http.RequestEntityTooLarge, "too_large"),
+    (http.ServiceUnavailable, "storage_unavailable"),
+    (http.BadRequest, "invalid_input"),
+    (http.Forbidden, "forbidden"),
+    (http.NotFound, "not_found"),
+    (http.MethodNotAllowed, "method_not_allowed"),
+)
+
+#: Requests under this path are answered with JSON errors, never pages.
+JSON_PREFIX = "/api/"
+
 
 def page_for(error: BaseException) -> Page:
     """The page for ``error``: by code for tipbox's errors, else by class; the rest is a 500."""
@@ -254,16 +276,58 @@ def page_for(error: BaseException) -> Page:
 
 
 def render_error(error: BaseException) -> Response:
-    """Render the friendly page for ``error`` (keeping e.g. a 405's ``Allow`` header)."""
+    """Render the friendly page for ``error`` (keeping e.g. a 405's ``Allow`` header).
+
+    Under :data:`JSON_PREFIX` the answer is :func:`render_json_error`'s instead.
+    """
+    if request.path.startswith(JSON_PREFIX):
+        return render_json_error(error)
     page = page_for(error)
     if page is SERVER_ERROR:
         _log_unexpected(error)
     response = Response(render_template(f"errors/{page.template}.html"), status=page.status)
+    return _with_headers_of(error, response)
+
+
+def _with_headers_of(error: BaseException, response: Response) -> Response:
+    """Keep the headers an HTTP error carries (``Allow``, ``Retry-After``), not its type."""
     if isinstance(error, http.HTTPException):
         for name, value in error.get_headers():
             if name.lower() != "content-type":
                 response.headers[name] = value
     return response
+
+
+def json_error_of(error: BaseException) -> tuple[int, str, str]:
+    """``(status, code, message)`` of ``error`` for a JSON answer, from :data:`CODES`.
+
+    The status is the page's (:func:`page_for`); an HTTP error without a code
+    of its own is ``invalid_input`` with its status; anything unexpected is
+    ``internal`` (500).
+    """
+    status = page_for(error).status
+    if status == SERVER_ERROR.status:
+        return status, "internal", explain(errors.TipboxError())[1]
+    if isinstance(error, errors.TipboxError):
+        return status, error.code, explain(error)[1]
+    code = next((code for cls, code in HTTP_CODES if isinstance(error, cls)), "invalid_input")
+    return status, code, explain(errors.TipboxError(code=code))[1]
+
+
+def render_json_error(error: BaseException) -> Response:
+    """``{"error": code, "message": text}`` with the status of ``error``'s code.
+
+    The same table, wording and logging as the pages; a 401 names the
+    ``Bearer`` scheme (``WWW-Authenticate``).
+    """
+    status, code, message = json_error_of(error)
+    if status == SERVER_ERROR.status:
+        _log_unexpected(error)
+    response = jsonify(error=code, message=message)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return _with_headers_of(error, response)
 
 
 def _log_unexpected(error: BaseException) -> None:
