@@ -111,11 +111,16 @@ def empty_file_part(name: str = "files") -> bytes:
     return multipart([(name, b"", "")], close=False)
 
 
+#: The reviewer app's JSON API takes no forms: its bodies are refused the same
+#: way in tests/reviewer/test_api_errors.py, as JSON.
+JSON_API = "/api/"
+
+
 def post_rules(app: object) -> list[str]:
-    """A concrete path for every POST route of ``app`` (converters filled with 1)."""
+    """A concrete path for every POST form route of ``app`` (converters filled with 1)."""
     paths = []
     for rule in app.url_map.iter_rules():  # type: ignore[attr-defined]
-        if "POST" in (rule.methods or ()):
+        if "POST" in (rule.methods or ()) and not rule.rule.startswith(JSON_API):
             values = dict.fromkeys(rule.arguments, "1")
             paths.append(rule.build(values, append_unknown=False)[1])
     return sorted(paths)
