@@ -19,6 +19,9 @@ only the reviewer routes. Contract (DESIGN 5 and 8, issue 4):
   percent-encoded; a longer reply is refused by the reply form.
 - Downloads are always attachments: ``application/octet-stream``,
   ``nosniff``, a CSP with ``sandbox``, RFC 6266 file names.
+- ``/api/v1`` (:mod:`tipbox.reviewer.api`, issue 13) is the exception to the
+  cookie and CSRF rules above: it authenticates by bearer token only (a
+  cookie alone is refused), so it is exempt from CSRF; its errors are JSON.
 """
 
 from __future__ import annotations
