@@ -123,7 +123,6 @@ def refuse_language_choice(endpoint: str | None, values: dict[str, t.Any] | None
         raise InvalidInput("unknown query parameter", code="unknown_parameter")
 
 
-
 def json_body(allowed: frozenset[str]) -> dict[str, object]:
     """The request's JSON object; refuses another type, bad JSON and fields not ``allowed``."""
     if request.mimetype != JSON_TYPE:
