@@ -171,7 +171,7 @@ def reply_to_newest_source(settings: Settings, text: str) -> None:
     try:
         with instance.store.db.connection() as conn:
             source_id = conn.execute("SELECT max(id) FROM sources").fetchone()[0]
-        instance.sources.add_reply(int(source_id), text)
+        instance.sources.add_reply(int(source_id), text, author="reviewer")
     finally:
         instance.close()
 

@@ -64,9 +64,9 @@ def test_purge_removes_exactly_the_expired_items(timed: Instance, clock: Clock) 
     gone = submit(timed, "old and silent", codename=False)
     days_ago(clock, 20)
     submit(timed, "old source, new tip")  # a second source...
-    timed.sources.add_reply(source_id(timed, old.designation), "a recent reply")
+    timed.sources.add_reply(source_id(timed, old.designation), "a recent reply", author="reviewer")
     days_ago(clock, 35)
-    timed.sources.add_reply(source_id(timed, old.designation), "an old reply")
+    timed.sources.add_reply(source_id(timed, old.designation), "an old reply", author="reviewer")
     days_ago(clock, 1)
     fresh = submit(timed, "fresh tip", {"new.pdf": b"%PDF new"})
     clock.now = NOW

@@ -79,7 +79,8 @@ def test_rotate_rewrap_destroy_leaves_everything_on_the_new_key(
     receipts = [submit(instance, f"tip {n}", {f"doc{n}.pdf": b"%PDF" * (n + 1) * 5000})
                 for n in range(3)]
     anonymous = submit(instance, "no codename", codename=False)
-    reply_id = instance.sources.add_reply(source_id(instance, receipts[0].designation), "thanks")
+    first = source_id(instance, receipts[0].designation)
+    reply_id = instance.sources.add_reply(first, "thanks", author="reviewer")
     old = instance.keyring.active_key()
     payloads = {row["id"]: row["blob"] for row in item_rows(instance)}
     old_identities = recovery_identities(instance, init_result)

@@ -84,7 +84,7 @@ def test_follow_ups_and_replies_are_numbered(
     receipt = draft.commit()
     assert receipt.codename is not None
     login = instance.sources.login(receipt.codename)
-    instance.sources.add_reply(login.source_id, "a reply")
+    instance.sources.add_reply(login.source_id, "a reply", author="reviewer")
     follow = instance.submissions.start(login)
     follow.add_message("second")
     follow.commit()
@@ -184,7 +184,7 @@ def test_canary_never_lands_on_disk_in_any_form(
     content = (CANARY.encode() + b"\n") * (5 * (1 << 20) // (len(CANARY) + 1))
     name = f"{CANARY}.txt"
     designation = submit(instance, f"message with {CANARY}", {name: content})
-    instance.sources.add_reply(1, f"reply quoting {CANARY}")
+    instance.sources.add_reply(1, f"reply quoting {CANARY}", author="reviewer")
     aborted = instance.submissions.start(None)
     aborted.add_message(CANARY)
     aborted.abort()

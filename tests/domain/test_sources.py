@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import make_test_settings
 from tests.domain.conftest import Reader
 from tipbox.codenames import Codename
-from tipbox.crypto import decrypt_detached
+from tipbox.crypto import DecryptionError, decrypt_detached
 from tipbox.errors import AuthenticationFailed, Busy, InvalidInput, NotFound, TooLarge
 from tipbox.passwords import Argon2Params, CodenameKeys
 from tipbox.services.instance import init_instance
@@ -66,8 +66,10 @@ def test_unknown_wrong_and_malformed_codenames_take_the_same_path(
 def test_reply_round_trip_and_delete(instance: Instance, reader: Reader) -> None:
     codename, source_id = new_source(instance)
     assert codename is not None
-    first = instance.sources.add_reply(source_id, "Thank you. Can you send more?")
-    second = instance.sources.add_reply(source_id, "Second reply ✓")
+    first = instance.sources.add_reply(
+        source_id, "Thank you. Can you send more?", author="reviewer"
+    )
+    second = instance.sources.add_reply(source_id, "Second reply ✓", author="reviewer")
     login = instance.sources.login(codename)
     replies = instance.sources.replies(login)
     assert [(r.id, r.text) for r in replies] == [
@@ -80,12 +82,65 @@ def test_reply_round_trip_and_delete(instance: Instance, reader: Reader) -> None
     texts = [item.plaintext for item in reader.items() if item.kind == "reply"]
     assert texts == [b"Thank you. Can you send more?", "Second reply ✓".encode()]
 
-    blob = next(item.blob for item in reader.items() if item.id == first)
     instance.sources.delete_reply(login, first)
     assert [r.id for r in instance.sources.replies(login)] == [second]
-    assert blob not in os.listdir(instance.store.blobs.path)
     with pytest.raises(NotFound):
         instance.sources.delete_reply(login, first)
+
+
+def test_a_source_deletes_its_copy_and_the_newsroom_keeps_its_own(
+    instance: Instance, reader: Reader
+) -> None:
+    codename, source_id = new_source(instance)
+    assert codename is not None
+    reply = instance.sources.add_reply(source_id, "Can you send the memo?", author="reviewer")
+    login = instance.sources.login(codename)
+    instance.sources.delete_reply(login, reply)
+    with instance.store.db.connection() as conn:
+        row = conn.execute(
+            "SELECT header, blob, source_deleted_hour FROM items WHERE id = ?", (reply,)
+        ).fetchone()
+    assert row["source_deleted_hour"] is not None
+    with instance.store.blobs.open_blob(row["blob"]) as payload, pytest.raises(DecryptionError):
+        b"".join(decrypt_detached([login.identity], row["header"], payload))
+    kept = [item.plaintext for item in reader.items() if item.id == reply]
+    assert kept == [b"Can you send the memo?"]
+    assert instance.sources.replies(login) == []
+
+
+def test_a_reply_without_a_newsroom_copy_is_shredded(instance: Instance) -> None:
+    codename, source_id = new_source(instance)
+    assert codename is not None
+    reply = instance.sources.add_reply(source_id, "only for the source", author="reviewer")
+    with instance.store.db.transaction() as conn:
+        blob = conn.execute(
+            "UPDATE items SET key_id = NULL WHERE id = ? RETURNING blob", (reply,)
+        ).fetchone()[0]
+    instance.sources.delete_reply(instance.sources.login(codename), reply)
+    assert blob not in os.listdir(instance.store.blobs.path)
+    with instance.store.db.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM items WHERE id = ?", (reply,)).fetchone()[0] == 0
+
+
+def test_the_hour_a_source_first_sees_a_reply_is_kept(instance: Instance) -> None:
+    codename, source_id = new_source(instance)
+    assert codename is not None
+    reply = instance.sources.add_reply(source_id, "hello", author="reviewer")
+
+    def seen() -> int | None:
+        with instance.store.db.connection() as conn:
+            return conn.execute(
+                "SELECT source_seen_hour FROM items WHERE id = ?", (reply,)
+            ).fetchone()[0]
+
+    assert seen() is None
+    login = instance.sources.login(codename)
+    instance.sources.replies(login)
+    first = seen()
+    assert first is not None
+    assert first % 3600 == 0
+    instance.sources.replies(login)
+    assert seen() == first
 
 
 def test_a_source_cannot_touch_anothers_replies(instance: Instance) -> None:
@@ -93,7 +148,7 @@ def test_a_source_cannot_touch_anothers_replies(instance: Instance) -> None:
     bob_code, bob = new_source(instance)
     assert alice_code is not None
     assert bob_code is not None
-    reply = instance.sources.add_reply(alice, "for alice")
+    reply = instance.sources.add_reply(alice, "for alice", author="reviewer")
     bob_login = instance.sources.login(bob_code)
     assert instance.sources.replies(bob_login) == []
     with pytest.raises(NotFound):
@@ -108,7 +163,9 @@ def test_a_source_cannot_touch_anothers_replies(instance: Instance) -> None:
 def test_reply_is_encrypted_to_the_source_identity(instance: Instance) -> None:
     codename, source_id = new_source(instance)
     assert codename is not None
-    reply_id = instance.sources.add_reply(source_id, "only you and the newsroom")
+    reply_id = instance.sources.add_reply(
+        source_id, "only you and the newsroom", author="reviewer"
+    )
     login = instance.sources.login(codename)
     with instance.store.db.connection() as conn:
         row = conn.execute("SELECT header, blob FROM items WHERE id = ?", (reply_id,)).fetchone()
@@ -120,18 +177,19 @@ def test_reply_is_encrypted_to_the_source_identity(instance: Instance) -> None:
 def test_replies_need_a_codename_and_a_real_source(instance: Instance) -> None:
     _, anonymous = new_source(instance, want_codename=False)
     with pytest.raises(InvalidInput, match="without a codename"):
-        instance.sources.add_reply(anonymous, "hello?")
+        instance.sources.add_reply(anonymous, "hello?", author="reviewer")
     with pytest.raises(NotFound):
-        instance.sources.add_reply(9999, "hello?")
+        instance.sources.add_reply(9999, "hello?", author="reviewer")
     assert len(os.listdir(instance.store.blobs.path)) == 1  # the tip only
 
 
 def test_reply_text_limits(instance: Instance) -> None:
     _, source_id = new_source(instance)
     with pytest.raises(InvalidInput):
-        instance.sources.add_reply(source_id, "  ")
+        instance.sources.add_reply(source_id, "  ", author="reviewer")
+    too_long = "x" * (instance.settings.max_message_chars + 1)
     with pytest.raises(TooLarge):
-        instance.sources.add_reply(source_id, "x" * (instance.settings.max_message_chars + 1))
+        instance.sources.add_reply(source_id, too_long, author="reviewer")
 
 
 def test_classic_instance_sources_and_replies(tmp_path: Path) -> None:
@@ -144,7 +202,7 @@ def test_classic_instance_sources_and_replies(tmp_path: Path) -> None:
         recipient = conn.execute("SELECT reply_recipient FROM sources").fetchone()[0]
     assert recipient.startswith("age1")
     assert not recipient.startswith("age1pq1")
-    reply = instance.sources.add_reply(source_id, "classic reply")
+    reply = instance.sources.add_reply(source_id, "classic reply", author="reviewer")
     with instance.store.db.connection() as conn:
         key_id = conn.execute("SELECT key_id FROM items WHERE id = ?", (reply,)).fetchone()[0]
     assert key_id == instance.keyring.active_key().id

@@ -96,7 +96,8 @@ def test_star_read_delete_and_reply(site: ReviewerSite, client: FlaskClient) -> 
     response = client.post(f"{path}/reply", data={"csrf_token": token, "reply": "thanks"})
     assert response.status_code == 303
     page = client.get(path).get_data(as_text=True)
-    assert "Reply from the newsroom" in page
+    assert "Reply by admin" in page  # the author
+    assert "Not seen by the source yet" in page
     assert "thanks" in page
     item = site.services.inbox.conversation(submitted.source_id, [], reviewer="t").entries[0]
     assert client.post(f"{path}/items/{item.id}/delete", data={"csrf_token": token}

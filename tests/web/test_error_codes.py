@@ -71,13 +71,15 @@ def error_classes() -> set[type[errors.TipboxError]]:
     return {errors.TipboxError, *_all_subclasses(errors.TipboxError)}
 
 
-def _code_given(node: ast.AST) -> str | None:
-    """The text of a ``code="..."`` keyword or a ``code = "..."`` assignment."""
+def _codes_given(node: ast.AST) -> list[str]:
+    """The texts of a ``code="..."`` keyword or a ``code = "..."`` assignment (both
+    branches of ``"a" if x else "b"``)."""
     is_keyword = isinstance(node, ast.keyword) and node.arg == "code"
     is_assign = isinstance(node, ast.Assign) and [
         getattr(target, "id", None) for target in node.targets] == ["code"]
     value = getattr(node, "value", None) if is_keyword or is_assign else None
-    return value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
+    values = [value.body, value.orelse] if isinstance(value, ast.IfExp) else [value]
+    return [v.value for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
 
 
 def _raised_codes() -> set[str]:
@@ -85,9 +87,7 @@ def _raised_codes() -> set[str]:
     codes = set()
     for path in ROOT.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            code = _code_given(node)
-            if code is not None:
-                codes.add(code)
+            codes.update(_codes_given(node))
     return codes
 
 
@@ -101,7 +101,8 @@ def test_every_error_class_has_a_mapped_snake_case_code(
 
 def test_every_code_given_at_a_raise_is_mapped() -> None:
     codes = _raised_codes()
-    assert {"reply_too_long", "password_too_short", "account_locked", "key_in_use"} <= codes
+    assert {"reply_too_long", "note_too_long", "password_too_short", "account_locked",
+            "key_in_use"} <= codes
     unmapped = sorted(code for code in codes if code not in CODES and SNAKE.fullmatch(code))
     assert not unmapped
     for code, outcome in CODES.items():

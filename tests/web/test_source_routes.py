@@ -102,7 +102,7 @@ def test_login_replies_delete_logout(client: FlaskClient, token: Callable[..., s
     _, page = submit(client, token(), message="first")
     codename = codename_of(page)
     source_id = site.instance.sources.login(codename).source_id
-    site.instance.sources.add_reply(source_id, "thank you, <b>we</b> will check")
+    site.instance.sources.add_reply(source_id, "thank you, <b>we</b> will check", author="reviewer")
 
     response = client.post("/login", data={"csrf_token": token("/login"), "codename": codename})
     assert response.status_code == 303
@@ -177,7 +177,7 @@ def test_deleting_someone_elses_reply_is_not_found(
     assert other_token is not None
     _, page = submit(other_client, other_token.group(1), message="other")
     other = site.instance.sources.login(codename_of(page)).source_id
-    reply_id = site.instance.sources.add_reply(other, "private")
+    reply_id = site.instance.sources.add_reply(other, "private", author="reviewer")
 
     client.post("/login", data={"csrf_token": token("/login"), "codename": mine})
     for value in (str(reply_id), "abc", "9" * 40, "-1"):

@@ -80,7 +80,7 @@ def logged_in(site: SourceSite, client: FlaskClient) -> LoggedIn:
     _, page = submit(client, csrf(client), message="first")
     codename = codename_of(page)
     source_id = site.instance.sources.login(codename).source_id
-    site.instance.sources.add_reply(source_id, "the secret reply")
+    site.instance.sources.add_reply(source_id, "the secret reply", author="reviewer")
     log_in(site, client, codename)
     page = client.get("/replies").get_data(as_text=True)
     assert "the secret reply" in page

@@ -9,13 +9,15 @@ caller; it is a param, translated where the message is worded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from werkzeug.datastructures import MultiDict
 
 from tipbox.digits import MAX_SQL_INT, NotANumber, parse_number
 from tipbox.errors import InvalidInput
 from tipbox.services.accounts.rules import MAX_PASSWORD_CHARS
+from tipbox.services.inbox.triage import STATUSES, Filters
 from tipbox.web.i18n import N_
 
 MAX_ID = MAX_SQL_INT
@@ -95,3 +97,67 @@ def order(value: str | None) -> str:
         raise InvalidInput("the list can be sorted by starred or newest only",
                            code="order_unknown")
     return value
+
+
+def source_ids(values: Sequence[str]) -> list[int]:
+    """Selected sources (at least one, at most :data:`MAX_SELECTED`)."""
+    if not values:
+        raise InvalidInput("select at least one source", code="no_selection")
+    if len(values) > MAX_SELECTED:
+        raise InvalidInput(f"select at most {MAX_SELECTED} sources", code="too_many_selected",
+                           params={"num": MAX_SELECTED})
+    return list(dict.fromkeys(item_id(value) for value in values))
+
+
+#: The query parameters of the sources list, and nothing else.
+LIST_PARAMETERS = frozenset(
+    {"order", "after", "q", "status", "label", "assignee", "starred", "unread", "files",
+     "from", "to"}
+)
+
+
+def filters(args: Mapping[str, str], *, me: str) -> Filters:
+    """The filters of the sources list; ``assignee=me`` is the caller."""
+    status = args.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise InvalidInput("unknown status", code="unknown_status")
+    assignee = args.get("assignee") or None
+    return Filters(
+        status=status,
+        label=_bounded(args.get("label") or None, 200),
+        assignee=me if assignee == "me" else _bounded(assignee, 64),
+        starred=_yes_no(args.get("starred")),
+        unread=_yes_no(args.get("unread")),
+        has_files=_yes_no(args.get("files")),
+        from_hour=hour_of(args.get("from")),
+        to_hour=hour_of(args.get("to")),
+    )
+
+
+def _bounded(value: str | None, max_chars: int) -> str | None:
+    if value is not None and len(value) > max_chars:
+        raise InvalidInput("a filter is too long", code="filter_invalid")
+    return value
+
+
+def _yes_no(value: str | None) -> bool | None:
+    """``1`` yes, ``0`` no, empty or absent: any."""
+    if value in (None, ""):
+        return None
+    if value not in {"0", "1"}:
+        raise InvalidInput("a filter is not understood", code="filter_invalid")
+    return value == "1"
+
+
+def hour_of(value: str | None) -> int | None:
+    """A UTC date and time (``YYYY-MM-DD`` or ``YYYY-MM-DDTHH[:MM]``) as its hour; None if empty."""
+    if value in (None, ""):
+        return None
+    for shape in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H", "%Y-%m-%d"):
+        try:
+            moment = datetime.strptime(value, shape).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        seconds = int(moment.timestamp())
+        return seconds - seconds % 3600
+    raise InvalidInput("a date is not understood (use YYYY-MM-DD HH:00)", code="date_invalid")

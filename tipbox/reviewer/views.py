@@ -18,8 +18,10 @@ from tipbox.errors import InvalidInput, TooLarge
 from tipbox.reviewer import forms
 from tipbox.reviewer.downloads import attachment
 from tipbox.reviewer.guard import current_session, login_required, services
+from tipbox.services.inbox.conversations import SourcePage
+from tipbox.services.inbox.triage import STATUSES
 from tipbox.web.errors import explain
-from tipbox.web.i18n import N_, format_number, ngettext
+from tipbox.web.i18n import N_, format_number, gettext, ngettext
 
 bp = Blueprint("inbox", __name__)
 
@@ -35,25 +37,58 @@ def _back(source_id: int) -> BaseResponse:
 @bp.get("/")
 @login_required
 def index() -> tuple[str, int]:
-    """The sources list, one keyset page at a time."""
-    order = forms.order(request.args.get("order"))
-    page = services().inbox.sources(order=order, cursor=request.args.get("after") or None)
-    return render_template("reviewer/index.html", page=page, order=order), 200
+    """The sources list, filtered, one keyset page at a time."""
+    try:
+        order = forms.order(request.args.get("order"))
+        chosen = services().triage.resolve(
+            forms.filters(request.args, me=_reviewer()), ids=_found(request.args.get("q"))
+        )
+        page = services().inbox.sources(
+            order=order, cursor=request.args.get("after") or None, chosen=chosen
+        )
+    except InvalidInput as error:
+        return list_page(EMPTY_PAGE, "starred", *explain(error))
+    return list_page(page, order)
 
 
-def _conversation_page(source_id: int, status: int = 200, error: str | None = None
+EMPTY_PAGE = SourcePage([], None)
+
+
+def _found(query: str | None) -> list[int] | None:
+    """The sources a search finds (``None``: no search asked)."""
+    if not query:
+        return None
+    session = current_session()
+    return services().search.sources(session.id_hash, session.identities(), query)
+
+
+def list_page(page: SourcePage, order: str, status: int = 200, error: str | None = None
+               ) -> tuple[str, int]:
+    """The sources list with the filters as asked (echoed into the form), and the choices."""
+    asked = {key: value for key, value in request.args.items() if key in forms.LIST_PARAMETERS}
+    return render_template(
+        "reviewer/index.html", page=page, order=order, asked=asked, error=error,
+        statuses=STATUSES, labels=services().triage.labels(),
+        reviewers=[account.username for account in services().reviewers.list()],
+    ), status
+
+
+def conversation_page(source_id: int, status: int = 200, error: str | None = None
                        ) -> tuple[str, int]:
     conversation = services().inbox.conversation(
         source_id, current_session().identities(), reviewer=_reviewer()
     )
     return render_template("reviewer/source.html", conversation=conversation,
-                           source=conversation.source, error=error), status
+                           source=conversation.source, error=error, statuses=STATUSES,
+                           labels=services().triage.labels(),
+                           reviewers=[account.username for account in services().reviewers.list()],
+                           me=_reviewer()), status
 
 
 @bp.get("/sources/<id:source_id>")
 @login_required
 def source(source_id: int) -> tuple[str, int]:
-    return _conversation_page(source_id)
+    return conversation_page(source_id)
 
 
 @bp.post("/sources/<id:source_id>/reply")
@@ -64,7 +99,7 @@ def reply(source_id: int) -> BaseResponse | tuple[str, int]:
         text = forms.text(request.form, "reply", label=N_("reply"), max_chars=10**7)
         services().inbox.reply(source_id, text, reviewer=_reviewer())
     except (InvalidInput, TooLarge) as error:
-        return _conversation_page(source_id, *explain(error))
+        return conversation_page(source_id, *explain(error))
     return _back(source_id)
 
 
@@ -74,7 +109,7 @@ def star(source_id: int) -> BaseResponse | tuple[str, int]:
     try:
         starred = forms.flag(request.form, "starred", label=N_("star"))
     except InvalidInput as error:
-        return _conversation_page(source_id, *explain(error))
+        return conversation_page(source_id, *explain(error))
     services().inbox.set_starred(source_id, starred=starred)
     return _back(source_id)
 
@@ -88,7 +123,7 @@ def seen(source_id: int) -> BaseResponse | tuple[str, int]:
         selected = None if "all" in request.form else forms.item_ids(
             request.form.getlist("item"))
     except InvalidInput as error:
-        return _conversation_page(source_id, *explain(error))
+        return conversation_page(source_id, *explain(error))
     services().inbox.set_seen(source_id, selected, seen=seen_flag)
     return _back(source_id)
 
@@ -100,7 +135,7 @@ def delete_source(source_id: int) -> BaseResponse | tuple[str, int]:
     try:
         forms.confirmed(request.form, code="confirm_delete_source")
     except InvalidInput as error:
-        return _conversation_page(source_id, *explain(error))
+        return conversation_page(source_id, *explain(error))
     services().inbox.delete_source(source_id, reviewer=_reviewer())
     return redirect(url_for("inbox.index"), code=303)
 
@@ -160,7 +195,22 @@ def format_size(size: int) -> str:
     return f"{format_number(value, pattern='#,##0.0')} {unit}"
 
 
+#: How each status reads on the pages.
+STATUS_NAMES = {
+    "new": N_("new"),
+    "in_progress": N_("in progress"),
+    "waiting": N_("waiting for the source"),
+    "closed": N_("closed"),
+}
+
+
+def status_names() -> dict[str, dict[str, str]]:
+    """``status_names`` for the templates, in the language of the request."""
+    return {"status_names": {key: gettext(name) for key, name in STATUS_NAMES.items()}}
+
+
 def install_filters(app: Flask) -> None:
-    """The template filters the reviewer pages use."""
+    """The template filters and names the reviewer pages use."""
     app.add_template_filter(format_hour, "hour")
     app.add_template_filter(format_size, "filesize")
+    app.context_processor(status_names)

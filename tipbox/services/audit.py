@@ -50,6 +50,13 @@ REVIEWER_ACTIONS = frozenset(
         "reply",
         "delete item",
         "delete source",
+        "note",
+        "set status",
+        "label",
+        "unlabel",
+        "delete label",
+        "assign",
+        "unassign",
     }
 )
 ADMIN_ACTIONS = frozenset(

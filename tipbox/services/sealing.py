@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from tipbox.crypto import Encryptor, Recipient
+from tipbox.errors import InvalidInput, TooLarge
 from tipbox.store import BlobWriter, Store
 from tipbox.store.items import ItemKind
 
-__all__ = ["Sealed", "seal_bytes"]
+__all__ = ["Sealed", "seal_bytes", "written_text"]
 
 
 @dataclass(slots=True)
@@ -41,3 +42,25 @@ def seal_bytes(
         writer.abort()
         raise
     return Sealed(kind=kind, writer=writer, header=encryptor.header)
+
+
+def written_text(text: str, limit: int, *, kind: ItemKind) -> bytes:
+    """A reviewer's reply or note (``kind``) as UTF-8, or the error that says what to fix.
+
+    ``InvalidInput`` for blank text or lone surrogates, ``TooLarge`` past
+    ``limit`` characters; each with the code of its kind.
+    """
+    note = kind is ItemKind.NOTE
+    if not text.strip():
+        raise InvalidInput(f"a {kind} cannot be empty",
+                           code="note_empty" if note else "reply_empty")
+    if len(text) > limit:
+        raise TooLarge(f"a {kind} has at most {limit} characters",
+                       code="note_too_long" if note else "reply_too_long", params={"num": limit})
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"the {kind} contains invalid characters",
+            code="note_invalid_characters" if note else "reply_invalid_characters",
+        ) from None

@@ -30,6 +30,9 @@ from tipbox.services.custody.key_files import KeyFiles
 from tipbox.services.custody.keyring import Keyring
 from tipbox.services.custody.rotation import Rotation
 from tipbox.services.inbox.conversations import Inbox
+from tipbox.services.inbox.notes import Notes
+from tipbox.services.inbox.search import Search
+from tipbox.services.inbox.triage import Triage
 from tipbox.services.instance import CODENAME_KDF, InstanceSecrets, read_secrets
 from tipbox.services.instance_settings import SettingsStore
 from tipbox.services.ops.recovery import Recovery
@@ -174,6 +177,9 @@ class ReviewerServices:
     sessions: Sessions
     logins: Logins
     inbox: Inbox
+    triage: Triage
+    notes: Notes
+    search: Search
     audit: Audit
     admin: AdminServices
 
@@ -199,6 +205,12 @@ class ReviewerServices:
             sessions=sessions,
             logins=Logins(reviewers, sessions, instance.keyring, audit),
             inbox=Inbox(instance.store, instance.sources, audit),
+            triage=Triage(db, audit),
+            search=Search(instance.store),
+            notes=Notes(
+                instance.store, instance.keyring, audit,
+                live=instance.instance_settings.effective, now=clock,
+            ),
             audit=audit,
             admin=AdminServices.open(instance, reviewers),
         )

@@ -215,10 +215,83 @@ _V5_LOGIN_THROTTLE: Migration = (
     ) STRICT, WITHOUT ROWID""",
 )
 
+# The journalists' workspace (issue 13).
+# - Items gain the kind 'note' (a reviewer's internal note, encrypted to the
+#   newsroom key only), an author (replies and notes; NULL once the account
+#   is deleted), the hour a source first saw a reply, and the hour a source
+#   deleted its copy of one (the journalists' copy stays). SQLite cannot
+#   change a CHECK constraint in place, so the table is rebuilt.
+# - Sources gain a triage status and an activity sequence number, which
+#   orders activity within an hour without storing an exact time.
+# - Labels, and the reviewers a source is assigned to.
+_ITEMS_V6 = """CREATE TABLE items_v6 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source_id INTEGER NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
+        submission_id INTEGER REFERENCES submissions (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('message', 'file', 'manifest', 'reply', 'note')),
+        position INTEGER NOT NULL,
+        key_id INTEGER REFERENCES newsroom_keys (id),
+        header BLOB NOT NULL,
+        blob TEXT NOT NULL UNIQUE,
+        created_hour INTEGER NOT NULL,
+        seen INTEGER NOT NULL DEFAULT 0,
+        author_id INTEGER REFERENCES reviewers (id) ON DELETE SET NULL,
+        source_seen_hour INTEGER,
+        source_deleted_hour INTEGER,
+        CHECK ((kind IN ('reply', 'note')) = (submission_id IS NULL)),
+        CHECK (source_deleted_hour IS NULL OR kind = 'reply')
+    ) STRICT"""
+_V6_WORKSPACE: Migration = (
+    _ITEMS_V6,
+    """INSERT INTO items_v6
+        (id, source_id, submission_id, kind, position, key_id, header, blob, created_hour, seen)
+        SELECT id, source_id, submission_id, kind, position, key_id, header, blob, created_hour,
+        seen FROM items""",
+    "DROP TABLE items",
+    "ALTER TABLE items_v6 RENAME TO items",
+    "CREATE INDEX items_by_source ON items (source_id, id)",
+    "CREATE INDEX items_by_submission ON items (submission_id, position)",
+    "CREATE INDEX items_by_key ON items (key_id)",
+    "CREATE INDEX items_by_source_seen ON items (source_id, seen, kind)",
+    "CREATE INDEX items_by_hour ON items (created_hour)",
+    "CREATE INDEX items_by_author ON items (author_id)",
+    """CREATE TRIGGER items_refuse_destroyed_key BEFORE INSERT ON items
+    WHEN NEW.key_id IS NOT NULL AND EXISTS
+        (SELECT 1 FROM newsroom_keys WHERE id = NEW.key_id AND state = 'destroyed')
+    BEGIN
+        SELECT RAISE(ABORT, 'the newsroom key of this item was destroyed');
+    END""",
+    "ALTER TABLE sources ADD COLUMN status TEXT NOT NULL DEFAULT 'new'"
+    " CHECK (status IN ('new', 'in_progress', 'waiting', 'closed'))",
+    "ALTER TABLE sources ADD COLUMN activity_seq INTEGER NOT NULL DEFAULT 0",
+    # Existing sources keep their order: by activity hour, then id.
+    """UPDATE sources SET activity_seq = (SELECT count(*) FROM sources o
+        WHERE (o.last_activity_hour, o.id) <= (sources.last_activity_hour, sources.id))""",
+    "CREATE INDEX sources_by_seq ON sources (activity_seq DESC, id DESC)",
+    "CREATE INDEX sources_by_star_seq ON sources (starred DESC, activity_seq DESC, id DESC)",
+    "CREATE INDEX sources_by_status ON sources (status, activity_seq DESC, id DESC)",
+    """CREATE TABLE labels (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE
+    ) STRICT""",
+    """CREATE TABLE source_labels (
+        source_id INTEGER NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
+        label_id INTEGER NOT NULL REFERENCES labels (id) ON DELETE CASCADE,
+        PRIMARY KEY (source_id, label_id)
+    ) STRICT, WITHOUT ROWID""",
+    "CREATE INDEX source_labels_by_label ON source_labels (label_id, source_id)",
+    """CREATE TABLE assignments (
+        source_id INTEGER NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
+        reviewer_id INTEGER NOT NULL REFERENCES reviewers (id) ON DELETE CASCADE,
+        PRIMARY KEY (source_id, reviewer_id)
+    ) STRICT, WITHOUT ROWID""",
+    "CREATE INDEX assignments_by_reviewer ON assignments (reviewer_id, source_id)",
+)
+
 #: Forward migrations, in order. Migration ``i`` takes the schema from
 #: version ``i`` to ``i + 1``. Append only; never edit a released one.
 MIGRATIONS: tuple[Migration, ...] = (
-    _V1, _V2_REVIEWERS, _V3_ADMIN, _V4_SOURCE_SESSIONS, _V5_LOGIN_THROTTLE,
+    _V1, _V2_REVIEWERS, _V3_ADMIN, _V4_SOURCE_SESSIONS, _V5_LOGIN_THROTTLE, _V6_WORKSPACE,
 )
 
 

@@ -2,10 +2,10 @@
 
 Contract:
 
-- :class:`ItemKind` names the four kinds of item; its values are the
+- :class:`ItemKind` names the five kinds of item; its values are the
   strings the schema's ``CHECK`` constraint allows (``store/db.py``), so a
   kind read from a row compares equal to its member.
-- A reply has no submission; every other kind belongs to one.
+- Replies and notes have no submission; every other kind belongs to one.
 - The functions run inside the caller's connection or transaction
   (``Database.reading()`` / ``transaction()``); deleting functions return
   the blob names of the deleted items, for :meth:`tipbox.store.Store.shred`
@@ -14,6 +14,7 @@ Contract:
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ __all__ = [
     "delete_item",
     "delete_reply",
     "delete_source",
+    "existing_sources",
+    "searchable_items",
     "insert_item",
     "item_of_source",
     "manifest_of",
@@ -44,7 +47,13 @@ __all__ = [
     "set_starred",
     "source_page",
     "source_summary",
-    "insert_reply",
+    "insert_written",
+    "keep_for_newsroom",
+    "mark_replies_seen_by_source",
+    "reply_of_source",
+    "SourceFilter",
+    "NAME_SEPARATOR",
+    "Written",
     "insert_source",
     "insert_submission",
     "latest_submission_id",
@@ -63,6 +72,7 @@ class ItemKind(StrEnum):
     FILE = "file"  # a source's upload
     MANIFEST = "manifest"  # a submission's list of files (names, sizes)
     REPLY = "reply"  # a reviewer's reply to the source
+    NOTE = "note"  # a reviewer's internal note (newsroom key only; never shown to the source)
 
 
 CONTENT_KINDS = (ItemKind.MESSAGE, ItemKind.FILE)
@@ -107,7 +117,7 @@ def replies_of(conn: sqlite3.Connection, source_id: int) -> list[sqlite3.Row]:
     """A source's replies, oldest first: ``id, header, blob, created_hour``."""
     return conn.execute(
         "SELECT id, header, blob, created_hour FROM items"
-        " WHERE source_id = ? AND kind = 'reply' ORDER BY id",
+        " WHERE source_id = ? AND kind = 'reply' AND source_deleted_hour IS NULL ORDER BY id",
         (source_id,),
     ).fetchall()
 
@@ -171,17 +181,39 @@ def delete_expired(conn: sqlite3.Connection, cut: int) -> list[str]:
 # -- replies -----------------------------------------------------------------------------
 
 
-def insert_reply(
-    conn: sqlite3.Connection, source_id: int, key_id: int | None, header: bytes, blob: str,
-    *, created_hour: int,
-) -> int:
-    """Record a committed reply blob; return the new item's id."""
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A reply or note to record: its committed blob, header and newsroom key."""
+
+    source_id: int
+    kind: ItemKind
+    key_id: int | None
+    header: bytes
+    blob: str
+    author: str
+    created_hour: int
+
+
+def insert_written(conn: sqlite3.Connection, item: Written) -> int:
+    """Record a reply or a note by ``item.author`` (a username); return the new item's id."""
     row = conn.execute(
-        "INSERT INTO items (source_id, submission_id, kind, position, key_id, header,"
-        " blob, created_hour) VALUES (?, NULL, 'reply', 0, ?, ?, ?, ?) RETURNING id",
-        (source_id, key_id, header, blob, created_hour),
+        "INSERT INTO items (source_id, submission_id, kind, position, key_id, header, blob,"
+        " created_hour, author_id) VALUES (?, NULL, ?, 0, ?, ?, ?, ?,"
+        " (SELECT id FROM reviewers WHERE username = ?)) RETURNING id",
+        (item.source_id, item.kind, item.key_id, item.header, item.blob, item.created_hour,
+         item.author),
     ).fetchone()
     return int(row[0])
+
+
+def reply_of_source(conn: sqlite3.Connection, reply_id: int, source_id: int) -> sqlite3.Row | None:
+    """The ``id, key_id, header, blob`` of a reply the source still has; None otherwise."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT id, key_id, header, blob FROM items WHERE id = ? AND source_id = ?"
+        " AND kind = 'reply' AND source_deleted_hour IS NULL",
+        (reply_id, source_id),
+    ).fetchone()
+    return row
 
 
 def delete_reply(conn: sqlite3.Connection, reply_id: int, source_id: int) -> str | None:
@@ -193,7 +225,33 @@ def delete_reply(conn: sqlite3.Connection, reply_id: int, source_id: int) -> str
     return None if row is None else str(row[0])
 
 
+def keep_for_newsroom(
+    conn: sqlite3.Connection, reply_id: int, old: bytes, header: bytes, stamp: int
+) -> bool:
+    """The source deleted its copy of a reply: ``header`` (newsroom key only) replaces its
+    header ``old``, and the hour ``stamp`` is recorded. False if the reply is gone or its
+    header is no longer ``old`` (re-wrapped meanwhile)."""
+    return conn.execute(
+        "UPDATE items SET header = ?, source_deleted_hour = ? WHERE id = ? AND kind = 'reply'"
+        " AND source_deleted_hour IS NULL AND header = ?",
+        (header, stamp, reply_id, old),
+    ).rowcount > 0
+
+
+def mark_replies_seen_by_source(conn: sqlite3.Connection, source_id: int, stamp: int) -> int:
+    """Record the hour ``stamp`` on the source's replies it had not seen; how many."""
+    return conn.execute(
+        "UPDATE items SET source_seen_hour = ? WHERE source_id = ? AND kind = 'reply'"
+        " AND source_seen_hour IS NULL AND source_deleted_hour IS NULL",
+        (stamp, source_id),
+    ).rowcount
+
+
 # -- a submission ------------------------------------------------------------------------
+
+#: The next activity sequence number: orders activity within an hour, in the
+#: writer's transaction (writers hold the database's one write lock).
+_NEXT_SEQ = "(SELECT coalesce(max(activity_seq), 0) + 1 FROM sources)"
 
 
 def insert_source(
@@ -210,8 +268,8 @@ def insert_source(
     designation is taken (the caller draws another).
     """
     row = conn.execute(
-        "INSERT INTO sources (designation, lookup_id, reply_recipient, created_hour,"
-        " last_activity_hour) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO sources (designation, lookup_id, reply_recipient, created_hour,"  # noqa: S608
+        f" last_activity_hour, activity_seq) VALUES (?, ?, ?, ?, ?, {_NEXT_SEQ}) RETURNING id",
         (designation, lookup_id, reply_recipient, created_hour, created_hour),
     ).fetchone()
     return int(row[0])
@@ -220,7 +278,8 @@ def insert_source(
 def touch_source(conn: sqlite3.Connection, source_id: int, stamp: int) -> str | None:
     """Set the source's last activity to the hour ``stamp``; its designation, None if gone."""
     row = conn.execute(
-        "UPDATE sources SET last_activity_hour = ? WHERE id = ? RETURNING designation",
+        f"UPDATE sources SET last_activity_hour = ?, activity_seq = {_NEXT_SEQ}"  # noqa: S608
+        " WHERE id = ? RETURNING designation",
         (stamp, source_id),
     ).fetchone()
     return None if row is None else str(row[0])
@@ -316,38 +375,133 @@ def _delete_empty_submission(conn: sqlite3.Connection, submission_id: int) -> li
 # -- the inbox ---------------------------------------------------------------------------
 
 _ORDER_SQL = {
-    "starred": "starred DESC, last_activity_hour DESC, id DESC",
-    "newest": "last_activity_hour DESC, id DESC",
+    "starred": "s.starred DESC, s.activity_seq DESC, s.id DESC",
+    "newest": "s.activity_seq DESC, s.id DESC",
 }
 _AFTER_SQL = {
-    "starred": "(starred, last_activity_hour, id) < (?, ?, ?)",
-    "newest": "(last_activity_hour, id) < (?, ?)",
+    "starred": "(s.starred, s.activity_seq, s.id) < (?, ?, ?)",
+    "newest": "(s.activity_seq, s.id) < (?, ?)",
 }
+#: Separates names in the ``labels`` and ``assignees`` columns of a summary.
+NAME_SEPARATOR = "\x1f"
 _SUMMARY_SELECT = (
-    "SELECT s.id, s.designation, s.starred, s.last_activity_hour, s.reply_recipient,"
+    "SELECT s.id, s.designation, s.starred, s.status, s.activity_seq, s.last_activity_hour,"
+    " s.reply_recipient,"
     " (SELECT count(*) FROM items i WHERE i.source_id = s.id"
     "  AND i.kind IN ('message', 'file')) AS items,"
     " (SELECT count(*) FROM items i WHERE i.source_id = s.id AND i.seen = 0"
-    "  AND i.kind IN ('message', 'file')) AS unread"
+    "  AND i.kind IN ('message', 'file')) AS unread,"
+    " (SELECT count(*) FROM items i WHERE i.source_id = s.id AND i.kind = 'file') AS files,"
+    " (SELECT group_concat(l.name, char(31)) FROM source_labels sl"
+    "  JOIN labels l ON l.id = sl.label_id WHERE sl.source_id = s.id) AS labels,"
+    " (SELECT group_concat(r.username, char(31)) FROM assignments a"
+    "  JOIN reviewers r ON r.id = a.reviewer_id WHERE a.source_id = s.id) AS assignees"
     " FROM sources s"
 )
 
 
-def page_query(order: str, *, with_cursor: bool) -> str:
+@dataclass(frozen=True, slots=True)
+class SourceFilter:
+    """Which sources a page lists; ``None`` means "any". Hours are inclusive.
+
+    ``ids`` restricts the page to those sources (a search's results).
+    """
+
+    status: str | None = None
+    label: int | None = None
+    assignee: int | None = None
+    starred: bool | None = None
+    unread: bool | None = None
+    has_files: bool | None = None
+    from_hour: int | None = None
+    to_hour: int | None = None
+    ids: Sequence[int] | None = None
+
+
+_UNREAD = (
+    "EXISTS (SELECT 1 FROM items i WHERE i.source_id = s.id AND i.seen = 0"
+    " AND i.kind IN ('message', 'file'))"
+)
+_HAS_FILES = "EXISTS (SELECT 1 FROM items i WHERE i.source_id = s.id AND i.kind = 'file')"
+
+
+def _yes_no(condition: str, wanted: bool | None) -> list[str]:
+    if wanted is None:
+        return []
+    return [condition if wanted else f"NOT {condition}"]
+
+
+def _conditions(chosen: SourceFilter) -> tuple[list[str], list[object]]:
+    """The SQL conditions of a filter, and their parameters in order."""
+    parts: list[str] = []
+    params: list[object] = []
+    for condition, value in (
+        ("s.status = ?", chosen.status),
+        ("EXISTS (SELECT 1 FROM source_labels sl WHERE sl.source_id = s.id"
+         " AND sl.label_id = ?)", chosen.label),
+        ("EXISTS (SELECT 1 FROM assignments a WHERE a.source_id = s.id"
+         " AND a.reviewer_id = ?)", chosen.assignee),
+        ("s.last_activity_hour >= ?", chosen.from_hour),
+        ("s.last_activity_hour <= ?", chosen.to_hour),
+    ):
+        if value is not None:
+            parts.append(condition)
+            params.append(value)
+    if chosen.starred is not None:
+        parts.append("s.starred = ?")
+        params.append(int(chosen.starred))
+    parts += _yes_no(_UNREAD, chosen.unread) + _yes_no(_HAS_FILES, chosen.has_files)
+    if chosen.ids is not None:
+        parts.append("s.id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps([int(i) for i in chosen.ids]))
+    return parts, params
+
+
+def page_query(order: str, conditions: Sequence[str] = (), *, with_cursor: bool = False) -> str:
     """The SQL of one page of sources: an index walk in ``order``, never a sort."""
-    where = f" WHERE {_AFTER_SQL[order]}" if with_cursor else ""
+    conditions = [*conditions, _AFTER_SQL[order]] if with_cursor else list(conditions)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return f"{_SUMMARY_SELECT}{where} ORDER BY {_ORDER_SQL[order]} LIMIT ?"  # noqa: S608
 
 
 def source_page(
-    conn: sqlite3.Connection, order: str, after: tuple[int, ...], limit: int
+    conn: sqlite3.Connection,
+    order: str,
+    after: tuple[int, ...],
+    limit: int,
+    chosen: SourceFilter = SourceFilter(),
 ) -> list[sqlite3.Row]:
-    """Up to ``limit`` source summaries in ``order``, after the cursor key ``after`` (if any).
+    """Up to ``limit`` source summaries in ``order`` that match ``chosen``, after the
+    cursor key ``after`` (if any).
 
-    A summary is ``id, designation, starred, last_activity_hour,
-    reply_recipient, items, unread`` (items and unread count messages and files).
+    A summary is ``id, designation, starred, status, activity_seq,
+    last_activity_hour, reply_recipient, items, unread, files`` (items and
+    unread count messages and files), and ``labels`` and ``assignees``: names
+    joined by :data:`NAME_SEPARATOR` in no particular order, or None.
     """
-    return conn.execute(page_query(order, with_cursor=bool(after)), (*after, limit)).fetchall()
+    conditions, params = _conditions(chosen)
+    sql = page_query(order, conditions, with_cursor=bool(after))
+    return conn.execute(sql, (*params, *after, limit)).fetchall()
+
+
+def searchable_items(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every message, manifest and note: ``id, source_id, kind, header, blob``, in id order."""
+    return conn.execute(
+        "SELECT id, source_id, kind, header, blob FROM items"
+        " WHERE kind IN ('message', 'manifest', 'note') ORDER BY id"
+    ).fetchall()
+
+
+def existing_sources(conn: sqlite3.Connection, source_ids: Sequence[int]) -> list[str]:
+    """The designations of those of ``source_ids`` that exist, in id order."""
+    return [
+        str(row[0])
+        for row in conn.execute(
+            "SELECT designation FROM sources WHERE id IN (SELECT value FROM json_each(?))"
+            " ORDER BY id",
+            (json.dumps([int(i) for i in source_ids]),),
+        )
+    ]
 
 
 def source_summary(conn: sqlite3.Connection, source_id: int) -> sqlite3.Row | None:
@@ -360,10 +514,13 @@ def source_summary(conn: sqlite3.Connection, source_id: int) -> sqlite3.Row | No
 
 def conversation_items(conn: sqlite3.Connection, source_id: int) -> list[sqlite3.Row]:
     """A source's items in order: ``id, submission_id, kind, position, header, blob,
-    created_hour, seen``."""
+    created_hour, seen, author`` (a username, or None), ``source_seen_hour`` and
+    ``source_deleted_hour``."""
     return conn.execute(
-        "SELECT id, submission_id, kind, position, header, blob, created_hour, seen"
-        " FROM items WHERE source_id = ? ORDER BY id",
+        "SELECT i.id, i.submission_id, i.kind, i.position, i.header, i.blob, i.created_hour,"
+        " i.seen, r.username AS author, i.source_seen_hour, i.source_deleted_hour"
+        " FROM items i LEFT JOIN reviewers r ON r.id = i.author_id"
+        " WHERE i.source_id = ? ORDER BY i.id",
         (source_id,),
     ).fetchall()
 
@@ -428,10 +585,12 @@ def items_under_retired_keys(
 ) -> list[sqlite3.Row]:
     """Up to ``limit`` items past id ``after`` whose key is retired, in id order.
 
-    Each row: ``id, key_id, kind, header`` and the source's ``reply_recipient``.
+    Each row: ``id, key_id, kind, header, source_deleted_hour`` and the source's
+    ``reply_recipient``.
     """
     return conn.execute(
-        "SELECT i.id, i.key_id, i.kind, i.header, s.reply_recipient FROM items i"
+        "SELECT i.id, i.key_id, i.kind, i.header, i.source_deleted_hour, s.reply_recipient"
+        " FROM items i"
         " JOIN newsroom_keys k ON k.id = i.key_id JOIN sources s ON s.id = i.source_id"
         " WHERE k.state = 'retired' AND i.id > ? ORDER BY i.id LIMIT ?",
         (after, limit),

@@ -33,6 +33,7 @@ __all__ = [
     "purge_attempts",
     "read_attempts",
     "reviewer_by_name",
+    "reviewer_id_of",
     "revoke_access",
     "set_admin_flag",
     "set_credentials",
@@ -236,3 +237,9 @@ def revoke_access(conn: sqlite3.Connection, reviewer_id: int, holder: str) -> in
     grants = conn.execute("DELETE FROM grants WHERE holder = ?", (holder,))
     conn.execute("DELETE FROM reviewer_sessions WHERE reviewer_id = ?", (reviewer_id,))
     return grants.rowcount
+
+
+def reviewer_id_of(conn: sqlite3.Connection, username: str) -> int | None:
+    """The id of the account ``username``; None if there is none."""
+    row = conn.execute("SELECT id FROM reviewers WHERE username = ?", (username,)).fetchone()
+    return None if row is None else int(row[0])

@@ -213,6 +213,29 @@ CODES: dict[str, Outcome] = {
                                        N_("the reply contains invalid characters")),
     "source_without_codename": _entry(400, "bad_request", N_(
         "this source left without a codename and cannot be replied to")),
+    # -- notes and triage
+    "note_empty": _entry(400, "bad_request", N_("a note cannot be empty")),
+    "note_too_long": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "a note has at most %(num)d character", "a note has at most %(num)d characters", n))),
+    "note_invalid_characters": _entry(400, "bad_request",
+                                      N_("the note contains invalid characters")),
+    "unknown_status": _entry(400, "bad_request", N_("unknown status")),
+    "label_empty": _entry(400, "bad_request", N_("a label needs a name")),
+    "label_too_long": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "a label has at most %(num)d character", "a label has at most %(num)d characters", n))),
+    "label_invalid": _entry(400, "bad_request", N_(
+        "a label cannot contain control characters or unusual spaces")),
+    "unknown_label": _entry(404, "not_found", N_("no such label")),
+    "unknown_reviewer": _entry(404, "not_found", N_("no such reviewer")),
+    "no_selection": _entry(400, "bad_request", N_("no source was selected")),
+    "filter_invalid": _entry(400, "bad_request", N_("a filter is not understood")),
+    "action_unknown": _entry(400, "bad_request", N_("unknown action")),
+    "search_empty": _entry(400, "bad_request", N_("a search needs a word")),
+    "search_too_long": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "a search has at most %(num)d character", "a search has at most %(num)d characters",
+        n))),
+    "date_invalid": _entry(400, "bad_request", N_(
+        "a date is not understood (use YYYY-MM-DD HH:00)")),
 }
 
 #: Only these params name something in English (a field, marked with ``N_``) to translate.

@@ -296,7 +296,7 @@ def _reviewer_holders(conn: sqlite3.Connection) -> list[tuple[str, Recipient]]:
 
 def _pending(row: sqlite3.Row, target: Recipient) -> _Pending:
     recipients: list[Recipient] = [target]
-    if row["kind"] == ItemKind.REPLY:
+    if row["kind"] == ItemKind.REPLY and row["source_deleted_hour"] is None:
         source = parse_recipient(row["reply_recipient"])
         recipients = [source, target] if source.kind == target.kind else []
     return _Pending(int(row["id"]), int(row["key_id"]), bytes(row["header"]), recipients)

@@ -1,4 +1,8 @@
-"""The reviewers' inbox: sources, conversations, downloads, replies, deletion.
+"""The reviewers' inbox: sources, conversations, triage, notes, downloads, replies, deletion.
 
-- :mod:`.conversations`: what a logged-in reviewer reads and does.
+- :mod:`.conversations`: the sources list and what a reviewer reads and does
+  in a conversation (downloads, replies, deletion);
+- :mod:`.triage`: status, labels, assignment and the list's filters;
+- :mod:`.notes`: internal notes, encrypted to the newsroom key;
+- :mod:`.search`: full-text search, in memory, per session.
 """

@@ -75,6 +75,11 @@ class SourceSummary:
     starred: bool
     last_activity_hour: int
     can_reply: bool
+    status: str = "new"
+    activity_seq: int = 0
+    files: int = 0
+    labels: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +94,11 @@ class SourcePage:
 class Entry:
     """One item of a conversation, decrypted for display.
 
-    ``kind`` is ``message``, ``file`` or ``reply``. ``text`` is set for
-    messages and replies (``None`` if it could not be decrypted); ``name``,
+    ``kind`` is ``message``, ``file``, ``reply`` or ``note``. ``text`` is set
+    for messages, replies and notes (``None`` if it could not be decrypted);
+    ``author`` for replies and notes (``None`` once the account is deleted);
+    ``source_seen_hour`` is when the source first saw a reply and
+    ``source_deleted_hour`` when it deleted its copy; ``name``,
     ``size`` and ``content_type`` for files (from the encrypted manifest;
     ``name`` is the one the download saves, ``file-<id>`` if unknown).
     """
@@ -101,6 +109,9 @@ class Entry:
     hour: int
     seen: bool
     text: str | None = None
+    author: str | None = None
+    source_seen_hour: int | None = None
+    source_deleted_hour: int | None = None
     name: str | None = None
     size: int | None = None
     content_type: str | None = None
@@ -157,7 +168,17 @@ def _summary(row: sqlite3.Row) -> SourceSummary:
         starred=bool(row["starred"]),
         last_activity_hour=int(row["last_activity_hour"]),
         can_reply=row["reply_recipient"] is not None,
+        status=str(row["status"]),
+        activity_seq=int(row["activity_seq"]),
+        files=int(row["files"]),
+        labels=_names(row["labels"]),
+        assignees=_names(row["assignees"]),
     )
+
+
+def _names(joined: str | None) -> tuple[str, ...]:
+    names = [] if joined is None else joined.split(items.NAME_SEPARATOR)
+    return tuple(sorted(names, key=str.casefold))
 
 
 # --- decryption helpers --------------------------------------------------------------
@@ -208,13 +229,22 @@ class Inbox:
 
     # -- sources list ---------------------------------------------------------------
 
-    def sources(self, *, order: str = "starred", cursor: str | None = None) -> SourcePage:
-        """One page of sources in ``order`` (``starred`` first, or ``newest``)."""
+    def sources(
+        self,
+        *,
+        order: str = "starred",
+        cursor: str | None = None,
+        chosen: items.SourceFilter | None = None,
+    ) -> SourcePage:
+        """One page of the sources that match ``chosen``, in ``order`` (``starred`` first,
+        or ``newest``)."""
         if order not in ORDERS:
             raise InvalidInput("unknown sort order")
         params = decode_cursor(cursor, order) if cursor else ()
         with self._store.db.reading() as conn:
-            rows = items.source_page(conn, order, params, self._page_size + 1)
+            rows = items.source_page(
+                conn, order, params, self._page_size + 1, chosen or items.SourceFilter()
+            )
         summaries = [_summary(row) for row in rows[: self._page_size]]
         return SourcePage(summaries, self._next_cursor(summaries, order, len(rows)))
 
@@ -222,7 +252,7 @@ class Inbox:
         if fetched <= self._page_size or not page:
             return None
         last = page[-1]
-        key = (last.last_activity_hour, last.id)
+        key = (last.activity_seq, last.id)
         return encode_cursor((int(last.starred), *key) if order == "starred" else key)
 
     def source(self, source_id: int) -> SourceSummary:
@@ -276,6 +306,9 @@ class Inbox:
             "submission_id": row["submission_id"],
             "hour": int(row["created_hour"]),
             "seen": bool(row["seen"]),
+            "author": row["author"],
+            "source_seen_hour": row["source_seen_hour"],
+            "source_deleted_hour": row["source_deleted_hour"],
         }
         if row["kind"] != ItemKind.FILE:
             return Entry(**base, text=_decrypt_text(self._store, identities, row))
@@ -405,7 +438,7 @@ class Inbox:
         ``TooLarge`` or ``NotFound`` as :meth:`Sources.add_reply` does.
         """
         summary = self.source(source_id)
-        item_id = self._sources.add_reply(source_id, text)
+        item_id = self._sources.add_reply(source_id, text, author=reviewer)
         self._audit.record(
             "reply", reviewer=reviewer, item_id=item_id, designation=summary.designation
         )

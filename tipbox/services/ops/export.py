@@ -71,6 +71,7 @@ class _SourceDir:
     used: set[str] = field(default_factory=set)
     submissions: int = 0
     replies: int = 0
+    notes: int = 0
 
     def claim(self, name: str) -> Path:
         """A fresh path for ``name`` (made safe), adding `` (n)`` on a clash."""
@@ -185,6 +186,9 @@ def _target(folder: _SourceDir, row: sqlite3.Row, manifests: dict[tuple[int, int
     if row["kind"] == ItemKind.REPLY:
         folder.replies += 1
         return folder.claim(f"reply-{folder.replies}.txt")
+    if row["kind"] == ItemKind.NOTE:
+        folder.notes += 1
+        return folder.claim(f"note-{folder.notes}.txt")
     name = manifests.get((row["submission_id"], row["position"]), _FALLBACK_NAME)
     return folder.claim(name)
 

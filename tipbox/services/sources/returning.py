@@ -20,6 +20,7 @@ Security contract:
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import typing as t
 from collections.abc import Callable
@@ -29,18 +30,28 @@ from pathlib import Path
 
 from tipbox.codenames import normalise
 from tipbox.config import Settings
-from tipbox.crypto import DecryptionError, Recipient, decrypt_detached, parse_recipient
-from tipbox.errors import AuthenticationFailed, InvalidInput, NotFound, TooLarge
+from tipbox.crypto import (
+    DecryptionError,
+    Recipient,
+    decrypt_detached,
+    parse_recipient,
+    rewrap_header,
+)
+from tipbox.errors import AuthenticationFailed, InvalidInput, NotFound
 from tipbox.passwords import Argon2Params, CodenameKeys, codename_keys, secrets_equal
 from tipbox.services.custody.keyring import KeyIdentity, Keyring, identity_from_seed, key_kind
-from tipbox.services.sealing import seal_bytes
+from tipbox.services.sealing import seal_bytes, written_text
 from tipbox.services.sources.low_priority import LowPriorityThreads
 from tipbox.store import Store, hour
 from tipbox.store.items import (
     ItemKind,
+    Written,
     delete_reply,
-    insert_reply,
+    insert_written,
+    keep_for_newsroom,
+    mark_replies_seen_by_source,
     replies_of,
+    reply_of_source,
     source_by_lookup_id,
     source_reply_recipient,
 )
@@ -191,10 +202,12 @@ class Sources:
     def replies(self, login: SourceLogin) -> list[Reply]:
         """The source's replies, oldest first, decrypted with its identity.
 
-        A reply that fails to decrypt (damaged payload) is left out.
+        A reply that fails to decrypt (damaged payload) is left out. The hour
+        the source first sees a reply is recorded, for the journalists.
         """
-        with self._store.db.connection() as conn:
+        with self._store.db.transaction() as conn:
             rows = replies_of(conn, login.source_id)
+            mark_replies_seen_by_source(conn, login.source_id, hour(self._now()))
         replies = []
         for row in rows:
             text = self._open_reply(login, row["header"], row["blob"])
@@ -204,21 +217,53 @@ class Sources:
         return replies
 
     def delete_reply(self, login: SourceLogin, reply_id: int) -> None:
-        """Crypto-shred one of the source's replies; :class:`NotFound` if not theirs."""
+        """Delete the source's copy of one of its replies; :class:`NotFound` if not theirs.
+
+        The journalists keep theirs: the header is rewritten for the newsroom
+        key alone (the source's key no longer opens it) and the reply is
+        marked deleted by the source. A reply the newsroom key was never
+        added to (a classic source of a post-quantum newsroom) has no
+        journalists' copy and is crypto-shredded.
+        """
+        for _ in range(3):  # a key rotation may re-wrap the header meanwhile
+            with self._store.db.connection() as conn:
+                row = reply_of_source(conn, reply_id, login.source_id)
+            if row is None:
+                raise NotFound("no such reply")
+            if row["key_id"] is None:
+                return self._shred_reply(login, reply_id)
+            if self._keep_for_newsroom(login, row):
+                return None
+        raise NotFound("no such reply")
+
+    def _shred_reply(self, login: SourceLogin, reply_id: int) -> None:
         with self._store.db.transaction() as conn:
             blob = delete_reply(conn, reply_id, login.source_id)
         if blob is None:
             raise NotFound("no such reply")
         self._store.shred([blob])
 
-    def add_reply(self, source_id: int, text: str) -> int:
-        """Encrypt a reply to the source (and the newsroom key); return its id.
+    def _keep_for_newsroom(self, login: SourceLogin, row: sqlite3.Row) -> bool:
+        """Rewrap ``row``'s header for its newsroom key only; False if it changed meanwhile."""
+        newsroom_keys = self._keyring.keys()
+        key = next(known for known in newsroom_keys if known.id == row["key_id"])
+        old = bytes(row["header"])
+        try:
+            header = rewrap_header(old, [login.identity], [key.parsed_recipient()])
+        except DecryptionError:
+            raise NotFound("no such reply") from None
+        with self._store.db.transaction() as conn:
+            return keep_for_newsroom(conn, int(row["id"]), old, header, hour(self._now()))
+
+    def add_reply(self, source_id: int, text: str, *, author: str) -> int:
+        """Encrypt a reply by ``author`` (a username) to the source (and the newsroom key);
+        return its id.
 
         Raises :class:`NotFound` for an unknown source, ``InvalidInput`` for
         a source without a codename (it cannot read replies) or an empty
         text, :class:`TooLarge` past ``max_message_chars``.
         """
-        data = self._check_reply_text(text)
+        data = written_text(text, self._live().max_message_chars, kind=ItemKind.REPLY)
         source_recipient = self._reply_recipient(source_id)
         key = self._keyring.active_key()
         recipients: list[Recipient] = [source_recipient]
@@ -228,23 +273,14 @@ class Sources:
             key_id = key.id
         part = seal_bytes(self._store, recipients, data, kind=ItemKind.REPLY)
         try:
-            return self._record_reply(source_id, key_id, part.header, part.writer.commit())
+            written = Written(
+                source_id=source_id, kind=ItemKind.REPLY, key_id=key_id, header=part.header,
+                blob=part.writer.commit(), author=author, created_hour=hour(self._now()),
+            )
+            return self._record(written)
         except BaseException:
             part.writer.abort()
             raise
-
-    def _check_reply_text(self, text: str) -> bytes:
-        if not text.strip():
-            raise InvalidInput("a reply cannot be empty", code="reply_empty")
-        limit = self._live().max_message_chars
-        if len(text) > limit:
-            raise TooLarge(f"a reply has at most {limit} characters", code="reply_too_long",
-                           params={"num": limit})
-        try:
-            return text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidInput("the reply contains invalid characters",
-                               code="reply_invalid_characters") from None
 
     def _reply_recipient(self, source_id: int) -> Recipient:
         with self._store.db.connection() as conn:
@@ -256,11 +292,9 @@ class Sources:
                                code="source_without_codename")
         return parse_recipient(row["reply_recipient"])
 
-    def _record_reply(self, source_id: int, key_id: int | None, header: bytes, blob: str) -> int:
+    def _record(self, written: Written) -> int:
         with self._store.db.transaction() as conn:
-            return insert_reply(
-                conn, source_id, key_id, header, blob, created_hour=hour(self._now())
-            )
+            return insert_written(conn, written)
 
     def _open_reply(self, login: SourceLogin, header: bytes, blob: str) -> str | None:
         try:
