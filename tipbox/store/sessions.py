@@ -21,6 +21,7 @@ __all__ = [
     "insert_source_session",
     "purge_reviewer_sessions",
     "purge_source_sessions",
+    "reseal_reviewer_session",
     "reviewer_session",
     "source_session_is_live",
     "touch_reviewer_session",
@@ -60,6 +61,21 @@ def reviewer_session(conn: sqlite3.Connection, id_hash: bytes) -> sqlite3.Row | 
 def touch_reviewer_session(conn: sqlite3.Connection, id_hash: bytes, now: float) -> None:
     """Restart the idle timer of a session."""
     conn.execute("UPDATE reviewer_sessions SET last_seen = ? WHERE id_hash = ?", (now, id_hash))
+
+
+def reseal_reviewer_session(
+    conn: sqlite3.Connection, id_hash: bytes, *, old: bytes, new: bytes
+) -> bool:
+    """Replace a session's ``sealed`` secrets if they are still ``old``; True if replaced.
+
+    One statement: of two requests re-sealing the same session at once, one
+    wins and the other changes nothing (nor revives a deleted session).
+    """
+    cursor = conn.execute(
+        "UPDATE reviewer_sessions SET sealed = ? WHERE id_hash = ? AND sealed = ?",
+        (new, id_hash, old),
+    )
+    return cursor.rowcount == 1
 
 
 def delete_reviewer_session(conn: sqlite3.Connection, id_hash: bytes) -> None:

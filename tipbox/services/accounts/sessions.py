@@ -6,10 +6,21 @@ Security contract (DESIGN 5):
   fixation). Its **token** (the only thing given to the browser) is a random
   32-byte id and a random 32-byte *session key*, base64url, joined by ``.``.
 - The database stores SHA-256 of the id (a copy of the database cannot be
-  replayed as a cookie) and the session's secrets (newsroom identities, or
-  the enrolment material) sealed under the session key with
-  ChaCha20-Poly1305, bound to the id hash. The key is never stored
-  server-side: a stolen database holds nothing usable.
+  replayed as a cookie) and the session's secrets (a ``full`` session: the
+  newsroom identities, their recipients and the reviewer's own identity;
+  an ``enrol`` one: the reviewer's identity and TOTP secret) sealed under
+  the session key with ChaCha20-Poly1305, bound to the id hash. The key is
+  never stored server-side: a stolen database holds nothing usable.
+- Grants made after login (a rotation, an admin's login granting missing
+  keys) reach a live ``full`` session: when the keyring holds a grant to
+  the reviewer that the session lacks, :meth:`Sessions.load` opens the
+  reviewer's grants with the reviewer's identity, adds the new identities
+  and re-seals the row in one compare-and-swap update (losing a race to
+  another request of the same session changes nothing: the winner sealed
+  the same keys, and a later request finds any still missing). A disabled
+  account's session is refused before that, and it holds no grant anyway.
+  A row sealed before this (no reviewer identity in it) keeps working with
+  the keys opened at its login; the next login picks up the rest.
 - A session expires after ``idle_seconds`` without use or
   ``absolute_seconds`` after login, whichever comes first; an expired or
   logged-out session's row is deleted. A session also dies with its account
@@ -27,7 +38,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tipbox.config import Settings
 from tipbox.crypto import (
@@ -40,18 +51,20 @@ from tipbox.crypto import (
     unseal,
 )
 from tipbox.errors import AuthenticationFailed, NotFound
-from tipbox.services.accounts.reviewers import Reviewers, Unlocked
+from tipbox.services.accounts.reviewers import Reviewers, Unlocked, holder_name
 from tipbox.services.accounts.throttle import AccountLocked
 from tipbox.services.accounts.totp import Enrolment
 from tipbox.services.audit import Audit
 from tipbox.services.custody.keyring import KeyIdentity, Keyring
 from tipbox.store.db import Database
+from tipbox.store.keys import held_key_recipients
 from tipbox.store.sessions import (
     count_reviewer_sessions,
     delete_reviewer_session,
     delete_reviewer_sessions_of,
     insert_reviewer_session,
     purge_reviewer_sessions,
+    reseal_reviewer_session,
     reviewer_session,
     touch_reviewer_session,
 )
@@ -92,8 +105,17 @@ class ReviewerSession:
     secrets: dict[str, str]
 
     def identities(self) -> list[KeyIdentity]:
-        """The newsroom identities unlocked at login (newest key first)."""
+        """The newsroom identities this session holds (newest key first)."""
         return [_parse(text) for text in self.secrets.get("newsroom", "").split()]
+
+    def held(self) -> set[str]:
+        """The recipients of :meth:`identities` (empty for a row sealed without them)."""
+        return set(self.secrets.get("held", "").split())
+
+    def own_identity(self) -> KeyIdentity | None:
+        """The reviewer's own identity; ``None`` in a row sealed before it was kept."""
+        text = self.secrets.get("identity")
+        return None if text is None else _parse(text)
 
     def __repr__(self) -> str:
         return f"ReviewerSession({self.username!r}, {self.kind}, <secret>)"
@@ -104,6 +126,10 @@ def _parse(text: str) -> KeyIdentity:
         return parse_identity(text)
     except KeyFormatError:
         raise NoSession("session secrets are damaged") from None
+
+
+def _encode(secrets_: dict[str, str]) -> bytes:
+    return json.dumps(secrets_).encode("utf-8")
 
 
 def _b64(data: bytes) -> str:
@@ -129,9 +155,18 @@ def split_token(token: str) -> tuple[bytes, bytes]:
     return hashlib.sha256(sid).digest(), key
 
 
-def newsroom_secrets(identities: Sequence[KeyIdentity]) -> dict[str, str]:
-    """The secrets of a ``full`` session: the newsroom identities as text."""
-    return {"newsroom": " ".join(str(identity) for identity in identities)}
+def newsroom_secrets(
+    identities: Sequence[KeyIdentity], own: KeyIdentity | None = None
+) -> dict[str, str]:
+    """The secrets of a ``full`` session: the newsroom identities and their recipients
+    as text, and the reviewer's ``own`` identity (which opens later grants)."""
+    secrets_ = {
+        "newsroom": " ".join(str(identity) for identity in identities),
+        "held": " ".join(str(identity.recipient()) for identity in identities),
+    }
+    if own is not None:
+        secrets_["identity"] = str(own)
+    return secrets_
 
 
 def enrolment_secrets(identity: HybridIdentity, totp_secret: bytes) -> dict[str, str]:
@@ -152,6 +187,7 @@ class Sessions:
         live: Callable[[], Settings] | None = None,
     ) -> None:
         self._db = db
+        self._keyring = Keyring(db)
         self.idle_seconds = idle_seconds
         self.absolute_seconds = absolute_seconds
         self._clock = clock
@@ -173,7 +209,7 @@ class Sessions:
         now = self._now(now)
         sid, key = secrets.token_bytes(_ID_BYTES), secrets.token_bytes(_KEY_BYTES)
         id_hash = hashlib.sha256(sid).digest()
-        sealed = seal(key, json.dumps(secrets_).encode("utf-8"), context=_CONTEXT + id_hash)
+        sealed = seal(key, _encode(secrets_), context=_CONTEXT + id_hash)
         with self._db.transaction() as conn:
             insert_reviewer_session(conn, id_hash, reviewer_id, kind=kind, now=now, sealed=sealed)
             self._purge_expired(conn, now)
@@ -187,29 +223,66 @@ class Sessions:
         Raises :class:`NoSession` when the token is missing, malformed,
         unknown, of another kind, expired (the row is then deleted), or its
         account is disabled, not active (``full``) or already enrolled (``enrol``).
+        A ``full`` session also takes the grants made to its reviewer since
+        it last looked (see the module contract).
         """
         if token is None:
             raise NoSession("not logged in")
         id_hash, key = split_token(token)
         now = self._now(now)
+        granted: set[str] = set()
         with self._db.transaction() as conn:
             row = reviewer_session(conn, id_hash)
-            alive = (
-                row is not None
-                and row["kind"] == kind
-                and not self._expired(row, now)
-                # full: an enrolled account; enrol: one still pending (once
-                # enrolled, a leftover enrol session must not enrol it again).
-                and bool(row["active"]) == (kind == "full")
-                and not row["disabled"]
-            )
+            if row is None:
+                raise NoSession("not logged in")
+            alive = self._alive(row, kind, now)
             if alive:
                 touch_reviewer_session(conn, id_hash, now)
-            elif row is not None and row["kind"] == kind:
+                granted = held_key_recipients(conn, holder_name(int(row["reviewer_id"])))
+            elif row["kind"] == kind:
                 delete_reviewer_session(conn, id_hash)
-        if row is None or not alive:
+        if not alive:
             raise NoSession("not logged in")
-        return self._session(row, key)
+        session = self._session(row, key)
+        if kind != "full" or granted <= session.held():
+            return session
+        return self._take_new_grants(session, key, bytes(row["sealed"]))
+
+    def _alive(self, row: sqlite3.Row, kind: str, now: float) -> bool:
+        return (
+            row["kind"] == kind
+            and not self._expired(row, now)
+            # full: an enrolled account; enrol: one still pending (once
+            # enrolled, a leftover enrol session must not enrol it again).
+            and bool(row["active"]) == (kind == "full")
+            and not row["disabled"]
+        )
+
+    def _take_new_grants(
+        self, session: ReviewerSession, key: bytes, sealed: bytes
+    ) -> ReviewerSession:
+        """``session`` with the grants its reviewer received since it was sealed.
+
+        A row without the reviewer's identity (sealed before it was kept)
+        and a grant that does not open (tampering) leave the session as it was.
+        """
+        own = session.own_identity()
+        if own is None:
+            return session
+        try:
+            opened = self._keyring.open_identities(own)
+        except DecryptionError:
+            return session
+        held = session.held()
+        new = [identity for identity in opened if str(identity.recipient()) not in held]
+        if not new:
+            return session
+        secrets_ = newsroom_secrets([*new, *session.identities()], own)
+        resealed = seal(key, _encode(secrets_), context=_CONTEXT + session.id_hash)
+        with self._db.transaction() as conn:
+            # Compare-and-swap: a request that lost the race keeps its own copy.
+            reseal_reviewer_session(conn, session.id_hash, old=sealed, new=resealed)
+        return replace(session, secrets=secrets_)
 
     def _session(self, row: sqlite3.Row, key: bytes) -> ReviewerSession:
         id_hash = bytes(row["id_hash"])
@@ -326,9 +399,8 @@ class Logins:
             raise AuthenticationFailed("a key grant of this account is damaged") from None
         if unlocked.account.is_admin and identities:
             self.reviewers.grant_missing(identities)
-        token = self.sessions.open(
-            unlocked.account.id, kind="full", secrets_=newsroom_secrets(identities), now=now
-        )
+        secrets_ = newsroom_secrets(identities, unlocked.identity)
+        token = self.sessions.open(unlocked.account.id, kind="full", secrets_=secrets_, now=now)
         self._audit.record("login", reviewer=unlocked.account.username, now=now)
         return LoginResult(token, "full", unlocked.account.username)
 
