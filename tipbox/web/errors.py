@@ -118,6 +118,18 @@ CODES: dict[str, Outcome] = {
     "no_session": _entry(403, "login_failed", LOGIN_FAILED),
     "session_ended": _entry(403, "session_ended", N_("Your session has ended")),
     "forbidden": _entry(403, "forbidden", N_("Not allowed")),
+    # -- an item that does not decrypt (tipbox.services.custody.keyring.undecryptable_reason)
+    "item_key_destroyed": _entry(403, "item_key_destroyed", N_(
+        "The key this item was encrypted to has been destroyed: nobody can decrypt it any"
+        " more.")),
+    "item_key_not_granted": _entry(403, "item_key_not_granted", N_(
+        "You do not hold the key this item was encrypted to. Ask an admin to log in (an"
+        " admin's login grants every key you lack) or to grant you access again.")),
+    "item_damaged": _entry(403, "item_damaged", N_(
+        "You hold the key of this item, but the item is damaged and does not decrypt. Ask an"
+        " admin to restore it from a backup.")),
+    "item_for_source_only": _entry(403, "item_for_source_only", N_(
+        "This reply was encrypted for its source only: no newsroom key can open it.")),
     "notify_failed": _entry(500, "server_error", N_("Something went wrong on our side")),
     "account_locked": _entry(429, "login_failed", _counted(lambda n, p: ngettext(
         "Too many failed attempts. Try again in %(num)d minute.",

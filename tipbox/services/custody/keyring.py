@@ -35,6 +35,7 @@ from tipbox.store.db import read_meta
 from tipbox.store.keys import (
     active_key_row,
     insert_newsroom_key,
+    key_row,
     key_rows,
     sealed_grants_to,
     write_grant,
@@ -49,6 +50,7 @@ __all__ = [
     "insert_grant",
     "insert_key",
     "key_kind",
+    "undecryptable_reason",
 ]
 
 #: The holder name of the offline recovery identity's grants.
@@ -141,6 +143,27 @@ def insert_grant(
     """Store ``identity`` encrypted to ``recipient`` as ``holder``'s grant of key ``key_id``."""
     sealed = encrypt([recipient], (str(identity) + "\n").encode("ascii"))
     write_grant(conn, key_id, holder=holder, holder_recipient=str(recipient), sealed=sealed)
+
+
+def undecryptable_reason(
+    db: Database, key_id: int | None, identities: Sequence[KeyIdentity]
+) -> str:
+    """Why ``identities`` do not open an item wrapped to newsroom key ``key_id``: a code.
+
+    ``item_for_source_only``: no newsroom key (a reply only its source can
+    read); ``item_key_destroyed``: the key is gone, nothing opens the item
+    any more; ``item_key_not_granted``: the identities lack that key (their
+    holder has no grant of it); ``item_damaged``: they hold the key, so the
+    stored item itself does not decrypt. Reads public key facts only.
+    """
+    if key_id is None:
+        return "item_for_source_only"
+    with db.reading() as conn:
+        row = key_row(conn, key_id)
+    if row is None or row["state"] == "destroyed":
+        return "item_key_destroyed"
+    held = {str(identity.recipient()) for identity in identities}
+    return "item_damaged" if row["recipient"] in held else "item_key_not_granted"
 
 
 class Keyring:

@@ -37,7 +37,7 @@ from tipbox.crypto import DecryptionError, decrypt_detached
 from tipbox.digits import NotANumber, parse_number
 from tipbox.errors import Forbidden, InvalidInput, NotFound
 from tipbox.services.audit import Audit
-from tipbox.services.custody.keyring import KeyIdentity
+from tipbox.services.custody.keyring import KeyIdentity, undecryptable_reason
 from tipbox.services.sources.returning import Sources
 from tipbox.services.submissions.file_names import numbered_file_name, saved_file_name
 from tipbox.store import Store, items
@@ -362,7 +362,8 @@ class Inbox:
             first = next(chunks, b"")
         except DecryptionError:
             payload.close()
-            raise Undecryptable("this item cannot be decrypted with your keys") from None
+            reason = undecryptable_reason(self._store.db, row["key_id"], identities)
+            raise Undecryptable("this item cannot be decrypted", code=reason) from None
         except BaseException:
             payload.close()
             raise
