@@ -303,7 +303,11 @@ def test_source_returns_reads_and_deletes_the_reply(
     page.click("button:has-text('Delete this reply')")
     expect(page.locator(".reply-text")).to_have_count(0)
     expect(page.locator("main")).to_contain_text("There are no replies yet.")
-    assert items_of(site, story.designation or "") == 3  # message, big file, manifest
+    # The source's copy is gone; the newsroom keeps its own, marked deleted by the source.
+    assert items_of(site, story.designation or "") == 4  # message, big file, manifest, reply
+    deleted = query(site, "SELECT count(*) FROM items WHERE kind = 'reply'"
+                          " AND source_deleted_hour IS NOT NULL")
+    assert deleted[0][0] == 1
 
     page.click("button:has-text('Log out')")
     assert heading(page) == "Send us information safely"

@@ -163,8 +163,7 @@ def test_a_script_reads_stars_replies_downloads_and_deletes(api: ApiServer) -> N
     assert [(r["id"], r["text"], r["author"]) for r in replies] == [
         (reply.json()["id"], "Thank you. Can you send the 2025 figures?", "admin")]
 
-    content = api.call("GET", f"/api/v1/sources/{api.source_id}/items/{document['id']}/content",
-                       token=token)
+    content = api.call("GET", f"/api/v1/items/{document['id']}/content", token=token)
     assert content.status == 200
     assert content.body == FILE_BYTES
     assert content.headers["Content-Type"] == "application/octet-stream"
@@ -198,7 +197,7 @@ def test_every_refusal_over_http_is_json(api: ApiServer) -> None:
         (api.call("POST", f"/api/v1/sources/{api.source_id}/replies", token=token,
                   raw=b"x" * (cap + 1), headers={"Content-Type": "application/json"}),
          413, "too_large"),
-        (api.call("GET", "/api/v1/sources?q=budget", token=token), 400, "unknown_parameter"),
+        (api.call("GET", "/api/v1/sources?sort=budget", token=token), 400, "unknown_parameter"),
         (api.call("POST", "/api/v1/token", {"username": "admin", "password": "wrong password",
                                             "code": "123456"}), 403, "login_failed"),
     ]
@@ -219,3 +218,42 @@ def test_the_login_cookie_of_the_pages_opens_nothing_under_api(api: ApiServer) -
     assert browser.cookie is not None
     answer = api.call("GET", "/api/v1/sources", headers={"Cookie": browser.cookie})
     assert (answer.status, answer.json()["error"]) == (401, "token_refused")
+
+
+def test_a_script_triages_searches_and_leaves_a_note(api: ApiServer) -> None:
+    token = api.token()
+    source = f"/api/v1/sources/{api.source_id}"
+    changed = api.call("PATCH", source, {"status": "in_progress", "labels": ["Urgent", "legal"],
+                                         "assignees": ["admin"]}, token=token)
+    assert changed.status == 200, changed.body
+    assert {k: changed.json()["source"][k] for k in ("status", "labels", "assignees")} == {
+        "status": "in_progress", "labels": ["legal", "Urgent"], "assignees": ["admin"]}
+    note = api.call("POST", f"{source}/notes", {"text": "verify with the registry"},
+                    token=token)
+    assert note.status == 201
+    detail = api.call("GET", source, token=token).json()
+    assert [(n["text"], n["author"]) for n in detail["notes"]] == [
+        ("verify with the registry", "admin")]
+
+    def listed(query: str) -> list[int]:
+        answer = api.call("GET", f"/api/v1/sources?{query}", token=token)
+        assert answer.status == 200, (query, answer.body)
+        return [s["id"] for s in answer.json()["sources"]]
+
+    assert listed("status=in_progress&label=urgent&assignee=me") == [api.source_id]
+    assert listed("status=closed") == []
+    assert listed("q=registry") == [api.source_id]  # a note's words
+    assert listed("q=budget+2026.pdf") == [api.source_id]  # a file's name
+    assert listed("q=nowhere-to-be-found") == []
+    cleared = api.call("PATCH", source, {"labels": [], "assignees": []}, token=token)
+    assert cleared.json()["source"]["labels"] == []
+    for body, code in (({"status": "archived"}, "unknown_status"),
+                       ({"labels": "Urgent"}, "choice_invalid"),
+                       ({"labels": ["x" * 41]}, "label_too_long"),
+                       ({"assignees": ["nobody"]}, "unknown_reviewer")):
+        refused = api.call("PATCH", source, body, token=token)
+        assert refused.status in {400, 404}, body
+        assert refused.json()["error"] == code, (body, refused.body)
+    assert api.call("GET", "/api/v1/sources?q=", token=token).json()["error"] == "search_empty"
+    actions = [action for action, _ in api.audit()]
+    assert {"set status", "label", "unlabel", "assign", "unassign", "note"} <= set(actions)

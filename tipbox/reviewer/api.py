@@ -44,7 +44,7 @@ from tipbox.reviewer.downloads import attachment
 from tipbox.reviewer.guard import services
 from tipbox.services.accounts.sessions import NoSession, ReviewerSession
 from tipbox.services.inbox.conversations import Entry, SourceSummary
-from tipbox.services.inbox.triage import Filters
+from tipbox.services.inbox.triage import Filters, check_label, check_status
 from tipbox.web.i18n import N_, QUERY_KEY
 
 __all__ = ["bp"]
@@ -211,12 +211,14 @@ ENTRY_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
                        "content_type")),
     "reply": ("replies", ("id", "kind", "hour", "text", "author", "source_seen_hour",
                           "source_deleted_hour")),
+    "note": ("notes", ("id", "kind", "hour", "text", "author")),
 }
 
 
 def conversation_json(summary: SourceSummary, entries: list[Entry]) -> dict[str, object]:
-    """The source, its items (messages and files) and the replies, in sequence order."""
-    answer: dict[str, t.Any] = {"source": summary_json(summary), "items": [], "replies": []}
+    """The source, its items (messages and files), the replies and the notes, in order."""
+    answer: dict[str, t.Any] = {
+        "source": summary_json(summary), "items": [], "replies": [], "notes": []}
     for entry in entries:
         shown = ENTRY_FIELDS.get(str(entry.kind))
         if shown is not None:
@@ -277,6 +279,25 @@ def _unread(value: str, asked: dict[str, t.Any]) -> None:
     asked["filters"]["unread"] = query_flag(value, label=N_("unread"))
 
 
+def _files(value: str, asked: dict[str, t.Any]) -> None:
+    asked["filters"]["has_files"] = query_flag(value, label=N_("files"))
+
+
+def _named(field: str) -> ListParameter:
+    def read(value: str, asked: dict[str, t.Any]) -> None:
+        asked["filters"][field] = value or None
+    return read
+
+
+def _assignee(value: str, asked: dict[str, t.Any]) -> None:
+    asked["filters"]["assignee"] = caller().username if value == "me" else (value or None)
+
+
+def _search(value: str, asked: dict[str, t.Any]) -> None:
+    session = caller()
+    asked["ids"] = services().search.sources(session.id_hash, session.identities(), value)
+
+
 #: Each query parameter of ``GET /sources``: how it is read into the page's arguments
 #: (``cursor``, ``order``) or into the :class:`Filters` (``filters``). Nothing else is taken.
 LIST_PARAMETERS: dict[str, ListParameter] = {
@@ -284,6 +305,11 @@ LIST_PARAMETERS: dict[str, ListParameter] = {
     "order": _order,
     "starred": _starred,
     "unread": _unread,
+    "files": _files,
+    "status": _named("status"),
+    "label": _named("label"),
+    "assignee": _assignee,
+    "q": _search,
 }
 
 
@@ -291,10 +317,10 @@ LIST_PARAMETERS: dict[str, ListParameter] = {
 @token_required
 def list_sources() -> Response:
     """One page of the sources that match the filters; ``next_cursor`` asks for the next."""
-    asked: dict[str, t.Any] = {"cursor": None, "order": "starred", "filters": {}}
+    asked: dict[str, t.Any] = {"cursor": None, "order": "starred", "filters": {}, "ids": None}
     for name, value in query(LIST_PARAMETERS).items():
         LIST_PARAMETERS[name](value, asked)
-    chosen = services().triage.resolve(Filters(**asked["filters"]))
+    chosen = services().triage.resolve(Filters(**asked["filters"]), ids=asked["ids"])
     page = services().inbox.sources(order=asked["order"], cursor=asked["cursor"], chosen=chosen)
     return jsonify(sources=[summary_json(summary) for summary in page.sources],
                    next_cursor=page.next_cursor)
@@ -318,10 +344,65 @@ def _set_starred(body: Mapping[str, object]) -> Change:
     return lambda source_id: services().inbox.set_starred(source_id, starred=starred)
 
 
+def _set_status(body: Mapping[str, object]) -> Change:
+    status = check_status(_string(body, "status", label=N_("status")))
+    return lambda source_id: services().triage.set_status(
+        [source_id], status, by=caller().username)
+
+
+def _set_labels(body: Mapping[str, object]) -> Change:
+    wanted = {check_label(name) for name in _strings(body, "labels", label=N_("label"))}
+
+    def change(source_id: int) -> None:
+        triage, held = services().triage, set(services().inbox.source(source_id).labels)
+        for name in sorted(wanted - held):
+            triage.add_label([source_id], name, by=caller().username)
+        for name in sorted(held - wanted):
+            triage.remove_label([source_id], name, by=caller().username)
+    return change
+
+
+def _set_assignees(body: Mapping[str, object]) -> Change:
+    wanted = set(_strings(body, "assignees", label=N_("reviewer")))
+
+    def change(source_id: int) -> None:
+        triage, held = services().triage, set(services().inbox.source(source_id).assignees)
+        for name in sorted(wanted - held):
+            triage.assign([source_id], name, by=caller().username)
+        for name in sorted(held - wanted):
+            triage.unassign([source_id], name, by=caller().username)
+    return change
+
+
+def _string(body: Mapping[str, object], name: str, *, label: str) -> str:
+    """The JSON string field ``name``."""
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise InvalidInput(f"the {label} choice is missing or not understood",
+                           code="choice_invalid", params={"label": label})
+    return value
+
+
+def _strings(body: Mapping[str, object], name: str, *, label: str) -> list[str]:
+    """The JSON field ``name``: a list of at most :data:`MAX_NAMES` strings."""
+    value = body.get(name)
+    if not isinstance(value, list) or len(value) > MAX_NAMES \
+            or not all(isinstance(item, str) for item in value):
+        raise InvalidInput(f"the {label} choice is missing or not understood",
+                           code="choice_invalid", params={"label": label})
+    return value
+
+
+MAX_NAMES = 50
+
 #: Each field ``PATCH /sources/<id>`` takes: read first (all of them, so a bad
-#: one changes nothing), then applied in this order.
+#: one changes nothing), then applied in this order. ``labels`` and
+#: ``assignees`` are the whole new lists.
 SOURCE_CHANGES: dict[str, Callable[[Mapping[str, object]], Change]] = {
     "starred": _set_starred,
+    "status": _set_status,
+    "labels": _set_labels,
+    "assignees": _set_assignees,
 }
 
 
@@ -347,6 +428,15 @@ def add_reply(source_id: int) -> tuple[Response, int]:
     return jsonify(id=reply_id), 201
 
 
+@bp.post("/sources/<id:source_id>/notes")
+@token_required
+def add_note(source_id: int) -> tuple[Response, int]:
+    """Encrypt an internal note to the newsroom key; answers with its id (201)."""
+    fields = text_fields(json_body(frozenset({"text"})))
+    text = forms.text(fields, "text", label=N_("note"), max_chars=10**7)
+    return jsonify(id=services().notes.add(source_id, text, author=caller().username)), 201
+
+
 @bp.delete("/sources/<id:source_id>")
 @token_required
 def delete_source(source_id: int) -> Response:
@@ -355,10 +445,11 @@ def delete_source(source_id: int) -> Response:
     return no_content()
 
 
-@bp.get("/sources/<id:source_id>/items/<id:item_id>/content")
+@bp.get("/items/<id:item_id>/content")
 @token_required
-def item_content(source_id: int, item_id: int) -> Response:
+def item_content(item_id: int) -> Response:
     """The decrypted bytes of a file or message, streamed as an attachment (marks it read)."""
+    source_id = services().inbox.source_of_item(item_id)
     item = services().inbox.open_file(
         source_id, item_id, caller().identities(), reviewer=caller().username
     )

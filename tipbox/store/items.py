@@ -39,6 +39,7 @@ __all__ = [
     "delete_source",
     "existing_sources",
     "searchable_items",
+    "source_of_item",
     "insert_item",
     "item_of_source",
     "manifest_of",
@@ -482,6 +483,12 @@ def source_page(
     conditions, params = _conditions(chosen)
     sql = page_query(order, conditions, with_cursor=bool(after))
     return conn.execute(sql, (*params, *after, limit)).fetchall()
+
+
+def source_of_item(conn: sqlite3.Connection, item_id: int) -> int | None:
+    """The id of the source item ``item_id`` belongs to; None if there is no such item."""
+    row = conn.execute("SELECT source_id FROM items WHERE id = ?", (item_id,)).fetchone()
+    return None if row is None else int(row[0])
 
 
 def searchable_items(conn: sqlite3.Connection) -> list[sqlite3.Row]:

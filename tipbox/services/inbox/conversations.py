@@ -263,6 +263,14 @@ class Inbox:
             raise NotFound("no such source")
         return _summary(row)
 
+    def source_of_item(self, item_id: int) -> int:
+        """The id of the source an item belongs to; ``NotFound`` if there is no such item."""
+        with self._store.db.reading() as conn:
+            source_id = items.source_of_item(conn, item_id)
+        if source_id is None:
+            raise NotFound("no such item")
+        return source_id
+
     # -- conversation ------------------------------------------------------------------
 
     def conversation(
