@@ -70,7 +70,9 @@ def add_to_session(identities: list[KeyIdentity]) -> None:
     session = current_session()
     held = [*identities, *session.identities()]
     sessions = services().sessions
-    new_token = sessions.open(session.reviewer_id, kind="full", secrets_=newsroom_secrets(held))
+    # Keep the rest of the session's secrets (the reviewer's own identity among them).
+    kept = {**session.secrets, **newsroom_secrets(held)}
+    new_token = sessions.open(session.reviewer_id, kind="full", secrets_=kept)
     sessions.close(token())
     start_session(new_token)
 
