@@ -339,3 +339,15 @@ def test_search_writes_nothing_it_found(site: ReviewerSite, client: FlaskClient)
         if path.is_file():
             assert canary.encode() not in path.read_bytes(), path
             assert canary.lower().encode() not in path.read_bytes(), path
+
+
+def test_logging_out_drops_the_search_index(site: ReviewerSite) -> None:
+    client = site.client()
+    site.log_in(client)
+    submit(site.services.instance, "a word to find: quarry")
+    _page(client, "/?q=quarry")
+    indexes = site.services.search._indexes  # noqa: SLF001 - what the process holds
+    assert len(indexes) == 1
+    page = _page(client, "/")
+    client.post("/logout", data={"csrf_token": csrf_of(page)})
+    assert len(indexes) == 0

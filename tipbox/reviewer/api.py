@@ -41,7 +41,7 @@ from werkzeug.datastructures import MultiDict
 from tipbox.errors import AuthenticationFailed, Forbidden, InvalidInput, TooLarge
 from tipbox.reviewer import forms
 from tipbox.reviewer.downloads import attachment
-from tipbox.reviewer.guard import services
+from tipbox.reviewer.guard import forget_search, services
 from tipbox.services.accounts.sessions import NoSession, ReviewerSession
 from tipbox.services.inbox.conversations import Entry, SourceSummary
 from tipbox.services.inbox.triage import Filters, check_label, check_status
@@ -256,6 +256,7 @@ def create_token() -> Response:
 @token_required
 def delete_token() -> Response:
     """Log out: the session of the token is deleted (audited)."""
+    forget_search(bearer_token())
     services().logins.logout(bearer_token())
     return no_content()
 

@@ -21,6 +21,7 @@ from tipbox.reviewer import forms
 from tipbox.reviewer.guard import (
     current_session,
     end_session,
+    forget_search,
     login_required,
     services,
     start_session,
@@ -130,6 +131,7 @@ def change_password() -> BaseResponse | tuple[str, int]:
 @bp.post("/logout")
 def logout() -> BaseResponse:
     """Delete the server-side session, clear the cookie and the browser's site data."""
+    forget_search(token())
     services().logins.logout(token())
     end_session()
     response = redirect(url_for("auth.login_form"), code=303)

@@ -21,7 +21,7 @@ from flask import Flask, current_app, g, redirect, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox.errors import Forbidden
-from tipbox.services.accounts.sessions import NoSession, ReviewerSession
+from tipbox.services.accounts.sessions import NoSession, ReviewerSession, split_token
 from tipbox.services.wiring import ReviewerServices
 from tipbox.web.i18n import clear_session
 
@@ -56,6 +56,15 @@ def start_session(new_token: str) -> None:
 def end_session() -> None:
     """Forget the cookie session entirely (but the language the reviewer picked)."""
     clear_session()
+
+
+def forget_search(session_token: str | None) -> None:
+    """Drop the in-memory search index of the session ``session_token`` (at logout)."""
+    try:
+        id_hash, _ = split_token(session_token or "")
+    except NoSession:
+        return
+    services().search.forget(id_hash)
 
 
 def current_session() -> ReviewerSession:
