@@ -11,7 +11,7 @@ from reviewer_kit import Person, Submitted, login, submit
 from tipbox.crypto import decrypt, parse_identity
 from tipbox.errors import InvalidInput, NotFound
 from tipbox.services.wiring import Instance, ReviewerServices
-from tipbox.store.items import page_query
+from tipbox.store.items import SourceFilter, conditions_of, page_query
 
 PDF = b"%PDF-1.4 secret" * 1000
 
@@ -179,13 +179,28 @@ def insert_sources(instance: Instance, count: int, *, hour: int = 3600) -> None:
         )
 
 
+FILTERS = {
+    "none": SourceFilter(),
+    "status": SourceFilter(status="in_progress"),
+    "label": SourceFilter(label=1),
+    "assignee": SourceFilter(assignee=1),
+    "combined": SourceFilter(status="new", label=1, unread=True, has_files=True, starred=False,
+                             from_hour=0, to_hour=3600),
+}
+
+
 @pytest.mark.parametrize("order", ["starred", "newest"])
 @pytest.mark.parametrize("with_cursor", [False, True])
+@pytest.mark.parametrize("chosen", FILTERS)
 def test_list_walks_an_index_without_sorting(instance: Instance, order: str,
-                                             with_cursor: bool) -> None:
-    """Page cost independent of the number of sources: no scan, no temp sort."""
-    sql = page_query(order, with_cursor=with_cursor)
-    params = (1, 2, 3, 4)[: (3 if order == "starred" else 2) * with_cursor + 1]
+                                             with_cursor: bool, chosen: str) -> None:
+    """Page cost independent of the number of sources: no scan, no temp sort, filtered or not."""
+    fixed_star = FILTERS[chosen].starred is not None
+    conditions, values = conditions_of(FILTERS[chosen])
+    sql = page_query(order, conditions, with_cursor=with_cursor, fixed_star=fixed_star)
+    walks_starred = order == "starred" and not fixed_star
+    cursor = (1, 2, 3)[: (3 if walks_starred else 2) * with_cursor]
+    params = (*values, *cursor, 50)
     with instance.store.db.connection() as conn:
         plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "TEMP B-TREE" not in plan

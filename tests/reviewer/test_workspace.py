@@ -351,3 +351,24 @@ def test_logging_out_drops_the_search_index(site: ReviewerSite) -> None:
     page = _page(client, "/")
     client.post("/logout", data={"csrf_token": csrf_of(page)})
     assert len(indexes) == 0
+
+
+@pytest.mark.parametrize("order", ["starred", "newest"])
+def test_filtered_pages_cover_every_match_once(
+    instance: Instance, services: ReviewerServices, order: str
+) -> None:
+    tips = [submit(instance, f"tip {n}") for n in range(7)]
+    starred = {tip.source_id for tip in tips[:5]}
+    for source_id in starred:
+        services.inbox.set_starred(source_id, starred=True)
+    inbox = type(services.inbox)(instance.store, instance.sources, services.audit, page_size=2)
+    chosen = services.triage.resolve(Filters(starred=True))
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = inbox.sources(order=order, cursor=cursor, chosen=chosen)
+        seen += [s.id for s in page.sources]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == sorted(starred, reverse=True)

@@ -267,9 +267,15 @@ _V6_WORKSPACE: Migration = (
     # Existing sources keep their order: by activity hour, then id.
     """UPDATE sources SET activity_seq = (SELECT count(*) FROM sources o
         WHERE (o.last_activity_hour, o.id) <= (sources.last_activity_hour, sources.id))""",
+    # The list is ordered by the sequence now; the hour orders would tempt the
+    # planner into sorting a page filtered by a date range.
+    "DROP INDEX sources_by_activity",
+    "DROP INDEX sources_by_star",
     "CREATE INDEX sources_by_seq ON sources (activity_seq DESC, id DESC)",
     "CREATE INDEX sources_by_star_seq ON sources (starred DESC, activity_seq DESC, id DESC)",
     "CREATE INDEX sources_by_status ON sources (status, activity_seq DESC, id DESC)",
+    "CREATE INDEX sources_by_status_star ON sources"
+    " (status, starred DESC, activity_seq DESC, id DESC)",
     """CREATE TABLE labels (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         name TEXT NOT NULL UNIQUE COLLATE NOCASE

@@ -44,6 +44,7 @@ __all__ = [
     "item_of_source",
     "manifest_of",
     "page_query",
+    "conditions_of",
     "set_seen",
     "set_starred",
     "source_page",
@@ -432,7 +433,7 @@ def _yes_no(condition: str, wanted: bool | None) -> list[str]:
     return [condition if wanted else f"NOT {condition}"]
 
 
-def _conditions(chosen: SourceFilter) -> tuple[list[str], list[object]]:
+def conditions_of(chosen: SourceFilter) -> tuple[list[str], list[object]]:
     """The SQL conditions of a filter, and their parameters in order."""
     parts: list[str] = []
     params: list[object] = []
@@ -458,11 +459,19 @@ def _conditions(chosen: SourceFilter) -> tuple[list[str], list[object]]:
     return parts, params
 
 
-def page_query(order: str, conditions: Sequence[str] = (), *, with_cursor: bool = False) -> str:
-    """The SQL of one page of sources: an index walk in ``order``, never a sort."""
-    conditions = [*conditions, _AFTER_SQL[order]] if with_cursor else list(conditions)
+def page_query(
+    order: str, conditions: Sequence[str] = (), *, with_cursor: bool = False,
+    fixed_star: bool = False,
+) -> str:
+    """The SQL of one page of sources: an index walk in ``order``, never a sort.
+
+    With ``fixed_star`` (a filter on the star) every row has the same star, so
+    "starred first" walks as "newest" does (and takes the cursor without its star).
+    """
+    walk = "newest" if fixed_star else order
+    conditions = [*conditions, _AFTER_SQL[walk]] if with_cursor else list(conditions)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    return f"{_SUMMARY_SELECT}{where} ORDER BY {_ORDER_SQL[order]} LIMIT ?"  # noqa: S608
+    return f"{_SUMMARY_SELECT}{where} ORDER BY {_ORDER_SQL[walk]} LIMIT ?"  # noqa: S608
 
 
 def source_page(
@@ -480,8 +489,11 @@ def source_page(
     unread count messages and files), and ``labels`` and ``assignees``: names
     joined by :data:`NAME_SEPARATOR` in no particular order, or None.
     """
-    conditions, params = _conditions(chosen)
-    sql = page_query(order, conditions, with_cursor=bool(after))
+    conditions, params = conditions_of(chosen)
+    fixed_star = chosen.starred is not None
+    if fixed_star and order == "starred":
+        after = after[1:]
+    sql = page_query(order, conditions, with_cursor=bool(after), fixed_star=fixed_star)
     return conn.execute(sql, (*params, *after, limit)).fetchall()
 
 
