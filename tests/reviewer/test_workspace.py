@@ -372,3 +372,13 @@ def test_filtered_pages_cover_every_match_once(
             break
         cursor = page.next_cursor
     assert seen == sorted(starred, reverse=True)
+
+
+def test_a_conversation_says_why_an_entry_does_not_decrypt(
+    instance: Instance, services: ReviewerServices
+) -> None:
+    tip = submit(instance)
+    entries = services.inbox.conversation(tip.source_id, [], reviewer="admin").entries
+    message = next(e for e in entries if e.kind == "message")
+    assert message.text is None
+    assert message.undecryptable == "item_key_not_granted"

@@ -532,12 +532,13 @@ def source_summary(conn: sqlite3.Connection, source_id: int) -> sqlite3.Row | No
 
 
 def conversation_items(conn: sqlite3.Connection, source_id: int) -> list[sqlite3.Row]:
-    """A source's items in order: ``id, submission_id, kind, position, header, blob,
-    created_hour, seen, author`` (a username, or None), ``source_seen_hour`` and
+    """A source's items in order: ``id, submission_id, kind, position, key_id, header,
+    blob, created_hour, seen, author`` (a username, or None), ``source_seen_hour`` and
     ``source_deleted_hour``."""
     return conn.execute(
-        "SELECT i.id, i.submission_id, i.kind, i.position, i.header, i.blob, i.created_hour,"
-        " i.seen, r.username AS author, i.source_seen_hour, i.source_deleted_hour"
+        "SELECT i.id, i.submission_id, i.kind, i.position, i.key_id, i.header, i.blob,"
+        " i.created_hour, i.seen, r.username AS author, i.source_seen_hour,"
+        " i.source_deleted_hour"
         " FROM items i LEFT JOIN reviewers r ON r.id = i.author_id"
         " WHERE i.source_id = ? ORDER BY i.id",
         (source_id,),

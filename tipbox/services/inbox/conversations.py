@@ -98,7 +98,9 @@ class Entry:
     for messages, replies and notes (``None`` if it could not be decrypted);
     ``author`` for replies and notes (``None`` once the account is deleted);
     ``source_seen_hour`` is when the source first saw a reply and
-    ``source_deleted_hour`` when it deleted its copy; ``name``,
+    ``source_deleted_hour`` when it deleted its copy; ``undecryptable`` is the
+    code of why the text could not be decrypted (see
+    :func:`~tipbox.services.custody.keyring.undecryptable_reason`); ``name``,
     ``size`` and ``content_type`` for files (from the encrypted manifest;
     ``name`` is the one the download saves, ``file-<id>`` if unknown).
     """
@@ -112,6 +114,7 @@ class Entry:
     author: str | None = None
     source_seen_hour: int | None = None
     source_deleted_hour: int | None = None
+    undecryptable: str | None = None
     name: str | None = None
     size: int | None = None
     content_type: str | None = None
@@ -319,7 +322,10 @@ class Inbox:
             "source_deleted_hour": row["source_deleted_hour"],
         }
         if row["kind"] != ItemKind.FILE:
-            return Entry(**base, text=_decrypt_text(self._store, identities, row))
+            text = _decrypt_text(self._store, identities, row)
+            why = None if text is not None else undecryptable_reason(
+                self._store.db, row["key_id"], identities)
+            return Entry(**base, text=text, undecryptable=why)
         meta = manifests.get(int(row["submission_id"]), {}).get(int(row["position"]), {})
         return Entry(
             **base,
