@@ -140,8 +140,10 @@ def doctor() -> None:
 def notify() -> None:
     """E-mail reviewers that new submissions wait, if due (run every few minutes).
 
-    Sends at most one fixed notice per TIPBOX_NOTIFY_PERIOD_SECONDS, at the
-    first run after a period starts, and only if something arrived.
+    Sends at most one fixed notice per TIPBOX_NOTIFY_PERIOD_SECONDS to each
+    recipient, at the first run after a period starts: to TIPBOX_NOTIFY_TO
+    if anything arrived, and to each reviewer with an address of their own
+    if their preference (any new source, or their assigned sources) has news.
     """
     outcome = notify_if_due(_as_owner(load_settings()))
     if outcome is not Outcome.NOT_DUE:

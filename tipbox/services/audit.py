@@ -57,6 +57,7 @@ REVIEWER_ACTIONS = frozenset(
         "delete label",
         "assign",
         "unassign",
+        "notification preferences",
     }
 )
 ADMIN_ACTIONS = frozenset(

@@ -294,10 +294,23 @@ _V6_WORKSPACE: Migration = (
     "CREATE INDEX assignments_by_reviewer ON assignments (reviewer_id, source_id)",
 )
 
+# Notification preferences per reviewer (issue 13): what to be told (nothing,
+# any new source, or new submissions on sources assigned to them), an optional
+# address of their own, and the highest source and submission ids already
+# considered for them, so that nothing is told twice.
+_V7_NOTIFY_PREFERENCES: Migration = (
+    "ALTER TABLE reviewers ADD COLUMN notify TEXT NOT NULL DEFAULT 'none'"
+    " CHECK (notify IN ('none', 'new_sources', 'assigned'))",
+    "ALTER TABLE reviewers ADD COLUMN notify_email TEXT",
+    "ALTER TABLE reviewers ADD COLUMN notified_source INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE reviewers ADD COLUMN notified_submission INTEGER NOT NULL DEFAULT 0",
+)
+
 #: Forward migrations, in order. Migration ``i`` takes the schema from
 #: version ``i`` to ``i + 1``. Append only; never edit a released one.
 MIGRATIONS: tuple[Migration, ...] = (
     _V1, _V2_REVIEWERS, _V3_ADMIN, _V4_SOURCE_SESSIONS, _V5_LOGIN_THROTTLE, _V6_WORKSPACE,
+    _V7_NOTIFY_PREFERENCES,
 )
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import sqlite3
 from typing import NamedTuple
 
+from tipbox.store.items import latest_submission_id
+
 __all__ = [
     "Attempts",
     "Credentials",
@@ -30,6 +32,11 @@ __all__ = [
     "delete_attempts",
     "insert_reviewer",
     "is_enabled",
+    "notice_marks",
+    "notify_preference",
+    "notify_watchers",
+    "set_notified",
+    "set_notify_preference",
     "purge_attempts",
     "read_attempts",
     "reviewer_by_name",
@@ -243,3 +250,58 @@ def reviewer_id_of(conn: sqlite3.Connection, username: str) -> int | None:
     """The id of the account ``username``; None if there is none."""
     row = conn.execute("SELECT id FROM reviewers WHERE username = ?", (username,)).fetchone()
     return None if row is None else int(row[0])
+
+
+# -- notification preferences (issue 13) ---------------------------------------------
+
+
+def notice_marks(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The highest source id and submission id stored now (0 for none)."""
+    source = conn.execute("SELECT coalesce(max(id), 0) FROM sources").fetchone()[0]
+    return int(source), latest_submission_id(conn)
+
+
+def notify_preference(conn: sqlite3.Connection, reviewer_id: int) -> sqlite3.Row | None:
+    """``notify, notify_email`` of one reviewer, or ``None``."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT notify, notify_email FROM reviewers WHERE id = ?", (reviewer_id,)
+    ).fetchone()
+    return row
+
+
+def set_notify_preference(
+    conn: sqlite3.Connection, reviewer_id: int, notify: str, email: str | None,
+    marks: tuple[int, int],
+) -> None:
+    """Store what the reviewer wants told and where; nothing before ``marks`` is told."""
+    conn.execute(
+        "UPDATE reviewers SET notify = ?, notify_email = ?, notified_source = ?,"
+        " notified_submission = ? WHERE id = ?",
+        (notify, email, *marks, reviewer_id),
+    )
+
+
+def notify_watchers(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Enabled, active reviewers who want notices at an address of their own.
+
+    Columns ``id, notify, notify_email``, and two flags: ``new_source`` (a
+    source newer than their mark exists) and ``assigned_activity`` (a
+    submission newer than their mark, on a source assigned to them, exists).
+    """
+    return conn.execute(
+        "SELECT r.id, r.notify, r.notify_email,"
+        " EXISTS (SELECT 1 FROM sources s WHERE s.id > r.notified_source) AS new_source,"
+        " EXISTS (SELECT 1 FROM assignments a JOIN submissions s ON s.source_id = a.source_id"
+        "  WHERE a.reviewer_id = r.id AND s.id > r.notified_submission) AS assigned_activity"
+        " FROM reviewers r WHERE r.disabled = 0 AND r.active = 1 AND r.notify != 'none'"
+        " AND r.notify_email IS NOT NULL ORDER BY r.id"
+    ).fetchall()
+
+
+def set_notified(conn: sqlite3.Connection, reviewer_id: int, marks: tuple[int, int]) -> None:
+    """Record that everything up to ``marks`` (source id, submission id) was considered."""
+    conn.execute(
+        "UPDATE reviewers SET notified_source = MAX(notified_source, ?),"
+        " notified_submission = MAX(notified_submission, ?) WHERE id = ?",
+        (*marks, reviewer_id),
+    )

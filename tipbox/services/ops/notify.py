@@ -1,28 +1,45 @@
-"""E-mail to reviewers that new submissions wait, batched so that it says nothing.
+"""Notices to reviewers that new submissions wait, batched so that they say nothing.
 
 Call :func:`notify_if_due` every few minutes (``python -m tipbox notify``
 from ``tipbox-notify.timer``, or the reviewer app's periodic task). Time is
 cut into periods of ``TIPBOX_NOTIFY_PERIOD_SECONDS`` aligned on the Unix
 epoch (hourly periods start on the hour). Only the **first call in each
-period** may send, and only if a submission was committed since the last
-mail. So a mail leaves shortly after a period boundary whatever the moment
-the submissions arrived: its timing says "at least one submission during
-the last period(s)", nothing finer.
+period** may send. So a notice leaves shortly after a period boundary
+whatever the moment the submissions arrived: its timing says "at least one
+submission during the last period(s)", nothing finer.
+
+Who is told what:
+
+- The desk (``TIPBOX_NOTIFY_TO``, which also switches notices on) gets one
+  mail if a submission was committed since its last one, as before.
+- Each reviewer with a preference and an address of their own
+  (:mod:`tipbox.services.accounts.notifications`) gets one notice if
+  :func:`is_due`: a new source arrived (``new_sources``), or a source
+  assigned to them got a new submission (``assigned``) since the position
+  kept for them in the database. That position then moves to "now", so
+  nothing is told twice.
+
+Notices go through a :class:`Channel` (e-mail today: :class:`EmailChannel`);
+another channel plugs in beside it without touching the decision.
 
 Security contract:
 
-- The mail is always the same text: no content, no designation, no count,
-  no time. Its ``Date`` header is the start of the period, its
-  ``Message-ID`` random, the EHLO name ``localhost`` (the server's host
-  name is not sent).
-- Only the highest submission id already announced and the last period
-  checked are stored, in ``notify.json`` (mode 0600) in the data directory.
+- The notice is always the same text, whoever gets it and why: no
+  content, no designation, no count, no time, no preference. Its ``Date``
+  header is the start of the period, its ``Message-ID`` random, the EHLO
+  name ``localhost`` (the server's host name is not sent). Each reviewer's
+  notice goes to their address alone.
+- For the desk, only the highest submission id already announced and the
+  last period checked are stored, in ``notify.json`` (mode 0600) in the
+  data directory; for a reviewer, the highest source and submission ids
+  considered, in their ``reviewers`` row.
 - The relay is reached with STARTTLS or implicit TLS, certificate and host
   name verified (``TIPBOX_SMTP_CA_FILE`` adds a CA); plain SMTP only to a
   loopback relay (enforced by the settings). The password is read from a
   file at send time and never logged.
-- A failed send raises :class:`NotifyFailed` and records nothing, so the
-  next call in the same period retries.
+- A failed send raises :class:`NotifyFailed` once every recipient was
+  tried, and the period is not recorded, so the next call retries; those
+  already told (the desk, a reviewer) are recorded and not told again.
 """
 
 from __future__ import annotations
@@ -34,25 +51,33 @@ import json
 import os
 import secrets
 import smtplib
+import sqlite3
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
+from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 from tipbox.config import NotifySettings, Settings
 from tipbox.errors import NotInitialised, TipboxError
+from tipbox.services.accounts.notifications import Preference
 from tipbox.store import Database
 from tipbox.store.files import write_atomically
-from tipbox.store.items import latest_submission_id
+from tipbox.store.reviewers import notice_marks, notify_watchers, set_notified
 
 __all__ = [
     "STATE_FILE",
+    "Channel",
+    "EmailChannel",
     "NotifyFailed",
     "Outcome",
+    "Watcher",
     "build_message",
+    "is_due",
     "notify_if_due",
     "send_mail",
 ]
@@ -87,22 +112,54 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class _State:
-    announced: int = 0  # highest submission id a mail has covered
+    announced: int = 0  # highest submission id a desk mail has covered
     checked_period: int = -1
 
 
 Sender = Callable[[NotifySettings, EmailMessage], None]
 
 
+class Channel(Protocol):
+    """A way to deliver the one fixed notice (e-mail today)."""
+
+    def deliver(self, to: Sequence[str], period_start: int) -> None:
+        """Tell ``to`` (addresses of this channel) that submissions wait.
+
+        ``period_start`` is the only time the notice may carry. Raises
+        :class:`NotifyFailed` if the notice could not be handed over.
+        """
+
+
+@dataclass(frozen=True, slots=True)
+class Watcher:
+    """A reviewer who wants notices: their choice, their address and what is new."""
+
+    reviewer_id: int
+    preference: Preference
+    address: str
+    new_source: bool
+    assigned_activity: bool
+
+
+def is_due(watcher: Watcher) -> bool:
+    """Whether ``watcher`` is to be told now, by their preference."""
+    if watcher.preference is Preference.NEW_SOURCES:
+        return watcher.new_source
+    if watcher.preference is Preference.ASSIGNED:
+        return watcher.assigned_activity
+    return False
+
+
 def notify_if_due(
     settings: Settings,
     *,
     now: Callable[[], float] = time.time,
-    send: Sender | None = None,
+    channel: Channel | None = None,
 ) -> Outcome:
-    """Send the notice if this is the period's first call and something is new.
+    """Send the notices if this is the period's first call and something is new.
 
-    Raises :class:`NotifyFailed` if sending fails (nothing is recorded then).
+    ``channel`` defaults to e-mail through the configured relay. Raises
+    :class:`NotifyFailed` if a delivery fails (the period is not recorded then).
     """
     notify = settings.notify
     if not notify.enabled:
@@ -110,23 +167,76 @@ def notify_if_due(
     if not settings.database_path.exists():
         raise NotInitialised("no instance here; run `python -m tipbox init` first")
     with _locked(settings.data_dir):  # one caller at a time: never two notices
-        return _notify_locked(settings, notify, int(now()) // notify.period_seconds, send)
+        period = int(now()) // notify.period_seconds
+        return _notify_locked(settings, channel or EmailChannel(notify), period)
 
 
-def _notify_locked(
-    settings: Settings, notify: NotifySettings, period: int, send: Sender | None
-) -> Outcome:
+def _notify_locked(settings: Settings, channel: Channel, period: int) -> Outcome:
     path = settings.data_dir / STATE_FILE
     state = _read_state(path)
     if period <= state.checked_period:
         return Outcome.NOT_DUE
-    latest = _latest_submission(settings)
-    if latest <= state.announced:
-        _write_state(path, _State(state.announced, period))
-        return Outcome.NOTHING_NEW
-    (send or send_mail)(notify, build_message(notify, period * notify.period_seconds))
-    _write_state(path, _State(latest, period))
-    return Outcome.SENT
+    start = period * settings.notify.period_seconds
+    failures: list[NotifyFailed] = []
+    database = Database(settings.database_path)
+    try:
+        with database.reading() as conn:
+            marks = notice_marks(conn)
+            watchers = [_watcher(row) for row in notify_watchers(conn)]
+        desk_due = marks[1] > state.announced
+        desk = _attempt(failures, lambda: _tell(channel, settings.notify.to, start, desk_due))
+        told = [_attempt(failures, partial(_tell_reviewer, database, channel, start, w, marks))
+                for w in watchers]
+    finally:
+        database.close()
+    announced = state.announced if desk is None else max(state.announced, marks[1])
+    _write_state(path, _State(announced, state.checked_period if failures else period))
+    if failures:
+        raise failures[0]
+    return Outcome.SENT if desk or any(told) else Outcome.NOTHING_NEW
+
+
+def _attempt(failures: list[NotifyFailed], tell: Callable[[], bool]) -> bool | None:
+    """Run one delivery: whether it sent, or ``None`` (noted in ``failures``) if it failed."""
+    try:
+        return tell()
+    except NotifyFailed as error:
+        failures.append(error)
+        return None
+
+
+def _tell(channel: Channel, to: Sequence[str], period_start: int, due: bool) -> bool:
+    if due:
+        channel.deliver(to, period_start)
+    return due
+
+
+def _tell_reviewer(
+    database: Database, channel: Channel, period_start: int, watcher: Watcher,
+    marks: tuple[int, int],
+) -> bool:
+    """Tell one reviewer if due; then everything up to ``marks`` counts as told to them."""
+    due = _tell(channel, [watcher.address], period_start, is_due(watcher))
+    with database.transaction() as conn:
+        set_notified(conn, watcher.reviewer_id, marks)
+    return due
+
+
+def _watcher(row: sqlite3.Row) -> Watcher:
+    return Watcher(int(row["id"]), Preference(row["notify"]), str(row["notify_email"]),
+                   bool(row["new_source"]), bool(row["assigned_activity"]))
+
+
+@dataclass(frozen=True, slots=True)
+class EmailChannel:
+    """The notice as an e-mail through the configured relay (:func:`send_mail`)."""
+
+    notify: NotifySettings
+    send: Sender | None = None  # None: send_mail; tests pass a recorder
+
+    def deliver(self, to: Sequence[str], period_start: int) -> None:
+        """One mail to every address of ``to`` (see :func:`build_message`)."""
+        (self.send or send_mail)(self.notify, build_message(self.notify, period_start, to=to))
 
 
 @contextlib.contextmanager
@@ -139,11 +249,13 @@ def _locked(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def build_message(notify: NotifySettings, period_start: int) -> EmailMessage:
-    """The fixed notice, dated at the start of the period."""
+def build_message(
+    notify: NotifySettings, period_start: int, *, to: Sequence[str] | None = None
+) -> EmailMessage:
+    """The fixed notice to ``to`` (default: the desk list), dated at the start of the period."""
     message = EmailMessage()
     message["From"] = notify.sender
-    message["To"] = ", ".join(notify.to)
+    message["To"] = ", ".join(notify.to if to is None else to)
     message["Subject"] = SUBJECT
     message["Date"] = formatdate(period_start, usegmt=True)
     message["Message-ID"] = f"<{secrets.token_hex(16)}@tipbox.invalid>"
@@ -193,15 +305,6 @@ def _why(error: BaseException) -> str:
     if isinstance(error, smtplib.SMTPResponseException):
         return f"the relay answered {error.smtp_code}"
     return type(error).__name__ if not str(error) else str(error)
-
-
-def _latest_submission(settings: Settings) -> int:
-    database = Database(settings.database_path)
-    try:
-        with database.connection() as conn:
-            return latest_submission_id(conn)
-    finally:
-        database.close()
 
 
 def _read_state(path: Path) -> _State:
