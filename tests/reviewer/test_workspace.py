@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 
 import pytest
 from flask.testing import FlaskClient
@@ -382,3 +384,27 @@ def test_a_conversation_says_why_an_entry_does_not_decrypt(
     message = next(e for e in entries if e.kind == "message")
     assert message.text is None
     assert message.undecryptable == "item_key_not_granted"
+
+
+def test_bulk_zip_holds_every_selected_source_in_its_folder(
+    site: ReviewerSite, client: FlaskClient
+) -> None:
+    one = submit(site.services.instance, "first source", files={"a.pdf": b"%PDF-1 one"})
+    two = submit(site.services.instance, "second source", files={"a.pdf": b"%PDF-1 two"})
+    left_out = submit(site.services.instance, "not selected")
+    token = csrf_of(_page(client, "/"))
+    response = client.post("/bulk", data={"csrf_token": token, "action": "zip",
+                                          "source": [str(one.source_id), str(two.source_id)]})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
+    names = archive.namelist()
+    folder_one = one.designation.replace(" ", "-") + "/"
+    folder_two = two.designation.replace(" ", "-") + "/"
+    assert archive.read(folder_one + "a.pdf") == b"%PDF-1 one"
+    assert archive.read(folder_two + "a.pdf") == b"%PDF-1 two"
+    assert any(name.startswith(folder_one) and "message" in name for name in names)
+    assert not any(name.startswith(left_out.designation.replace(" ", "-")) for name in names)
+    missing = client.post("/bulk", data={"csrf_token": token, "action": "zip",
+                                         "source": [str(one.source_id), "99999"]})
+    assert missing.status_code == 404

@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox.errors import InvalidInput, NotFound, TooLarge
 from tipbox.reviewer import forms
+from tipbox.reviewer.downloads import attachment
 from tipbox.reviewer.guard import current_session, login_required, services
 from tipbox.reviewer.views import EMPTY_PAGE, conversation_page, list_page
 from tipbox.web.errors import explain
@@ -94,6 +95,7 @@ def note(source_id: int) -> BaseResponse | tuple[str, int]:
 BULK_ACTIONS = {
     "status": True, "label": True, "unlabel": True, "assign": True, "unassign": True,
     "read": False, "unread": False, "star": False, "unstar": False, "delete": False,
+    "zip": False,
 }
 
 
@@ -109,6 +111,8 @@ def bulk() -> BaseResponse | tuple[str, int]:
         value = _field("value", N_("value")) if BULK_ACTIONS[action] else ""
         if action == "delete" and request.form.get("confirm") != "yes":
             return _confirm_delete(chosen)
+        if action == "zip":
+            return _zip(chosen)
         _apply(action, chosen, value)
     except (InvalidInput, NotFound, TooLarge) as error:
         return list_page(EMPTY_PAGE, "starred", *explain(error))
@@ -131,6 +135,12 @@ def _apply(action: str, chosen: list[int], value: str) -> None:
                   "unlabel": triage.remove_label, "assign": triage.assign,
                   "unassign": triage.unassign}[action]
         change(chosen, value, by=me)
+
+
+def _zip(chosen: list[int]) -> BaseResponse:
+    """Every message and file of the selected sources, decrypted, as one zip."""
+    chunks = services().inbox.zip_sources(chosen, current_session().identities(), reviewer=_me())
+    return attachment(chunks, "sources.zip")
 
 
 def _confirm_delete(chosen: list[int]) -> tuple[str, int]:

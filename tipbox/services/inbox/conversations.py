@@ -431,7 +431,22 @@ class Inbox:
         the names the conversation shows, numbered where two are the same.
         """
         ids = self._zip_ids(source_id, item_ids)
-        return _zip_stream(self, source_id, ids, identities, reviewer)
+        return _zip_stream(self, [(source_id, item_id, "") for item_id in ids], identities,
+                           reviewer)
+
+    def zip_sources(
+        self, source_ids: Sequence[int], identities: Sequence[KeyIdentity], *, reviewer: str
+    ) -> Iterator[bytes]:
+        """Every message and file of the given sources as one zip, a folder per source
+        (named by its designation), streamed. ``NotFound`` before any byte if a source
+        does not exist."""
+        picked: list[tuple[int, int, str]] = []
+        for source_id in dict.fromkeys(source_ids):
+            folder = self.source(source_id).designation.replace(" ", "-") + "/"
+            with self._store.db.reading() as conn:
+                rows = items.content_items(conn, source_id)
+            picked += [(source_id, int(row["id"]), folder) for row in rows]
+        return _zip_stream(self, picked, identities, reviewer)
 
     def _zip_ids(self, source_id: int, item_ids: Sequence[int] | None) -> list[int]:
         self.source(source_id)
@@ -540,24 +555,29 @@ class _ChunkSink:
         return data
 
 
-def _unique_name(name: str, used: set[str]) -> str:
+def _unique_name(name: str, used: set[str], folder: str = "") -> str:
+    """``name``, numbered if ``folder`` already holds it."""
     candidate, number = name, 1
-    while candidate in used:
+    while folder + candidate in used:
         number += 1
         candidate = numbered_file_name(name, number)
-    used.add(candidate)
+    used.add(folder + candidate)
     return candidate
 
 
 def _zip_stream(
-    inbox: Inbox, source_id: int, ids: list[int], identities: Sequence[KeyIdentity], reviewer: str
+    inbox: Inbox,
+    picked: list[tuple[int, int, str]],
+    identities: Sequence[KeyIdentity],
+    reviewer: str,
 ) -> Iterator[bytes]:
+    """``(source id, item id, folder)`` entries, decrypted into one streamed zip."""
     sink = _ChunkSink()
     used: set[str] = set()
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
-        for item_id in ids:
+        for source_id, item_id, folder in picked:
             download = inbox.open_file(source_id, item_id, identities, reviewer=reviewer)
-            info = zipfile.ZipInfo(_unique_name(download.name, used))
+            info = zipfile.ZipInfo(folder + _unique_name(download.name, used, folder))
             with archive.open(info, mode="w", force_zip64=True) as member:
                 for chunk in download.chunks:
                     member.write(chunk)
