@@ -31,7 +31,7 @@ from pathlib import Path
 from flask import Flask
 
 from tipbox.config import Settings, load_settings
-from tipbox.reviewer import api, auth, views, workspace
+from tipbox.reviewer import account, api, auth, views, workspace
 from tipbox.reviewer.admin import install_admin
 from tipbox.reviewer.downloads import sandbox_attachments
 from tipbox.reviewer.guard import install_services
@@ -71,5 +71,6 @@ def create_reviewer_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.bp)  # issue 13: /api/v1, bearer tokens only
     csrf.exempt(api.bp)  # no cookie authenticates the API, so CSRF does not apply
     app.register_blueprint(workspace.bp)
+    app.register_blueprint(account.bp)  # issue 13: notification preferences
     install_admin(app)  # issue 5: /admin pages and the hourly retention purge
     return app

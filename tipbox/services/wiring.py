@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from tipbox.config import Settings
 from tipbox.errors import NotInitialised
 from tipbox.passwords import Argon2Params
+from tipbox.services.accounts.notifications import NotificationPreferences
 from tipbox.services.accounts.reviewer_admin import ReviewerAdmin
 from tipbox.services.accounts.reviewers import Reviewers
 from tipbox.services.accounts.sessions import Logins, Sessions
@@ -182,6 +183,7 @@ class ReviewerServices:
     search: Search
     audit: Audit
     admin: AdminServices
+    notifications: NotificationPreferences
 
     @classmethod
     def open(
@@ -213,4 +215,5 @@ class ReviewerServices:
             ),
             audit=audit,
             admin=AdminServices.open(instance, reviewers),
+            notifications=NotificationPreferences(db, audit),
         )
