@@ -103,10 +103,17 @@ def test_rotate_rewrap_destroy_from_the_keys_page(site: Site, client: FlaskClien
     assert old.fingerprint in page
     assert "active" in page
 
-    rotated = site.post(client, "/admin/keys/rotate", "/admin/keys")
+    asked = site.post(client, "/admin/keys/rotate", "/admin/keys")
+    assert asked.status_code == 200
+    assert instance.keyring.active_key().id == old.id  # nothing changes before "yes"
+    for shown in (old.fingerprint, "publish the new fingerprint and withdraw the old one"):
+        assert shown in _text(asked)
+    rotated = site.post(client, "/admin/keys/rotate", "/admin/keys", confirm="yes")
     assert rotated.status_code == 200
     new = instance.keyring.active_key()
     assert new.id != old.id
+    assert "Publish the new fingerprint" in _text(rotated)
+    assert new.fingerprint in _text(rotated)
     assert "1 still on retired keys" in _text(rotated)
     after = submit(instance, "after the rotation")
 
@@ -175,3 +182,14 @@ def test_the_reviewer_app_purges_expired_items_periodically(site: Site) -> None:
     assert len(item_rows(instance)) == 2
     entries = Audit(instance.store.db).page(action="purge").entries
     assert [entry.target for entry in entries] == ["1 items"]
+
+
+def test_a_refused_new_account_shows_its_error_in_the_add_form(site: Site,
+                                                               client: FlaskClient) -> None:
+    refused = site.post(client, "/admin/reviewers", username="no spaces allowed")
+    assert refused.status_code == 400
+    page = _text(refused)
+    error = page.index('class="error"')
+    opened = page.rindex("<form ", 0, error)
+    assert opened == page.index('<form method="post" action="/admin/reviewers"')
+    assert "</form>" not in page[opened:error]

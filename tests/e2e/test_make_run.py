@@ -240,7 +240,12 @@ def play(session: Session, admin: FirstAdmin) -> None:
     page = reviewer.get(f"/sources/{named}").text
     assert found["follow_up"] in page
     newest = max(int(item) for kind, item in _ITEM.findall(page) if kind == "message")
-    gone = reviewer.post(f"/sources/{named}/items/{newest}/delete", {},
+    asked = reviewer.post(f"/sources/{named}/items/{newest}/delete", {},
+                          token_from=f"/sources/{named}")
+    assert asked.status == 200
+    assert "This cannot be undone." in asked.text
+    assert found["follow_up"] in reviewer.get(f"/sources/{named}").text
+    gone = reviewer.post(f"/sources/{named}/items/{newest}/delete", {"confirm": "yes"},
                          token_from=f"/sources/{named}")
     assert gone.status == 303
     assert found["follow_up"] not in reviewer.get(f"/sources/{named}").text

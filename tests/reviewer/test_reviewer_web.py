@@ -100,14 +100,40 @@ def test_star_read_delete_and_reply(site: ReviewerSite, client: FlaskClient) -> 
     assert "Not seen by the source yet" in page
     assert "thanks" in page
     item = site.services.inbox.conversation(submitted.source_id, [], reviewer="t").entries[0]
-    assert client.post(f"{path}/items/{item.id}/delete", data={"csrf_token": token}
-                       ).status_code == 303
+    assert client.post(f"{path}/items/{item.id}/delete",
+                       data={"csrf_token": token, "confirm": "yes"}).status_code == 303
     response = client.post(f"{path}/delete", data={"csrf_token": token, "confirm": "yes"})
     assert response.status_code == 303
     assert client.get(path).status_code == 404
     actions = [e.action for e in site.services.audit.recent()]
     for action in ("delete source", "delete item", "reply", "view", "login"):
         assert action in actions
+
+
+def test_deleting_an_item_asks_first_and_names_it(site: ReviewerSite,
+                                                 client: FlaskClient) -> None:
+    submitted = submit(site.services.instance, files={"leak.pdf": PDF})
+    path = f"/sources/{submitted.source_id}"
+    token = csrf(client, path)
+    entries = site.services.inbox.conversation(submitted.source_id, [], reviewer="t").entries
+    file_item = next(e for e in entries if e.kind == "file")
+    asked = client.post(f"{path}/items/{file_item.id}/delete", data={"csrf_token": token})
+    assert asked.status_code == 200
+    page = asked.get_data(as_text=True)
+    for shown in ("Delete this item for good?", "leak.pdf", submitted.designation,
+                  "This cannot be undone.", 'name="confirm" value="yes"'):
+        assert shown in page
+    assert site.services.inbox.source(submitted.source_id).items == len(entries)
+    assert "delete item" not in [e.action for e in site.services.audit.recent()]
+    message = next(e for e in entries if e.kind == "message")
+    asked = client.post(f"{path}/items/{message.id}/delete",
+                        data={"csrf_token": token, "confirm": "no"})
+    assert "Message" in asked.get_data(as_text=True)
+    assert site.services.inbox.source(submitted.source_id).items == len(entries)
+    done = client.post(f"{path}/items/{file_item.id}/delete",
+                       data={"csrf_token": token, "confirm": "yes"})
+    assert done.status_code == 303
+    assert site.services.inbox.source(submitted.source_id).items == len(entries) - 1
 
 
 def test_cookie_flags_and_no_fixation(site: ReviewerSite) -> None:
@@ -239,3 +265,25 @@ def test_reviewer_without_grant_gets_a_clear_refusal(site: ReviewerSite) -> None
     item = site.services.inbox.conversation(submitted.source_id, [], reviewer="t").entries[1]
     response = client.get(f"/sources/{submitted.source_id}/items/{item.id}/download")
     assert response.status_code == 403
+
+
+def _form_holding_the_error(page: str) -> str:
+    """The action of the form whose body holds the page's only error."""
+    assert page.count('class="error"') == 1, page
+    before = page[: page.index('class="error"')]
+    opened = before.rindex("<form ")
+    assert "</form>" not in before[opened:]
+    return re.search(r'action="([^"]+)"', before[opened:]).group(1)  # type: ignore[union-attr]
+
+
+def test_a_refused_change_shows_its_error_in_the_form_that_was_sent(
+        site: ReviewerSite, client: FlaskClient) -> None:
+    submitted = submit(site.services.instance)
+    path = f"/sources/{submitted.source_id}"
+    token = csrf(client, path)
+    for route, data in (("notes", {"note": " "}), ("reply", {"reply": " "}),
+                        ("labels", {"label": " "}), ("status", {"status": "nonsense"}),
+                        ("assignees", {"reviewer": ""})):
+        refused = client.post(f"{path}/{route}", data={"csrf_token": token, **data})
+        assert refused.status_code >= 400, route
+        assert _form_holding_the_error(refused.get_data(as_text=True)) == f"{path}/{route}"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from tipbox.errors import InvalidInput, TooLarge
+from tipbox.errors import InvalidInput, NotFound, TooLarge
 from tipbox.reviewer import forms
 from tipbox.reviewer.downloads import attachment
 from tipbox.reviewer.guard import current_session, login_required, services
@@ -142,9 +142,24 @@ def delete_source(source_id: int) -> BaseResponse | tuple[str, int]:
 
 @bp.post("/sources/<id:source_id>/items/<id:item_id>/delete")
 @login_required
-def delete_item(source_id: int, item_id: int) -> BaseResponse:
+def delete_item(source_id: int, item_id: int) -> BaseResponse | tuple[str, int]:
+    """Crypto-shred one item; without ``confirm=yes``, the page that asks first."""
+    if request.form.get("confirm") != "yes":
+        return _confirm_delete_item(source_id, item_id)
     services().inbox.delete_item(source_id, item_id, reviewer=_reviewer())
     return _back(source_id)
+
+
+def _confirm_delete_item(source_id: int, item_id: int) -> tuple[str, int]:
+    """The page naming the item (kind, file name, source) before it is destroyed."""
+    conversation = services().inbox.conversation(
+        source_id, current_session().identities(), reviewer=_reviewer()
+    )
+    doomed = next((e for e in conversation.entries if e.id == item_id), None)
+    if doomed is None:
+        raise NotFound("no such item")
+    return render_template("reviewer/confirm_delete_item.html", item=doomed,
+                           source=conversation.source), 200
 
 
 @bp.get("/sources/<id:source_id>/items/<id:item_id>/download")

@@ -146,12 +146,19 @@ def keys() -> Page:
 @bp.post("/keys/rotate")
 @admin_required
 def rotate() -> Page:
-    """New active key; this admin's session receives it at once."""
+    """New active key; this admin's session receives it at once.
+
+    Without ``confirm=yes`` nothing changes: the page says what a rotation
+    means for the fingerprint that sources compare in print, and asks first.
+    """
     services = admin_services()
+    if request.form.get("confirm") != "yes":
+        return pages.render("confirm_rotate.html", current=services.instance.keyring.active_key())
     rotated = services.rotation.rotate(by=_me())
     pages.add_to_session([rotated.identity])
     return pages.keys(
-        message=gettext("The new key %(key)s is active.", key=rotated.key.fingerprint)
+        message=gettext("The new key %(key)s is active.", key=rotated.key.fingerprint),
+        rotated=rotated.key,
     )
 
 
