@@ -42,7 +42,8 @@ def test_file_download_is_byte_identical_and_marks_read(
                                         session.identities(), reviewer="admin")
     assert download.name == "report.pdf"
     assert b"".join(download.chunks) == PDF
-    assert services.inbox.source(submitted.source_id).unread == 1
+    # The message was read on the page (issue 13), the file by its download.
+    assert services.inbox.source(submitted.source_id).unread == 0
     assert ("download", entries[1].id) in [(e.action, e.item_id) for e in services.audit.recent()]
 
 

@@ -408,3 +408,20 @@ def test_bulk_zip_holds_every_selected_source_in_its_folder(
     missing = client.post("/bulk", data={"csrf_token": token, "action": "zip",
                                          "source": [str(one.source_id), "99999"]})
     assert missing.status_code == 404
+
+
+def test_opening_a_conversation_marks_its_messages_read_but_not_its_files(
+    instance: Instance, services: ReviewerServices, admin: Person
+) -> None:
+    tip = submit(instance, "read me", files={"x.pdf": b"%PDF"})
+    assert services.inbox.source(tip.source_id).unread == 2
+    _, session = login(services, admin)
+    first = services.inbox.conversation(tip.source_id, session.identities(), reviewer="admin")
+    assert [e.seen for e in first.entries if e.kind == "message"] == [False]  # new this time
+    assert services.inbox.source(tip.source_id).unread == 1  # the file waits for a download
+    again = services.inbox.conversation(tip.source_id, session.identities(), reviewer="admin")
+    assert [e.seen for e in again.entries if e.kind == "message"] == [True]
+    services.inbox.conversation(tip.source_id, [], reviewer="admin")  # cannot decrypt
+    other = submit(instance, "unseen")
+    services.inbox.conversation(other.source_id, [], reviewer="admin")
+    assert services.inbox.source(other.source_id).unread == 1  # not shown, still unread

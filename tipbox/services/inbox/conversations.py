@@ -279,7 +279,12 @@ class Inbox:
     def conversation(
         self, source_id: int, identities: Sequence[KeyIdentity], *, reviewer: str
     ) -> Conversation:
-        """The source's messages, files and replies in sequence order, decrypted (audited)."""
+        """The source's messages, files, replies and notes in sequence order, decrypted
+        (audited).
+
+        The messages shown are marked read (the entries still say whether they
+        were unread before this view); a file is marked read when downloaded.
+        """
         summary = self.source(source_id)
         self._audit.record("view", reviewer=reviewer, designation=summary.designation)
         with self._store.db.reading() as conn:
@@ -290,6 +295,11 @@ class Inbox:
             for row in rows
             if row["kind"] != ItemKind.MANIFEST
         ]
+        shown = [e.id for e in entries if e.kind == ItemKind.MESSAGE and e.text is not None
+                 and not e.seen]
+        if shown:
+            with self._store.db.transaction() as conn:
+                items.set_seen(conn, source_id, shown, seen=True)
         return Conversation(summary, entries)
 
     def _manifests(
