@@ -275,6 +275,11 @@ def test_reviewer_enrols_reads_downloads_replies_stars_deletes(
     page.click(f"a:has-text('{story.designation}')")
     blobs_before = len(list(site.settings.blobs_dir.iterdir()))
     entry_for_file(page, SMALL_NAME).locator("button:has-text('Delete')").click()
+    assert heading(page) == "Delete this item for good?"  # asks first, names the file
+    expect(page.locator("main")).to_contain_text(SMALL_NAME)
+    assert len(list(site.settings.blobs_dir.iterdir())) == blobs_before
+    shoot(page, screenshots, "reviewer-confirm-delete-item")
+    page.click("button:has-text('Delete it')")
     expect(entry_for_file(page, SMALL_NAME)).to_have_count(0)
     expect(entry_for_file(page, BIG_NAME)).to_have_count(1)
     assert len(list(site.settings.blobs_dir.iterdir())) == blobs_before - 1
@@ -305,8 +310,9 @@ def test_source_returns_reads_and_deletes_the_reply(
     expect(page.locator("main")).to_contain_text("There are no replies yet.")
     # The source's copy is gone; the newsroom keeps its own, marked deleted by the source.
     assert items_of(site, story.designation or "") == 4  # message, big file, manifest, reply
-    deleted = query(site, "SELECT count(*) FROM items WHERE kind = 'reply'"
-                          " AND source_deleted_hour IS NOT NULL")
+    deleted = query(site, "SELECT count(*) FROM items JOIN sources ON sources.id = source_id"
+                          " WHERE kind = 'reply' AND source_deleted_hour IS NOT NULL"
+                          " AND designation = ?", story.designation)
     assert deleted[0][0] == 1
 
     page.click("button:has-text('Log out')")
@@ -334,7 +340,12 @@ def test_admin_rotates_and_a_new_reviewer_reads_old_and_new(
 
     page.click("nav.admin-nav >> text=Keys")
     page.click("button:has-text('Rotate the newsroom key')")
+    assert heading(page) == "Rotate the newsroom key?"  # asks first: nothing rotated yet
+    assert key_states(site) == ["active"]
+    shoot(page, screenshots, "admin-keys-confirm-rotation")
+    page.click("button:has-text('Rotate now')")
     expect(page.locator(".notice")).to_contain_text("is active")
+    expect(page.locator(".publish")).to_contain_text("Publish the new fingerprint")
     assert key_states(site) == ["retired", "active"]
     shoot(page, screenshots, "admin-keys-rotated")
 
