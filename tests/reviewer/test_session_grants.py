@@ -331,3 +331,6 @@ def test_the_web_page_of_an_item_without_a_grant_says_what_to_do(
     text = refused.get_data(as_text=True)
     assert "This item cannot be decrypted" in text
     assert "Ask an admin to log in" in text
+    # The conversation page says the same next to the message it cannot show.
+    page = reader.get(f"/sources/{sent.source_id}").get_data(as_text=True)
+    assert "You do not hold the key this item was encrypted to" in page

@@ -20,7 +20,7 @@ from tipbox.reviewer.downloads import attachment
 from tipbox.reviewer.guard import current_session, login_required, services
 from tipbox.services.inbox.conversations import SourcePage
 from tipbox.services.inbox.triage import STATUSES
-from tipbox.web.errors import explain
+from tipbox.web.errors import CODES, explain
 from tipbox.web.i18n import N_, format_number, gettext, ngettext
 
 bp = Blueprint("inbox", __name__)
@@ -224,8 +224,17 @@ def status_names() -> dict[str, dict[str, str]]:
     return {"status_names": {key: gettext(name) for key, name in STATUS_NAMES.items()}}
 
 
+def reason_text(code: str | None) -> str:
+    """What an undecryptable entry's reason code means, in the request's language."""
+    outcome = CODES.get(code or "")
+    if outcome is None:
+        return gettext("This item cannot be decrypted with your keys.")
+    return outcome.wording({})
+
+
 def install_filters(app: Flask) -> None:
     """The template filters and names the reviewer pages use."""
     app.add_template_filter(format_hour, "hour")
     app.add_template_filter(format_size, "filesize")
+    app.add_template_filter(reason_text, "reason")
     app.context_processor(status_names)

@@ -242,6 +242,8 @@ CODES: dict[str, Outcome] = {
     "no_selection": _entry(400, "bad_request", N_("no source was selected")),
     "filter_invalid": _entry(400, "bad_request", N_("a filter is not understood")),
     "action_unknown": _entry(400, "bad_request", N_("unknown action")),
+    "email_address_invalid": _entry(400, "bad_request", N_(
+        "that is not an e-mail address (it looks like name@example.org)")),
     "search_empty": _entry(400, "bad_request", N_("a search needs a word")),
     "search_too_long": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
         "a search has at most %(num)d character", "a search has at most %(num)d characters",

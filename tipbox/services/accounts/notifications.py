@@ -57,8 +57,7 @@ def check_address(text: str) -> str | None:
     if not address:
         return None
     if len(address) > MAX_ADDRESS_CHARS or not _ADDRESS.fullmatch(address):
-        raise InvalidInput("that is not an e-mail address", code="choice_invalid",
-                           params={"label": "e-mail address"})
+        raise InvalidInput("that is not an e-mail address", code="email_address_invalid")
     return address
 
 
