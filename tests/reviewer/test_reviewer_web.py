@@ -261,7 +261,8 @@ def test_reviewer_without_grant_gets_a_clear_refusal(site: ReviewerSite) -> None
     gina = web_enrol(site.clock, client, "gina", enrolment.password, "gina's long password")
     site.log_in(client, gina)
     page = client.get(f"/sources/{submitted.source_id}").get_data(as_text=True)
-    assert "cannot be decrypted with your keys" in page
+    assert "You do not hold the key this item was encrypted to" in page  # and what to do
+    assert "Ask an admin to log in" in page
     item = site.services.inbox.conversation(submitted.source_id, [], reviewer="t").entries[1]
     response = client.get(f"/sources/{submitted.source_id}/items/{item.id}/download")
     assert response.status_code == 403
