@@ -26,8 +26,10 @@ from tests.servers import (
     process_env,
 )
 from tipbox.config import Settings, load_settings
+from tipbox.services.accounts.reviewers import create_first_admin
 from tipbox.services.accounts.totp import Enrolment
 from tipbox.services.instance import InitResult
+from tipbox.services.wiring import ReviewerServices, open_instance
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -104,3 +106,16 @@ def axe_source() -> str:
             pytest.fail(f"{AXE} is missing (make node)")
         pytest.skip(f"{AXE} is missing (make node)")
     return AXE.read_text("utf-8")
+
+
+def add_admin(site: Site, username: str) -> str:
+    """A new admin holding every newsroom key (made as ``init`` makes the first);
+    returns its one-time password."""
+    instance = open_instance(site.settings)
+    try:
+        services = ReviewerServices.open(instance)
+        enrolment = create_first_admin(services.reviewers, instance.keyring,
+                                       site.init.recovery_identity, username=username)
+    finally:
+        instance.close()
+    return enrolment.password

@@ -16,11 +16,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import Site
+from tests.browser.conftest import Site, add_admin
 from tests.browser.test_journey import enrol, heading, shoot
 from tests.servers import reply_to_newest_source
-from tipbox.services.accounts.reviewers import create_first_admin
-from tipbox.services.wiring import ReviewerServices, open_instance
 
 pytestmark = pytest.mark.browser
 
@@ -92,16 +90,6 @@ def test_every_source_page_has_no_serious_violation(page: Page, site: Site,
     assert len(set(checked)) == len(checked) == 9, checked
 
 
-def add_admin(site: Site, username: str) -> str:
-    """A second admin for these checks (holding every key); returns its one-time password."""
-    instance = open_instance(site.settings)
-    try:
-        services = ReviewerServices.open(instance)
-        enrolment = create_first_admin(services.reviewers, instance.keyring,
-                                       site.init.recovery_identity, username=username)
-    finally:
-        instance.close()
-    return enrolment.password
 
 
 def triaged_source(page: Page) -> None:

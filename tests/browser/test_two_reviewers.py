@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import Site
+from tests.browser.conftest import Site, add_admin
 from tests.browser.test_journey import (
     Authenticator,
     OpenContext,
@@ -37,8 +37,6 @@ from tests.browser.test_journey import (
     totp_secret_on,
 )
 from tests.servers import FormClient
-from tipbox.services.accounts.reviewers import create_first_admin
-from tipbox.services.wiring import ReviewerServices, open_instance
 
 pytestmark = pytest.mark.browser
 
@@ -53,16 +51,6 @@ LEAD_PASSWORD = "seven quiet herons cross the estuary at dusk"
 REPORTER_PASSWORD = "granite lanterns hum beneath the orchard frost"
 
 
-def add_admin(site: Site, username: str) -> str:
-    """A new admin holding every newsroom key; returns its one-time password."""
-    instance = open_instance(site.settings)
-    try:
-        services = ReviewerServices.open(instance)
-        enrolment = create_first_admin(services.reviewers, instance.keyring,
-                                       site.init.recovery_identity, username=username)
-    finally:
-        instance.close()
-    return enrolment.password
 
 
 def submit_in_browser(page: Page, message: str, file: Path) -> None:
