@@ -3,7 +3,11 @@
 Each command group lives in its own module, imported only when that command
 runs: the offline ``age`` tool must start as fast as the Go ``age`` CLI and
 must not need the server's dependencies. Every command fails with a
-one-line message and exit status 1, never a traceback.
+one-line message and exit status 1, never a traceback; a mistyped command
+is one line with a suggestion and exit status 2 (:mod:`tipbox.cli.groups`).
+``-h`` is ``--help`` everywhere. The global ``--data-dir`` and
+``--keys-dir`` override ``TIPBOX_DATA_DIR`` and ``TIPBOX_KEYS_DIR``
+(:mod:`tipbox.cli.instance_dirs`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import sys
 import click
 
 from tipbox import __version__
+from tipbox.cli.groups import HELP_OPTIONS, Group
+from tipbox.cli.instance_dirs import instance_dir_options
 
 # name -> "module:attribute" of a click command or group
 COMMANDS = {
@@ -35,7 +41,7 @@ COMMANDS = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(Group):
     """A group that imports a command's module only when it is used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -51,7 +57,8 @@ class LazyGroup(click.Group):
         return command
 
 
-@click.group(cls=LazyGroup)
+@click.group(cls=LazyGroup, context_settings=HELP_OPTIONS)
+@instance_dir_options
 @click.version_option(version=__version__, message="tipbox %(version)s")
 def cli() -> None:
     """tipbox: secure anonymous tip submission for newsrooms."""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import click
 
+from tipbox.cli.groups import Group
 from tipbox.cli.keys import one_line_errors, open_admin, print_enrolment, read_identities
 from tipbox.cli.reviewers import reviewers as base_reviewers
 from tipbox.errors import NotFound
@@ -123,7 +124,7 @@ def set_admin(username: str, role: str) -> None:
     click.echo(f"{username} is {'now' if role == 'on' else 'no longer'} an admin.")
 
 
-reviewers = click.Group(
+reviewers = Group(
     "reviewers",
     commands={
         **base_reviewers.commands,
@@ -133,7 +134,7 @@ reviewers = click.Group(
 )
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=Group, invoke_without_command=True)
 @click.pass_context
 @one_line_errors
 def settings(context: click.Context) -> None:

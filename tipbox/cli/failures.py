@@ -2,7 +2,8 @@
 
 Never a traceback: a journalist on an air-gapped laptop or an admin at a
 console must see what went wrong in words, and a traceback could carry
-local values into a terminal log.
+local values into a terminal log. A missing instance also says how to
+point to another one (:data:`tipbox.cli.instance_dirs.HINT`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import IO, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
+from tipbox.cli.instance_dirs import HINT
 from tipbox.crypto import DecryptionError
-from tipbox.errors import TipboxError
+from tipbox.errors import NotInitialised, TipboxError
 
 __all__ = ["CliError", "fail", "one_line_errors"]
 
@@ -58,6 +60,8 @@ def one_line_errors(
                 raise
             except DecryptionError as error:
                 fail(describe(error))
+            except NotInitialised as error:
+                fail(f"{error} ({HINT})")
             except (TipboxError, ValueError) as error:
                 fail(str(error) or type(error).__name__)
             except OSError as error:

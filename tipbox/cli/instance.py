@@ -1,6 +1,7 @@
 """``python -m tipbox init`` and ``python -m tipbox export``.
 
-Settings come from the ``TIPBOX_*`` environment (:func:`tipbox.config.load_settings`).
+Settings come from the ``TIPBOX_*`` environment and the global ``--data-dir`` /
+``--keys-dir`` (:func:`tipbox.cli.instance_dirs.load_cli_settings`).
 Every failure is one ``error: ...`` line on stderr with exit status 1, never
 a traceback; messages never contain key material or submitted content.
 """
@@ -13,8 +14,8 @@ from typing import ParamSpec, TypeVar
 import click
 
 from tipbox.cli.failures import fail, one_line_errors
+from tipbox.cli.instance_dirs import load_cli_settings
 from tipbox.cli.reviewers import print_first_admin
-from tipbox.config import load_settings
 from tipbox.crypto import parse_identity_file
 from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.services.instance import InitResult, init_instance
@@ -57,7 +58,7 @@ def init(classic: bool) -> None:
 
     Prints the recovery identity once. Refuses to touch an existing instance.
     """
-    settings = load_settings()
+    settings = load_cli_settings()
     result = init_instance(settings, classic=classic)
     _print_init(result, settings.data_dir, settings.keys_dir)
     print_first_admin(settings, result.recovery_identity)
@@ -97,7 +98,7 @@ def export(identity_file: Path | None, out_dir: Path, encrypted: bool) -> None:
     """Export every submission to OUT/<designation>/, decrypted or as .age files."""
     if identity_file is None and not encrypted:
         _fail("--identity is required unless --encrypted is given")
-    instance = open_instance(load_settings())
+    instance = open_instance(load_cli_settings())
     try:
         identities: list[KeyIdentity] = []
         if identity_file is not None:

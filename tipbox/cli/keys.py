@@ -21,9 +21,10 @@ import click
 
 from tipbox.cli.failures import CliError
 from tipbox.cli.failures import one_line_errors as one_line_errors_for
+from tipbox.cli.groups import Group
 from tipbox.cli.instance import RECOVERY_NOTICE
+from tipbox.cli.instance_dirs import load_cli_settings
 from tipbox.cli.reviewers import NOTICE
-from tipbox.config import load_settings
 from tipbox.crypto import HybridIdentity, X25519Identity, parse_identity_file
 from tipbox.errors import InvalidInput
 from tipbox.services.accounts.totp import Enrolment, qr_terminal
@@ -56,7 +57,7 @@ one_line_errors = one_line_errors_for("the identity could not open the newsroom 
 @contextmanager
 def open_admin() -> Iterator[AdminServices]:
     """The admin services of the instance the environment names, closed afterwards."""
-    instance = open_instance(load_settings())
+    instance = open_instance(load_cli_settings())
     try:
         yield AdminServices.open(instance, reviewers_of(instance))
     finally:
@@ -92,7 +93,7 @@ _RECOVERY_OPTION = click.option(
 )
 
 
-@click.group()
+@click.group(cls=Group)
 def keys() -> None:
     """Newsroom keys: list, rotate, re-wrap, destroy; recovery."""
 

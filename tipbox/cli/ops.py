@@ -1,6 +1,7 @@
 """Operations commands: ``backup``, ``restore``, ``doctor`` and ``notify``.
 
-Settings come from the ``TIPBOX_*`` environment (:func:`tipbox.config.load_settings`).
+Settings come from the ``TIPBOX_*`` environment and the global ``--data-dir`` /
+``--keys-dir`` (:func:`tipbox.cli.instance_dirs.load_cli_settings`).
 Every failure is one ``error: ...`` line on stderr with exit status 1, never
 a traceback; messages never contain key material or submitted content.
 """
@@ -18,7 +19,8 @@ from typing import BinaryIO, ParamSpec, TypeVar
 import click
 
 from tipbox.cli.failures import fail, one_line_errors
-from tipbox.config import Settings, load_settings
+from tipbox.cli.instance_dirs import HINT, load_cli_settings
+from tipbox.config import Settings
 from tipbox.crypto import parse_identity_file
 from tipbox.services.ops.backup import restore_backup, write_backup
 from tipbox.services.ops.doctor import diagnose, foreign_user
@@ -76,7 +78,7 @@ def backup(out: str) -> None:
     The file is encrypted to the recovery recipient: only the offline
     recovery identity opens it. Safe while the apps are running.
     """
-    instance = open_instance(_as_owner(load_settings()))
+    instance = open_instance(_as_owner(load_cli_settings()))
     try:
         with _output(out) as sink:
             report = write_backup(instance, sink)
@@ -106,7 +108,7 @@ def restore(source: str, identity_file: Path) -> None:
     verified. Refuses a data or keys directory that is not empty.
     """
     identities = parse_identity_file(identity_file.read_text("utf-8"))
-    settings = _as_owner(load_settings())
+    settings = _as_owner(load_cli_settings())
     if source == "-":
         report = restore_backup(settings, sys.stdin.buffer, identities)
     else:
@@ -126,9 +128,10 @@ def doctor() -> None:
     Exit status 0 when all is well, 1 when any problem was found. Run it as
     the service user, with the service's environment.
     """
-    problems = diagnose(load_settings())
+    problems = diagnose(load_cli_settings())
     for problem in problems:
-        click.echo(f"problem ({problem.check}): {problem.message}")
+        hint = f" ({HINT})" if problem.check == "initialised" else ""
+        click.echo(f"problem ({problem.check}): {problem.message}{hint}")
         click.echo(f"    fix: {problem.fix}")
     if problems:
         raise click.exceptions.Exit(1)
@@ -145,6 +148,6 @@ def notify() -> None:
     if anything arrived, and to each reviewer with an address of their own
     if their preference (any new source, or their assigned sources) has news.
     """
-    outcome = notify_if_due(_as_owner(load_settings()))
+    outcome = notify_if_due(_as_owner(load_cli_settings()))
     if outcome is not Outcome.NOT_DUE:
         click.echo(f"notify: {outcome.value}")

@@ -20,7 +20,9 @@ from typing import ParamSpec, TypeVar
 import click
 
 from tipbox.cli.failures import one_line_errors as one_line_errors_for
-from tipbox.config import Settings, load_settings
+from tipbox.cli.groups import Group
+from tipbox.cli.instance_dirs import load_cli_settings
+from tipbox.config import Settings
 from tipbox.crypto import parse_identity_file
 from tipbox.services.accounts.reviewers import Reviewers, create_first_admin
 from tipbox.services.accounts.totp import Enrolment, qr_terminal
@@ -71,7 +73,7 @@ def print_first_admin(settings: Settings, recovery_identity: str) -> None:
     _print_enrolment(enrolment, "FIRST ADMIN ACCOUNT")
 
 
-@click.group()
+@click.group(cls=Group)
 def reviewers() -> None:
     """Manage reviewer accounts."""
 
@@ -85,7 +87,7 @@ def reviewers() -> None:
 @_one_line_errors
 def add(username: str, admin: bool, identity_file: Path | None) -> None:
     """Create USERNAME with a one-time password and a TOTP secret (printed once)."""
-    settings = load_settings()
+    settings = load_cli_settings()
     instance = open_instance(settings)
     try:
         accounts = _reviewers(instance)
@@ -107,7 +109,7 @@ def add(username: str, admin: bool, identity_file: Path | None) -> None:
 @_one_line_errors
 def list_accounts() -> None:
     """List every account: username, role and whether it is enrolled."""
-    settings = load_settings()
+    settings = load_cli_settings()
     instance = open_instance(settings)
     try:
         accounts = _reviewers(instance).list()

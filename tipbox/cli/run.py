@@ -28,8 +28,8 @@ from pathlib import Path
 import click
 
 from tipbox.cli.instance import init
+from tipbox.cli.instance_dirs import child_environment, load_cli_settings
 from tipbox.cli.sweep import HourlySweep
-from tipbox.config import load_settings
 from tipbox.services.instance import is_initialised
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ SERVERS: tuple[Server, ...] = (
 @click.command()
 def run() -> None:
     """Serve tipbox (initialising the instance on first start); Ctrl-C stops it."""
-    settings = load_settings()
+    settings = load_cli_settings()
     if not is_initialised(settings):
         click.echo("First start: initialising this instance.\n")
         click.get_current_context().invoke(init)
@@ -79,7 +79,9 @@ def run() -> None:
 
 
 def _start(server: Server) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(server.command(), cwd=ROOT, start_new_session=True)
+    return subprocess.Popen(
+        server.command(), cwd=ROOT, env=child_environment(), start_new_session=True
+    )
 
 
 def _wait_for_first_exit(processes: list[subprocess.Popen[bytes]]) -> int:

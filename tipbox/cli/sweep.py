@@ -20,7 +20,8 @@ from collections.abc import Callable
 import click
 
 from tipbox.cli.failures import fail, one_line_errors
-from tipbox.config import Settings, load_settings
+from tipbox.cli.instance_dirs import load_cli_settings
+from tipbox.config import Settings
 from tipbox.services.ops.doctor import foreign_user
 from tipbox.services.wiring import open_instance, reviewers_of
 from tipbox.store import SweepReport, hour
@@ -72,7 +73,7 @@ def sweep() -> None:
     TIPBOX_ORPHAN_GRACE_SECONDS. Safe while the apps run; run it hourly
     (deploy/tipbox-sweep.timer).
     """
-    settings = load_settings()
+    settings = load_cli_settings()
     reason = foreign_user(settings)
     if reason is not None:
         fail(reason)  # files it created would lock the service out

@@ -192,7 +192,10 @@ def read_secrets(path: Path) -> InstanceSecrets:
     try:
         document = json.loads(path.read_text("ascii"))
     except FileNotFoundError:
-        raise NotInitialised(f"{path} not found; run `python -m tipbox init` first") from None
+        raise NotInitialised(
+            f"no initialised instance in {path.parent} ({path.name} not found);"
+            " run `python -m tipbox init` first"
+        ) from None
     except (OSError, ValueError):
         raise NotInitialised(f"{path} is unreadable or damaged") from None
     try:

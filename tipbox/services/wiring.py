@@ -72,7 +72,10 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
     """
     instance_secrets = read_secrets(settings.secrets_path)
     if not settings.database_path.exists():
-        raise NotInitialised(f"no database in {settings.data_dir}; run `python -m tipbox init`")
+        raise NotInitialised(
+            f"no initialised instance in {settings.data_dir} (no database);"
+            " run `python -m tipbox init`"
+        )
     store = Store.open(
         settings.database_path,
         settings.blobs_dir,
