@@ -33,10 +33,11 @@ from flask import Flask
 from tipbox.config import Settings, load_settings
 from tipbox.reviewer import account, api, auth, views, workspace
 from tipbox.reviewer.admin import install_admin
+from tipbox.reviewer.admin.logo_upload import ReviewerRequest
 from tipbox.reviewer.downloads import sandbox_attachments
 from tipbox.reviewer.guard import install_services
 from tipbox.services.wiring import ReviewerServices, open_instance
-from tipbox.web import UploadRequest, init_web, install_instance
+from tipbox.web import init_web, install_instance
 from tipbox.web.numbers import install_id_converter
 
 __all__ = ["create_reviewer_app"]
@@ -51,7 +52,7 @@ def create_reviewer_app(settings: Settings | None = None) -> Flask:
     settings = settings if settings is not None else load_settings()
     inst = open_instance(settings)
     app = Flask("tipbox.reviewer", template_folder=str(TEMPLATES), static_folder=str(STATIC))
-    app.request_class = UploadRequest  # bounded form parsing; file parts are refused
+    app.request_class = ReviewerRequest  # bounded form parsing; files only for the logo
     # Registered before init_web's header hook, so it runs after it (Flask runs
     # after_request hooks in reverse) and can add ``sandbox`` to the final CSP.
     app.after_request(sandbox_attachments)

@@ -9,7 +9,9 @@ services read :meth:`SettingsStore.effective` per submission, request or
 session check.
 
 - ``organisation`` (1-100 printable characters) and ``landing_text`` (up to
-  5,000 characters, shown to sources as plain text, never as HTML);
+  5,000 characters, shown to sources as plain text, never as HTML), with one
+  ``landing_text_<language>`` per translated language (:data:`LANDING_LANGUAGES`):
+  a page in a language whose text is empty shows ``landing_text``;
 - ``max_upload_bytes``, ``max_files``, ``max_message_chars``: 1 up to the
   environment's value;
 - ``session_idle_seconds`` (at least 60) and ``session_absolute_seconds``
@@ -21,6 +23,11 @@ session check.
 
 :meth:`SettingsStore.effective` returns the environment settings with the
 stored values applied, for the app factories and commands that honour them.
+The logo (:mod:`tipbox.services.logo`) is a setting too, changed only through
+:meth:`SettingsStore.set_logo` and :meth:`SettingsStore.remove_logo`: a clean
+PNG in the data directory (:mod:`tipbox.store.logo`) and a ``logo`` row naming
+its version (a digest of the PNG), so that the pages of every process (and
+their caches) follow a change.
 Nothing here is secret; every value is validated before it is stored.
 Every stored change writes one "change settings" audit row naming the
 changed fields (never their values); ``by`` is the acting admin's username,
@@ -30,6 +37,7 @@ changed fields (never their values); ``by`` is the acting admin's username,
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,15 +46,21 @@ from tipbox.config import Settings
 from tipbox.digits import parse_number
 from tipbox.errors import InvalidInput
 from tipbox.services.audit import Audit
+from tipbox.services.logo import clean_logo
 from tipbox.store.db import Database
 from tipbox.store.instance_settings import read_settings, write_settings
+from tipbox.store.logo import read_logo, remove_logo, write_logo
 
-__all__ = ["DEFAULT_ORGANISATION", "InstanceSettings", "SettingsStore"]
+__all__ = ["DEFAULT_ORGANISATION", "LANDING_LANGUAGES", "InstanceSettings", "SettingsStore"]
 
 DEFAULT_ORGANISATION = "Our newsroom"
 MAX_ORGANISATION_CHARS = 100
 MAX_LANDING_CHARS = 5000
 MAX_RETENTION_DAYS = 36_500
+#: The languages with their own landing text besides the default one.
+LANDING_LANGUAGES = ("be", "pl", "ru", "uk")
+LOGO_FILE = "logo.png"
+LOGO_VERSION_CHARS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +69,29 @@ class InstanceSettings:
 
     organisation: str
     landing_text: str
+    landing_text_be: str
+    landing_text_pl: str
+    landing_text_ru: str
+    landing_text_uk: str
     max_upload_bytes: int
     max_files: int
     max_message_chars: int
     session_idle_seconds: int
     session_absolute_seconds: int
     retention_days: int
+    #: The stored logo's version (hex digest), ``""`` when there is none.
+    logo: str = ""
+
+    def landing_for(self, language: str) -> str:
+        """The landing text of ``language`` (``"uk"``), else the default one."""
+        own = getattr(self, f"landing_text_{language}", "") if language in LANDING_LANGUAGES else ""
+        return own or self.landing_text
 
 
-NAMES = tuple(field.name for field in dataclasses.fields(InstanceSettings))
-_TEXT = ("organisation", "landing_text")
+#: The fields admins edit in the settings form (the logo has its own form).
+NAMES = tuple(field.name for field in dataclasses.fields(InstanceSettings) if field.name != "logo")
+_LANDING = ("landing_text", *(f"landing_text_{code}" for code in LANDING_LANGUAGES))
+_TEXT = ("organisation", *_LANDING)
 
 
 def defaults(env: Settings) -> InstanceSettings:
@@ -72,6 +99,10 @@ def defaults(env: Settings) -> InstanceSettings:
     return InstanceSettings(
         organisation=DEFAULT_ORGANISATION,
         landing_text="",
+        landing_text_be="",
+        landing_text_pl="",
+        landing_text_ru="",
+        landing_text_uk="",
         max_upload_bytes=env.max_upload_bytes,
         max_files=env.max_files,
         max_message_chars=env.max_message_chars,
@@ -119,7 +150,7 @@ def _check_landing(value: str) -> str:
 
 _TEXT_CHECKS: dict[str, Callable[[str], str]] = {
     "organisation": _check_organisation,
-    "landing_text": _check_landing,
+    **dict.fromkeys(_LANDING, _check_landing),
 }
 
 
@@ -153,6 +184,7 @@ class SettingsStore:
         self._max_age = max_age
         self._clock = clock
         self._cached: tuple[float, InstanceSettings] | None = None
+        self._logo_path = db.path.parent / LOGO_FILE  # the data directory, as in Store
 
     def current(self) -> InstanceSettings:
         """The settings in effect: stored values over the defaults (out-of-bounds ones ignored)."""
@@ -170,6 +202,7 @@ class SettingsStore:
         values = dataclasses.asdict(defaults(self._env))
         for name, value in self._parse(stored, ignore_invalid=True).items():
             values[name] = value
+        values["logo"] = _logo_version(stored.get("logo", ""))
         result = InstanceSettings(**values)
         if result.session_idle_seconds > result.session_absolute_seconds:
             return dataclasses.replace(result, session_idle_seconds=result.session_absolute_seconds)
@@ -193,6 +226,31 @@ class SettingsStore:
         self._cached = None
         self._audit.record("change settings", reviewer=by, target=", ".join(sorted(changes)))
         return merged
+
+    def set_logo(self, upload: bytes, *, by: str | None = None) -> None:
+        """Store the clean PNG made of ``upload`` (:func:`~tipbox.services.logo.clean_logo`).
+
+        Raises ``InvalidInput`` (``logo_*`` codes) when it is refused; then
+        nothing is stored.
+        """
+        png = clean_logo(upload)
+        write_logo(self._logo_path, png)
+        self._set_logo_version(hashlib.sha256(png).hexdigest()[:LOGO_VERSION_CHARS], by=by)
+
+    def remove_logo(self, *, by: str | None = None) -> None:
+        """Remove the logo (the pages stop showing it first, then the file goes)."""
+        self._set_logo_version("", by=by)
+        remove_logo(self._logo_path)
+
+    def logo_png(self) -> bytes | None:
+        """The stored logo (a clean PNG), ``None`` when there is none."""
+        return read_logo(self._logo_path) if self.current().logo else None
+
+    def _set_logo_version(self, version: str, *, by: str | None) -> None:
+        with self._db.transaction() as conn:
+            write_settings(conn, {"logo": version})
+        self._cached = None
+        self._audit.record("change settings", reviewer=by, target="logo")
 
     def effective(self) -> Settings:
         """The environment settings with the stored values applied."""
@@ -222,3 +280,9 @@ class SettingsStore:
                 if not ignore_invalid:
                     raise
         return parsed
+
+
+def _logo_version(value: str) -> str:
+    """A stored logo version, ``""`` unless it is one of ours (hex digits)."""
+    valid = len(value) == LOGO_VERSION_CHARS and all(c in "0123456789abcdef" for c in value)
+    return value if valid else ""

@@ -18,6 +18,7 @@ from flask import Flask, request
 from tipbox.config import Settings, load_settings
 from tipbox.services.sources.sessions import SourceSessions, token_key
 from tipbox.services.wiring import open_instance
+from tipbox.source import branding
 from tipbox.source.drafts import abort_draft, current_draft
 from tipbox.source.session import install_source_sessions, refuse_ended_session
 from tipbox.source.views import bp
@@ -76,5 +77,6 @@ def create_source_app(settings: Settings | None = None) -> Flask:
     install_upload_admission(app, settings.max_concurrent_uploads, _is_upload)
     install_page_cache(app)
     app.register_blueprint(bp)
+    app.register_blueprint(branding.bp)  # issue 14: the organisation's name and logo
     app.teardown_request(abort_draft)
     return app

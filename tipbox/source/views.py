@@ -54,7 +54,7 @@ def _render_index() -> str:
         "source/index.html",
         fingerprint=opened.keyring.active_key().fingerprint,
         organisation=organisation,
-        landing_text=profile.landing_text,
+        landing_text=profile.landing_for(current_locale().language),
     )
 
 

@@ -206,6 +206,12 @@ CODES: dict[str, Outcome] = {
     "landing_text_control": _entry(400, "bad_request", N_(
         "the landing text must not contain control characters")),
     "unknown_setting": _entry(400, "bad_request", N_("This request could not be handled")),
+    "logo_too_large": _entry(413, "too_large", N_(
+        "the logo file is larger than %(num)d KB: choose a smaller one")),
+    "logo_not_an_image": _entry(400, "bad_request", N_(
+        "the logo must be a PNG or JPEG image that can be read")),
+    "logo_too_many_pixels": _entry(400, "bad_request", N_(
+        "the logo has more than %(num)d million pixels: choose a smaller image")),
     "idle_over_absolute": _entry(400, "bad_request", N_(
         "the idle timeout cannot be longer than the absolute one")),
     # -- the JSON API (tipbox.reviewer.api), worded with messages the catalogs have

@@ -19,9 +19,10 @@ from tipbox.services.accounts.sessions import newsroom_secrets
 from tipbox.services.accounts.totp import Enrolment
 from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.services.custody.rotation import RewrapReport
-from tipbox.services.instance_settings import NAMES
+from tipbox.services.instance_settings import LANDING_LANGUAGES, NAMES
+from tipbox.services.logo import MAX_LOGO_BYTES
 from tipbox.web.errors import explain
-from tipbox.web.i18n import N_
+from tipbox.web.i18n import N_, language_name
 
 __all__ = ["REWRAP_SLICE", "SETTING_FIELDS"]
 
@@ -87,7 +88,15 @@ def retention(status: int = 200, **context: object) -> Page:
 def settings(status: int = 200, **context: object) -> Page:
     services_ = admin_services()
     env = services_.instance.settings
-    return render("settings.html", status, current=services_.settings.current(), env=env, **context)
+    return render(
+        "settings.html",
+        status,
+        current=services_.settings.current(),
+        env=env,
+        landing_languages=[(code, language_name(code)) for code in LANDING_LANGUAGES],
+        max_logo_kb=MAX_LOGO_BYTES // 1024,
+        **context,
+    )
 
 
 def audit(args: MultiDict[str, str]) -> Page:

@@ -18,6 +18,7 @@ from tipbox.errors import Forbidden, InvalidInput, NotFound
 from tipbox.reviewer import forms
 from tipbox.reviewer.admin import pages
 from tipbox.reviewer.admin.access import admin_services
+from tipbox.reviewer.admin.logo_upload import uploaded_logo
 from tipbox.reviewer.guard import admin_required, current_session
 from tipbox.services.accounts.totp import qr_svg
 from tipbox.web.errors import explain
@@ -226,6 +227,25 @@ def save_settings() -> Page:
         status, message = explain(error)
         return pages.settings(status, error=message)
     return pages.settings(message=gettext("Settings saved."))
+
+
+@bp.post("/settings/logo")
+@admin_required
+def upload_logo() -> Page:
+    """Replace the logo by the uploaded PNG or JPEG, re-encoded (:mod:`tipbox.services.logo`)."""
+    try:
+        admin_services().settings.set_logo(uploaded_logo(), by=_me())
+    except InvalidInput as error:
+        status, message = explain(error)
+        return pages.settings(status, error=message)
+    return pages.settings(message=gettext("The logo is saved."))
+
+
+@bp.post("/settings/logo/remove")
+@admin_required
+def remove_logo() -> Page:
+    admin_services().settings.remove_logo(by=_me())
+    return pages.settings(message=gettext("The logo is removed."))
 
 
 @bp.get("/audit")
