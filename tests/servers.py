@@ -252,8 +252,12 @@ class FormClient:
         return self.multipart([("csrf_token", self.token()), ("message", message)], files)
 
     def submit(self, message: str, files: list[tuple[str, bytes]]) -> tuple[int, str]:
+        """Send the form; a 303 (post/redirect/get) is followed to the receipt page."""
         body, headers = self.submission(message, files)
-        return self.request("POST", "/submit", body, headers)
+        status, page = self.request("POST", "/submit", body, headers)
+        if status != 303:
+            return status, page
+        return self.request("GET", "/submit/receipt")
 
 
 def decrypt_all(settings: Settings, recovery_identity: str) -> dict[int, dict[str, bytes]]:

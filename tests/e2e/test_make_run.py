@@ -135,6 +135,8 @@ def play(session: Session, admin: FirstAdmin) -> None:
     assert first.get("/public-key").text.startswith("age1")
     submitted = first.post_multipart("/submit", {"message": found["message"]},
                                      [(file_name, file_content)], token_from="/submit")
+    assert (submitted.status, submitted.location) == (303, "/submit/receipt"), submitted.text
+    submitted = first.get("/submit/receipt")
     assert submitted.status == 200, submitted.text
     match = _CODENAME.search(submitted.text)
     assert match is not None, "no codename on the receipt page"
@@ -144,6 +146,8 @@ def play(session: Session, admin: FirstAdmin) -> None:
     received = anonymous.post_multipart("/submit", {"message": found["anonymous"],
                                                     "no_codename": "1"}, [],
                                         token_from="/submit")
+    assert (received.status, received.location) == (303, "/submit/receipt")
+    received = anonymous.get("/submit/receipt")
     assert received.status == 200
     assert _CODENAME.search(received.text) is None
     assert anonymous.post("/login", {"codename": found["wrong_codename"]},
@@ -226,6 +230,8 @@ def play(session: Session, admin: FirstAdmin) -> None:
     assert reply_id is not None
     more = back.post_multipart("/submit", {"message": found["follow_up"]}, [],
                                token_from="/replies")
+    assert (more.status, more.location) == (303, "/submit/receipt")
+    more = back.get("/submit/receipt")
     assert more.status == 200
     assert _CODENAME.search(more.text) is None
     deleted = back.post("/replies/delete", {"reply_id": reply_id.group(1)},

@@ -100,7 +100,7 @@ def test_stalled_upload_ends_and_stores_nothing(tmp_path: Path) -> None:
             sock.settimeout(8)
             answer = recv_all(sock)  # quiet past the idle limit: the server ends it
         assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer[:100]
-        assert upload_status(server.port, b"done") == 200
+        assert upload_status(server.port, b"done") == 303  # to the receipt
         assert count_rows(load_settings(server.env), "submissions") == 1  # the second only
         assert "Traceback" not in server.log.read_text()
 

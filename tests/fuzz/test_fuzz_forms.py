@@ -263,7 +263,7 @@ def test_submit_answers_documented_statuses_and_stores_nothing_on_refusal(
     body = data.draw(mutated(encode(parts, boundary.encode("ascii"))))
     before_count, before_blobs = app.stored()
 
-    response = app.client.post("/submit", data=body,
+    response = app.client.post("/submit", follow_redirects=True, data=body,
                                content_type=content_type.format(b=boundary))
     status = check_response(response, {200, 400, 413})
 

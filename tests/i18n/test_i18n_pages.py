@@ -61,7 +61,7 @@ def pick(client: FlaskClient, language: str, path: str = "/") -> None:
 def submit(client: FlaskClient, message: str = "the ministry is lying") -> str:
     token = csrf_of(page(client, "/submit"))
     response = client.post("/submit", data={"csrf_token": token, "message": message},
-                           content_type="multipart/form-data")
+                           content_type="multipart/form-data", follow_redirects=True)
     assert response.status_code == 200
     return response.get_data(as_text=True)
 

@@ -91,7 +91,8 @@ def test_the_inbox_shows_the_name_the_download_saves(
 ) -> None:
     contents = [f"file {number}".encode() for number in range(len(NAMES))]
     token = csrf_of(source.get("/submit").get_data(as_text=True))
-    response = source.post("/submit", content_type="multipart/form-data", data={
+    response = source.post("/submit", follow_redirects=True,
+                           content_type="multipart/form-data", data={
         "csrf_token": token, "message": "names",
         "files": [(io.BytesIO(data), name) for name, data in zip(NAMES, contents, strict=True)]})
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]

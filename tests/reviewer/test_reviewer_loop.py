@@ -33,7 +33,8 @@ def run_loop(site: ReviewerSite, source_app) -> None:  # noqa: ANN001 - a Flask 
     source = source_app.test_client()
     # 1. The source submits a message and a document.
     token = csrf_of(source.get("/submit").get_data(as_text=True))
-    response = source.post("/submit", content_type="multipart/form-data", data={
+    response = source.post("/submit", follow_redirects=True,
+                           content_type="multipart/form-data", data={
         "csrf_token": token, "message": "Minister X took bribes <b>really</b>",
         "files": (io.BytesIO(DOCUMENT), "accounts 2025.xlsx")})
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]

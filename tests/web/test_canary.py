@@ -88,8 +88,11 @@ def test_canary_leaves_no_plaintext(
         content_type=f"multipart/form-data; boundary={BOUNDARY}",
         content_length=len(body),
     )
-    assert response.status_code == 200
+    assert (response.status_code, response.location) == (303, "/submit/receipt")
     del body
+    receipt = client.get("/submit/receipt")
+    assert receipt.status_code == 200
+    assert filename in receipt.get_data(as_text=True)
 
     needles = canary_forms(canary)
     roots = [site.settings.data_dir, site.settings.keys_dir, Path(tempfile.gettempdir())]

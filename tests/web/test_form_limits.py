@@ -158,7 +158,7 @@ def test_the_longest_message_fits_url_encoded_in_any_script(
     client: FlaskClient, token: Callable[..., str], site, char: str
 ) -> None:
     response = client.post("/submit", data={"csrf_token": token(), "message": char * MAX_MESSAGE},
-                           content_type=URLENCODED)
+                           content_type=URLENCODED, follow_redirects=True)
     assert response.status_code == 200
     assert site.submission_count() == 1
 
@@ -225,7 +225,8 @@ def test_empty_file_parts_count_against_the_file_limit(
     parts = [("csrf_token", token().encode(), None), ("message", b"hi", None)]
     parts += [("files", b"content", f"f{i}.txt") for i in range(real)]
     parts += [("files", b"", "")] * empty
-    response = client.post("/submit", data=multipart(parts), content_type=MULTIPART)
+    response = client.post("/submit", data=multipart(parts), content_type=MULTIPART,
+                           follow_redirects=True)
     assert response.status_code == status
     if status == 200:
         kinds = [kind for _, kind, _ in site.decrypt_items()]
@@ -239,7 +240,7 @@ def test_an_empty_file_name_with_data_is_malformed(
     client: FlaskClient, token: Callable[..., str], site
 ) -> None:
     body = multipart([("csrf_token", token().encode(), None), ("files", b"smuggled", "")])
-    response = client.post("/submit", data=body, content_type=MULTIPART)
+    response = client.post("/submit", follow_redirects=True, data=body, content_type=MULTIPART)
     assert response.status_code == 400
     assert "could not be read" in response.get_data(as_text=True)
     site.assert_nothing_stored()
@@ -265,7 +266,7 @@ def test_a_lying_content_length_stores_nothing(
     # Without wsgi.input_terminated Werkzeug reads exactly Content-Length bytes.
     body = multipart([("csrf_token", token().encode(), None), ("message", b"hi", None),
                       ("files", b"x" * 5000, "a.bin")])
-    response = client.post("/submit", data=body, content_type=MULTIPART,
+    response = client.post("/submit", follow_redirects=True, data=body, content_type=MULTIPART,
                            environ_overrides={"CONTENT_LENGTH": str(len(body) + lie)})
     assert response.status_code == 400
     site.assert_nothing_stored()
@@ -290,7 +291,7 @@ def test_low_disk_notice_on_the_replies_page_and_back_when_space_returns(
     client: FlaskClient, token: Callable[..., str], site
 ) -> None:
     page = client.post("/submit", data={"csrf_token": token(), "message": "first"},
-                       content_type=MULTIPART).get_data(as_text=True)
+                       content_type=MULTIPART, follow_redirects=True).get_data(as_text=True)
     codename = _CODENAME.search(page)
     assert codename is not None
     client.post("/login", data={"csrf_token": token("/login"), "codename": codename.group(1)})

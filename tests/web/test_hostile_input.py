@@ -31,13 +31,14 @@ def raw_body(*parts: bytes, close: bool = True) -> bytes:
 def post_raw(client: FlaskClient, body: bytes, content_type: str | None = None,
              path: str = "/submit") -> tuple[int, str]:
     content_type = content_type or f"multipart/form-data; boundary={BOUNDARY.decode()}"
-    response = client.post(path, data=body, content_type=content_type)
+    response = client.post(path, data=body, content_type=content_type, follow_redirects=True)
     return response.status_code, response.get_data(as_text=True)
 
 
 def post_form(client: FlaskClient, data: dict[str, object],
               path: str = "/submit") -> tuple[int, str]:
-    response = client.post(path, data=data, content_type="multipart/form-data")
+    response = client.post(path, data=data, content_type="multipart/form-data",
+                           follow_redirects=True)
     return response.status_code, response.get_data(as_text=True)
 
 
@@ -225,7 +226,8 @@ def test_unselected_file_input_is_ignored(client: FlaskClient, token: Callable[.
 
 def test_urlencoded_submission_without_files(client: FlaskClient, token: Callable[..., str],
                                              site) -> None:
-    response = client.post("/submit", data={"csrf_token": token(), "message": "plain form"})
+    response = client.post("/submit", data={"csrf_token": token(), "message": "plain form"},
+                           follow_redirects=True)
     assert response.status_code == 200
     assert site.submission_count() == 1
 

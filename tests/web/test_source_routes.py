@@ -15,7 +15,8 @@ _CODENAME = re.compile(r'<p class="codename" lang="en"><strong>([a-z\- ]+)</stro
 
 def submit(client: FlaskClient, token: str, **fields: object) -> tuple[int, str]:
     data = {"csrf_token": token, **fields}
-    response = client.post("/submit", data=data, content_type="multipart/form-data")
+    response = client.post("/submit", data=data, content_type="multipart/form-data",
+                           follow_redirects=True)
     return response.status_code, response.get_data(as_text=True)
 
 

@@ -14,7 +14,9 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox.services.instance_settings import DEFAULT_ORGANISATION
+from tipbox.services.submissions.receipts import ShownReceipt
 from tipbox.source.drafts import commit_draft, current_draft
+from tipbox.source.receipts import form_hash, install_receipts, send_once, take_receipt
 from tipbox.source.session import (
     current_login,
     forget_login,
@@ -28,6 +30,7 @@ from tipbox.web.numbers import id_field
 from tipbox.web.page_cache import page_cache
 
 bp = Blueprint("source", __name__)
+bp.record_once(install_receipts)
 
 
 @bp.context_processor
@@ -70,18 +73,34 @@ def submit_form() -> str:
 
 
 @bp.post("/submit")
-def submit() -> str:
-    """Finish the draft the body was streamed into and show the receipt."""
+def submit() -> BaseResponse:
+    """Finish the draft the body was streamed into, once per form; redirect to the receipt.
+
+    The same form sent again is not committed again (see
+    :mod:`tipbox.source.receipts`): its draft is aborted when the request ends.
+    """
     refuse_ended_session()
+    hashed = form_hash(request.form.get("form_token"))
+    send_once(hashed, _commit_submission)
+    return redirect(url_for(".receipt"), code=303)
+
+
+def _commit_submission() -> ShownReceipt:
     message = request.form.get("message", "")
     if not message.strip() and t.cast(UploadRequest, request).upload_stats.file_bytes == 0:
         raise EmptySubmission("neither a message nor a non-empty file")
     current_draft().add_message(message)
     want_codename = current_login() is None and "no_codename" not in request.form
-    receipt = commit_draft(want_codename=want_codename)
-    if receipt.codename is not None:
-        return render_template("source/codename.html", codename=receipt.codename)
-    return render_template("source/received.html")
+    return ShownReceipt.of(commit_draft(want_codename=want_codename))
+
+
+@bp.get("/submit/receipt")
+def receipt() -> str:
+    """The receipt of the form this browser sent: shown once, then only "already shown"."""
+    shown = take_receipt()
+    if shown is not None and shown.codename is not None:
+        return render_template("source/codename.html", receipt=shown, codename=shown.codename)
+    return render_template("source/received.html", receipt=shown)
 
 
 @bp.get("/login")

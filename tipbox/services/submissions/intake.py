@@ -80,10 +80,16 @@ _DEFAULT_TYPE = "application/octet-stream"
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Receipt:
-    """What a source learns after committing: its codename (once) and designation."""
+    """What a source learns after committing: its codename (once), designation and what came.
+
+    ``files`` are the (filtered) names and sizes of the files, in the order
+    they arrived; ``has_message`` says whether a message came with them.
+    """
 
     codename: str | None
     designation: str
+    files: tuple[tuple[str, int], ...] = ()
+    has_message: bool = False
 
     def __repr__(self) -> str:
         return f"Receipt(codename={'<secret>' if self.codename else None}, ...)"
@@ -227,6 +233,7 @@ class SubmissionDraft:
             name = filter_file_name(filename)
             if len(self._uploads.files) >= self._ctx.settings.max_files:
                 raise TooLarge(f"a submission has at most {self._ctx.settings.max_files} files",
+                               code="too_many_files",
                                params={"limit": "max_files", "num": self._ctx.settings.max_files})
             upload = self._start_file(name, content_type)
             self._uploads.files.append(upload)
@@ -264,7 +271,8 @@ class SubmissionDraft:
             designation = self._record(new_source)
             self.state = "committed"
         codename = new_source.codename if new_source else None
-        return Receipt(codename=str(codename) if codename else None, designation=designation)
+        return Receipt(codename=str(codename) if codename else None, designation=designation,
+                       files=self._received_files(), has_message=self._uploads.has_message)
 
     def abort(self) -> None:
         """Discard everything written so far. Idempotent; nothing becomes visible."""
@@ -281,7 +289,8 @@ class SubmissionDraft:
         self._uploads.total_bytes += size
         if self._uploads.total_bytes > self._ctx.settings.max_upload_bytes:
             raise TooLarge("the submission is larger than this server accepts",
-                           params={"limit": "max_upload_bytes"})
+                           params={"limit": "max_upload_bytes",
+                                   "num": self._ctx.settings.max_upload_bytes})
 
     def aborting_on_error(self) -> _AbortOnError:
         """A context manager that aborts the draft if its block raises."""
@@ -291,6 +300,10 @@ class SubmissionDraft:
         """Raise ``InvalidInput`` once the draft is committed or aborted."""
         if self.state != "open":
             raise InvalidInput(f"this submission was already {self.state}")
+
+    def _received_files(self) -> tuple[tuple[str, int], ...]:
+        entries = [part.entry for part in self._uploads.parts if part.kind == ItemKind.FILE]
+        return tuple((str(entry["name"]), cast(int, entry["size"])) for entry in entries if entry)
 
     def _check_complete(self) -> None:
         if any(not upload.closed for upload in self._uploads.files):
