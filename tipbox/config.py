@@ -30,7 +30,10 @@ body) must arrive within this time; ``TIPBOX_CLIENT_IDLE_SECONDS`` [120]: a
 request whose client sends or reads nothing for this long is ended;
 ``TIPBOX_MAX_CONCURRENT_UPLOADS`` [960]: uploads one source-app worker
 accepts at once (it has 1024 threads: the rest serve pages); more get a 503
-"busy" page.
+"busy" page. ``TIPBOX_ONION_HOSTS`` [empty = no check]: the host names
+(comma-separated, no port) sources should reach the source app by, e.g.
+the onion address; a source page requested under any other ``Host`` warns
+the visitor to use Tor Browser and the onion address.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ _PREFIX = "TIPBOX_"
 _BIND = re.compile(r"(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,8 @@ class Settings:
     client_header_seconds: float = 20.0
     client_idle_seconds: float = 120.0
     max_concurrent_uploads: int = 960
+    #: Lower-case host names of the source app (the onion address); empty: no check.
+    onion_hosts: tuple[str, ...] = ()
 
     @property
     def database_path(self) -> Path:
@@ -140,6 +146,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         client_header_seconds=env.integer("CLIENT_HEADER_SECONDS", 20, minimum=1),
         client_idle_seconds=env.integer("CLIENT_IDLE_SECONDS", 120, minimum=1),
         max_concurrent_uploads=env.integer("MAX_CONCURRENT_UPLOADS", 960, minimum=1),
+        onion_hosts=env.host_names("ONION_HOSTS"),
     )
     if settings.session_idle_seconds > settings.session_absolute_seconds:
         raise ConfigError(
@@ -197,6 +204,17 @@ class _Env:
         if value.lower() in _FALSE:
             return False
         raise ConfigError(f"{_PREFIX}{name} must be one of 1/0, true/false, yes/no, on/off")
+
+    def host_names(self, name: str) -> tuple[str, ...]:
+        """Comma-separated host names (no port), lower-cased; empty gives ``()``."""
+        names = tuple(part.strip().lower() for part in (self._raw(name) or "").split(","))
+        names = tuple(host for host in names if host)
+        for host in names:
+            if len(host) > 253 or _HOST_NAME.fullmatch(host) is None:
+                raise ConfigError(
+                    f"{_PREFIX}{name} must be host names separated by commas, without port,"
+                    " e.g. abc...xyz.onion")
+        return names
 
     def argon2(self, name: str) -> Argon2Params:
         default = Argon2Params()

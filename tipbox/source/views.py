@@ -13,6 +13,7 @@ import typing as t
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from tipbox.errors import AuthenticationFailed
 from tipbox.services.instance_settings import DEFAULT_ORGANISATION
 from tipbox.services.submissions.receipts import ShownReceipt
 from tipbox.source.drafts import commit_draft, current_draft
@@ -24,7 +25,7 @@ from tipbox.source.session import (
     remember_login,
 )
 from tipbox.web import UploadRequest, instance
-from tipbox.web.errors import EmptySubmission
+from tipbox.web.errors import EmptySubmission, explain
 from tipbox.web.i18n import current_locale
 from tipbox.web.numbers import id_field
 from tipbox.web.page_cache import page_cache
@@ -40,11 +41,31 @@ def _source_context() -> dict[str, object]:
             "can_send": instance().submissions.has_room}
 
 
+@bp.app_context_processor
+def _every_page_context() -> dict[str, object]:
+    """Also for error pages: the way back to the form, the wrong-address warning.
+
+    The warning is decided per request and recorded nowhere: no log line, no counter.
+    """
+    onion_hosts = instance().settings.onion_hosts
+    return {"submit_url": url_for("source.submit_form"),
+            "wrong_address": _wrong_address(),
+            "onion_address": onion_hosts[0] if onion_hosts else request.host}
+
+
+def _wrong_address() -> bool:
+    """Whether ``TIPBOX_ONION_HOSTS`` is set and the request's ``Host`` (sans port) is not in it."""
+    onion_hosts = instance().settings.onion_hosts
+    host = request.host.lower()
+    name = host if host.endswith("]") or ":" not in host else host.rpartition(":")[0]
+    return bool(onion_hosts) and name not in onion_hosts
+
+
 @bp.get("/")
 def index() -> str:
     if current_login() is not None or request.args:
         return _render_index()
-    key = (str(current_locale()), instance().keyring.active_key().fingerprint,
+    key = (str(current_locale()), _wrong_address(), instance().keyring.active_key().fingerprint,
            instance().instance_settings.current())
     return page_cache().get(key, _render_index)
 
@@ -109,9 +130,16 @@ def login_form() -> str:
 
 
 @bp.post("/login")
-def login() -> BaseResponse:
-    """Same work and same failure page for unknown and mistyped codenames."""
-    source_login = instance().sources.login(request.form.get("codename", ""))
+def login() -> BaseResponse | tuple[str, int]:
+    """Same work and the same form again, with the error at the field, for any wrong codename.
+
+    The typed codename is not put back into the form.
+    """
+    try:
+        source_login = instance().sources.login(request.form.get("codename", ""))
+    except AuthenticationFailed as error:
+        status, _ = explain(error)
+        return render_template("source/login.html", login_failed=True), status
     remember_login(source_login)
     return redirect(url_for(".replies"), code=303)
 
@@ -139,4 +167,10 @@ def delete_reply() -> BaseResponse:
 @bp.post("/logout")
 def logout() -> BaseResponse:
     forget_login()
-    return redirect(url_for(".index"), code=303)
+    return redirect(url_for(".logged_out"), code=303)
+
+
+@bp.get("/logged-out")
+def logged_out() -> str:
+    """Closing advice: close Tor Browser now, and how to come back."""
+    return render_template("source/logged_out.html")

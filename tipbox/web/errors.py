@@ -3,8 +3,10 @@
 A :class:`~tipbox.errors.TipboxError` is looked up by its ``code`` in
 :data:`CODES`: the status, the error page (``errors/<page>.html``) and the
 wording of its message, translated with the error's ``params`` by
-:func:`explain`. Views that re-render a form with the error inline take the
-status and message from :func:`explain` too; no view picks either itself.
+:func:`explain`. A refusal's page also learns which limit was hit
+(:func:`refusal_context`) and shows its value. Views that re-render a form
+with the error inline take the status and message from :func:`explain` too;
+no view picks either itself.
 Werkzeug's :class:`HTTPException` and CSRF failures are looked up by class in
 :data:`PAGES`; anything else is a 500.
 
@@ -328,8 +330,19 @@ def render_error(error: BaseException) -> Response:
     page = page_for(error)
     if page is SERVER_ERROR:
         _log_unexpected(error)
-    response = Response(render_template(f"errors/{page.template}.html"), status=page.status)
-    return _with_headers_of(error, response)
+    page_html = render_template(f"errors/{page.template}.html", **refusal_context(error))
+    return _with_headers_of(error, Response(page_html, status=page.status))
+
+
+def refusal_context(error: BaseException) -> dict[str, str | None]:
+    """What an error page may show of ``error``: the name of the limit it hit, if any.
+
+    ``refused_limit`` is a setting's fixed name (``max_message_chars``,
+    ``max_upload_bytes``...) from ``params["limit"]``; the page words it and
+    shows the limit's value in the request's language.
+    """
+    limit = error.params.get("limit") if isinstance(error, errors.TipboxError) else None
+    return {"refused_limit": limit if isinstance(limit, str) else None}
 
 
 def _with_headers_of(error: BaseException, response: Response) -> Response:

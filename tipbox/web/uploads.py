@@ -308,7 +308,7 @@ class StreamingMultipartParser:
         self._counts.file_parts += 1
         if self._counts.file_parts > self._limits.max_files:
             raise TooManyFiles(f"more than {self._limits.max_files} file parts",
-                               params={"num": self._limits.max_files})
+                               params={"limit": "max_files", "num": self._limits.max_files})
         return self._sink
 
     def _receive(self, event: Data) -> None:
@@ -327,7 +327,8 @@ class StreamingMultipartParser:
     def _write_file_data(self, writer: FileWriter, data: bytes) -> None:
         self._stats.file_bytes += len(data)
         if self._stats.file_bytes > self._limits.max_file_bytes:
-            raise TooLarge("the files are too large", params={"limit": "max_file_bytes"})
+            raise TooLarge("the files are too large",
+                           params={"limit": "max_file_bytes", "num": self._limits.max_file_bytes})
         writer.write(data)
 
     def _append_field_data(self, part: _Part, data: bytes) -> None:
