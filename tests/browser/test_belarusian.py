@@ -62,6 +62,7 @@ def test_source_flow_in_belarusian(
     page.click("form button[type=submit]")
 
     codename_title = be.gettext("We received your information. Now memorise your codename.")
+    expect(page).to_have_url(re.compile(r"/submit/receipt$"))  # post/redirect/get
     expect(page.locator("h1")).to_have_text(codename_title)
     codename = page.locator(".codename strong").inner_text().strip()
     assert len(codename.split()) == 7

@@ -213,6 +213,7 @@ def test_source_submits_message_and_files(
     page.set_input_files("#files", [str(story.folder / name) for name in story.files])
     page.click("button:has-text('Send securely')")
 
+    expect(page).to_have_url(re.compile(r"/submit/receipt$"))  # post/redirect/get
     expect(page.locator("h1")).to_contain_text("Now memorise your codename")
     codename = page.locator(".codename strong").inner_text().strip()
     assert len(codename.split()) == 7

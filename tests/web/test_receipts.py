@@ -7,6 +7,7 @@ import re
 import secrets
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from flask.testing import FlaskClient
@@ -158,3 +159,18 @@ def test_codename_and_file_name_are_in_no_file_and_not_plain_in_the_cookie(
     roots = [site.settings.data_dir, site.settings.keys_dir, Path(tempfile.gettempdir())]
     assert [path for path in files_under(*roots) if contains_any(path, needles)] == []
     assert not any(needle.decode("latin-1") in cookie.value for needle in needles)
+
+
+def test_the_cookie_stays_small_with_many_long_names(
+    make_site: Callable[..., SourceSite]
+) -> None:
+    site = make_site(TIPBOX_MAX_FILES="20")
+    client = site.app.test_client()
+    names = [f"{'ж' * 240}-{number}.pdf" for number in range(20)]
+    send(client, load_form(client), files=[(b"x", name) for name in names])
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    assert len(cookie.value) < 3000  # a browser keeps at most 4096 bytes per cookie
+    page = client.get(RECEIPT).get_data(as_text=True)
+    assert "20 files" in page
+    assert "more files" in page
