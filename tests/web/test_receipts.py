@@ -174,3 +174,11 @@ def test_the_cookie_stays_small_with_many_long_names(
     page = client.get(RECEIPT).get_data(as_text=True)
     assert "20 files" in page
     assert "more files" in page
+
+
+def test_the_form_shows_every_limit_before_sending(client: FlaskClient) -> None:
+    page = client.get("/submit").get_data(as_text=True)
+    assert "At most 2,000 characters." in page  # TIPBOX_MAX_MESSAGE_CHARS=2000
+    assert "Up to 3 files, 8 MB in total." in page  # 3 files, 8 MiB
+    assert "A single file may be as large as 8 MB." in page
+    assert 'name="form_token"' in page
