@@ -33,6 +33,7 @@ from flask.sansio.blueprints import BlueprintSetupState
 from tipbox.services.submissions.receipts import (
     ReceiptBox,
     ShownReceipt,
+    is_form_token,
     new_form_token,
     receipt_key,
     token_hash,
@@ -43,8 +44,6 @@ from tipbox.web.errors import MalformedUpload
 _EXTENSION = "tipbox.receipts"
 _SEALED_KEY = "receipt"
 _FORM_KEY = "receipt_for"
-_TOKEN_CHARS = 43
-_TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 def install_receipts(state: BlueprintSetupState) -> None:
@@ -70,7 +69,7 @@ def form_hash(value: str | None) -> str:
     """
     if value is None:
         return token_hash(new_form_token())
-    if len(value) != _TOKEN_CHARS or not set(value) <= _TOKEN_ALPHABET:
+    if not is_form_token(value):
         raise MalformedUpload("the form token is malformed")
     return token_hash(value)
 

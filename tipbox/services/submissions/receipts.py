@@ -49,11 +49,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tipbox.crypto import SealError, seal, unseal
 from tipbox.services.submissions.intake import Receipt
 
-__all__ = ["ReceiptBox", "ShownFile", "ShownReceipt", "new_form_token", "receipt_key",
-           "token_hash"]
+__all__ = ["ReceiptBox", "ShownFile", "ShownReceipt", "is_form_token", "new_form_token",
+           "receipt_key", "token_hash"]
 
 _CONTEXT = b"tipbox source receipt v1"
 _TOKEN_BYTES = 32
+_TOKEN_CHARS = 43
+_TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 #: How long a receipt can be opened after its form was sent.
 RECEIPT_SECONDS = 600
 MAX_ENTRIES = 4096
@@ -66,6 +68,11 @@ _LOCK_STRIPES = 64
 def new_form_token() -> str:
     """A fresh random token for one submission form (URL-safe, 43 characters)."""
     return secrets.token_urlsafe(_TOKEN_BYTES)
+
+
+def is_form_token(value: str) -> bool:
+    """Whether ``value`` has the shape of a :func:`new_form_token` (43 URL-safe characters)."""
+    return len(value) == _TOKEN_CHARS and set(value) <= _TOKEN_ALPHABET
 
 
 def token_hash(token: str) -> str:

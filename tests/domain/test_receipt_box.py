@@ -14,6 +14,7 @@ from tipbox.services.submissions.receipts import (
     ReceiptBox,
     ShownFile,
     ShownReceipt,
+    is_form_token,
     new_form_token,
     receipt_key,
     token_hash,
@@ -119,3 +120,6 @@ def test_form_tokens_are_fresh_and_hashed() -> None:
     assert len(first) == 43
     assert token_hash(first) != token_hash(second)
     assert len(token_hash(first)) == 64
+    assert is_form_token(first)
+    assert not is_form_token(first[:-1])
+    assert not is_form_token(first[:-1] + "/")
