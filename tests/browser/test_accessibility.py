@@ -143,3 +143,44 @@ def test_every_reviewer_and_admin_page_has_no_serious_violation(
     shoot(page, screenshots, "admin-keys-confirm-rotation")
     context.close()
     assert len(set(checked)) == len(checked) == 11, checked
+
+
+PHONE = {"width": 390, "height": 844}
+_OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+def fits(page: Page, seen: list[str]) -> None:
+    """No horizontal scroll at the page's width."""
+    assert page.evaluate(_OVERFLOW) <= 0, f"{page.url} scrolls sideways at {PHONE['width']} px"
+    seen.append(page.url)
+
+
+def test_every_source_page_fits_a_phone(chromium: Browser, site: Site, tmp_path: Path) -> None:
+    context = chromium.new_context(base_url=site.source.url, viewport=PHONE)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    seen: list[str] = []
+    try:
+        for path in ("/", "/submit", "/login", "/no-such-page"):
+            page.goto(path)
+            fits(page, seen)
+        page.goto("/submit")
+        page.click("button:has-text('Send securely')")  # the refusal page
+        fits(page, seen)
+        long_name = tmp_path / ("a-very-long-file-name-without-any-space-" * 3 + ".pdf")
+        long_name.write_bytes(b"%PDF-1.4 phone")
+        page.goto("/submit")
+        page.fill("#message", "phone width check")
+        page.set_input_files("input[type=file]", str(long_name))
+        page.click("button:has-text('Send securely')")
+        codename = page.locator(".codename strong").inner_text()
+        fits(page, seen)  # the receipt, with a long unbroken name
+        page.goto("/login")
+        page.fill("#codename", codename)
+        page.click("button:has-text('Continue')")
+        fits(page, seen)
+        page.click("button:has-text('Log out')")
+        fits(page, seen)  # the closing advice
+    finally:
+        context.close()
+    assert len(seen) == 8, seen

@@ -317,7 +317,8 @@ def test_source_returns_reads_and_deletes_the_reply(
     assert deleted[0][0] == 1
 
     page.click("button:has-text('Log out')")
-    assert heading(page) == "Send us information safely"
+    assert heading(page) == "You are logged out"
+    expect(page.locator("main")).to_contain_text("close Tor Browser")
     page.goto("/replies")
     assert heading(page) == "Enter your codename"
 

@@ -239,7 +239,7 @@ def play(session: Session, admin: FirstAdmin) -> None:
     assert (deleted.status, deleted.location) == (303, "/replies")
     assert found["reply"] not in back.get("/replies").text
     left = back.post("/logout", {}, token_from="/replies")
-    assert (left.status, left.location) == (303, "/")
+    assert (left.status, left.location) == (303, "/logged-out")  # the closing advice
     assert back.get("/replies").location == "/login"
 
     # The reviewer sees the follow-up, deletes it, logs out.
