@@ -14,6 +14,8 @@ from flask.testing import FlaskClient
 
 from tests.web.conftest import SourceSite
 from tests.web.test_canary import canary_forms, contains_any, files_under
+from tipbox.source import create_source_app
+from tipbox.web import instance as app_instance
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
@@ -182,3 +184,44 @@ def test_the_form_shows_every_limit_before_sending(client: FlaskClient) -> None:
     assert "Up to 3 files, 8 MB in total." in page  # 3 files, 8 MiB
     assert "A single file may be as large as 8 MB." in page
     assert 'name="form_token"' in page
+
+
+def test_two_copies_racing_in_two_worker_processes_make_one(
+    client: FlaskClient, site: SourceSite
+) -> None:
+    """Two apps over one instance stand for gunicorn's two workers: no shared memory."""
+    other_worker = create_source_app(site.settings)
+    other_worker.config["TESTING"] = True
+    try:
+        form = load_form(client)
+        cookie = client.get_cookie("session")
+        assert cookie is not None
+        racers = [site.app.test_client(), other_worker.test_client()]
+        for racer in racers:
+            racer.set_cookie("session", cookie.value)
+        start = threading.Barrier(2)
+
+        def race(racer: FlaskClient) -> None:
+            start.wait()
+            send(racer, form, files=[(b"y" * 300_000, "b.pdf")])
+
+        threads = [threading.Thread(target=race, args=(racer,)) for racer in racers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert site.submission_count() == 1
+        # Both answers carry the same receipt, whichever the browser keeps.
+        assert codename_on(racers[0]) == codename_on(racers[1])
+        with site.instance.store.db.connection() as conn:
+            rows = conn.execute("SELECT token_hash, sealed FROM sent_forms").fetchall()
+        assert len(rows) == 1
+        assert codename_on_sealed_row_is_hidden(rows[0]["sealed"], form["form_token"])
+    finally:
+        with other_worker.app_context():
+            app_instance().close()
+
+
+def codename_on_sealed_row_is_hidden(sealed: bytes, token: str) -> bool:
+    """The row holds the receipt sealed: no ASCII word of a codename, nor the token."""
+    return token.encode() not in sealed and re.search(rb"[a-z]{4,} [a-z]{4,}", sealed) is None

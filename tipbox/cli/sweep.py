@@ -42,6 +42,7 @@ def sweep_instance(settings: Settings, *, now: float) -> SweepReport:
     instance = open_instance(settings)
     try:
         reviewers_of(instance).forget_expired_attempts(now=now)
+        instance.sent_forms.forget_expired(now=now)
         report = instance.store.sweep(now=now)
     except BaseException:
         instance.close()

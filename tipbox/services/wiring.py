@@ -40,6 +40,7 @@ from tipbox.services.ops.recovery import Recovery
 from tipbox.services.ops.retention import Retention
 from tipbox.services.sources.returning import CodenameKdf, Sources
 from tipbox.services.submissions.intake import Submissions
+from tipbox.services.submissions.sent_forms import SentForms
 from tipbox.store import Store
 from tipbox.store.db import read_meta
 
@@ -57,6 +58,7 @@ class Instance:
     submissions: Submissions
     sources: Sources
     instance_settings: SettingsStore
+    sent_forms: SentForms
 
     def close(self) -> None:
         """Release the database connections."""
@@ -107,6 +109,7 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
             live=instance_settings.effective,
         ),
         instance_settings=instance_settings,
+        sent_forms=SentForms(store.db, clock=now),
     )
 
 

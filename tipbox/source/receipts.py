@@ -11,10 +11,11 @@ Contract (the service side is :mod:`tipbox.services.submissions.receipts`):
 - The same form sent again never makes a second submission: when the
   cookie says it was sent (back-and-resend, a reload of the POST), or when
   this process committed it (a double click whose first answer the browser
-  dropped, two copies racing in two threads), the draft is left uncommitted
-  (so it is aborted) and the answer is the same redirect. Copies racing in
-  two worker processes at the same instant are not told apart: that needs
-  a row shared by the workers.
+  dropped, two copies racing in two threads), or when another worker
+  process claimed it (:mod:`tipbox.services.submissions.sent_forms`: the
+  loser waits for the winner's sealed receipt), the draft is left
+  uncommitted (so it is aborted) and the answer is the same redirect with
+  the same receipt.
 - The receipt page is one-time: its first view takes the sealed receipt out
   of the cookie and out of this process's memory; a second view (a reload,
   another worker) says that the receipt was already shown, and shows no
@@ -38,6 +39,7 @@ from tipbox.services.submissions.receipts import (
     receipt_key,
     token_hash,
 )
+from tipbox.web import instance
 from tipbox.web.app import human_size
 from tipbox.web.errors import MalformedUpload
 
@@ -62,33 +64,50 @@ def receipts() -> ReceiptBox:
     return t.cast(ReceiptBox, current_app.extensions[_EXTENSION])
 
 
-def form_hash(value: str | None) -> str:
-    """The hash of the posted form token (a fresh one if the form had none).
+def posted_token(value: str | None) -> str:
+    """The posted form token (a fresh one if the form had none).
 
     Raises :class:`MalformedUpload` for a token that no form of ours issued.
     """
     if value is None:
-        return token_hash(new_form_token())
+        return new_form_token()
     if not is_form_token(value):
         raise MalformedUpload("the form token is malformed")
-    return token_hash(value)
+    return value
 
 
-def send_once(hashed: str, commit: Callable[[], ShownReceipt]) -> None:
-    """Run ``commit`` unless the form ``hashed`` was sent; keep its sealed receipt.
+def send_once(token: str, commit: Callable[[], ShownReceipt]) -> None:
+    """Run ``commit`` unless the form ``token`` was sent; keep its sealed receipt.
 
     Afterwards the cookie holds the receipt (unless it was already shown).
     """
+    hashed = token_hash(token)
     if session.get(_FORM_KEY) == hashed:
         return
     box = receipts()
     with box.lock(hashed):
         sealed = box.recall(hashed)
         if sealed is None and not box.sent(hashed):
-            sealed = box.seal(hashed, commit())
+            sealed = _send_across_workers(token, hashed, commit)
     session[_FORM_KEY] = hashed
     if sealed is not None:
         session[_SEALED_KEY] = sealed
+
+
+def _send_across_workers(
+    token: str, hashed: str, commit: Callable[[], ShownReceipt]
+) -> str | None:
+    """Commit if this worker wins the form's claim; else the winner's sealed receipt."""
+    forms = instance().sent_forms
+    if not forms.claim(token):
+        return forms.wait(token)
+    try:
+        sealed = receipts().seal(hashed, commit())
+    except BaseException:
+        forms.release(token)
+        raise
+    forms.keep(token, sealed)
+    return sealed
 
 
 def take_receipt() -> ShownReceipt | None:

@@ -17,7 +17,7 @@ from tipbox.errors import AuthenticationFailed
 from tipbox.services.instance_settings import DEFAULT_ORGANISATION
 from tipbox.services.submissions.receipts import ShownReceipt
 from tipbox.source.drafts import commit_draft, current_draft
-from tipbox.source.receipts import form_hash, install_receipts, send_once, take_receipt
+from tipbox.source.receipts import install_receipts, posted_token, send_once, take_receipt
 from tipbox.source.session import (
     current_login,
     forget_login,
@@ -101,8 +101,7 @@ def submit() -> BaseResponse:
     :mod:`tipbox.source.receipts`): its draft is aborted when the request ends.
     """
     refuse_ended_session()
-    hashed = form_hash(request.form.get("form_token"))
-    send_once(hashed, _commit_submission)
+    send_once(posted_token(request.form.get("form_token")), _commit_submission)
     return redirect(url_for(".receipt"), code=303)
 
 

@@ -306,11 +306,26 @@ _V7_NOTIFY_PREFERENCES: Migration = (
     "ALTER TABLE reviewers ADD COLUMN notified_submission INTEGER NOT NULL DEFAULT 0",
 )
 
+# Sending a form once across worker processes (issue 14). A row is the
+# SHA-256 of a submission form's token (claimed by the worker that commits
+# it), the receipt sealed under a key derived from the token itself (which
+# only the source's form holds: the row alone opens nothing), and the hour
+# from which the row is surely dead.
+_V8_SENT_FORMS: Migration = (
+    """CREATE TABLE sent_forms (
+        token_hash BLOB PRIMARY KEY,
+        sealed BLOB,
+        expires_hour INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID""",
+    "CREATE INDEX sent_forms_by_expiry ON sent_forms (expires_hour)",
+)
+
 #: Forward migrations, in order. Migration ``i`` takes the schema from
 #: version ``i`` to ``i + 1``. Append only; never edit a released one.
 MIGRATIONS: tuple[Migration, ...] = (
     _V1, _V2_REVIEWERS, _V3_ADMIN, _V4_SOURCE_SESSIONS, _V5_LOGIN_THROTTLE, _V6_WORKSPACE,
     _V7_NOTIFY_PREFERENCES,
+    _V8_SENT_FORMS,
 )
 
 

@@ -20,8 +20,8 @@ Security contract:
 - :meth:`ReceiptBox.lock` serialises the commits of one token in this
   process, so two copies of a form racing in two threads make one
   submission: the second finds the first's receipt (:meth:`ReceiptBox.recall`).
-  Copies racing in two processes are not serialised (see
-  :mod:`tipbox.source.receipts` for what the cookie adds).
+  Copies racing in two processes are serialised by a claim in the database
+  (:mod:`tipbox.services.submissions.sent_forms`).
 - :meth:`ReceiptBox.open` returns ``None`` for anything that does not open
   or has expired; the reason is not told apart.
 - Only the first ``MAX_LISTED_FILES`` file names, each cut to
