@@ -11,6 +11,7 @@ from admin_kit import (
     let_a_day_pass,
     one_time_password_of,
     secret_of,
+    source_id,
     submit,
     web_enrol,
 )
@@ -193,3 +194,15 @@ def test_a_refused_new_account_shows_its_error_in_the_add_form(site: Site,
     opened = page.rindex("<form ", 0, error)
     assert opened == page.index('<form method="post" action="/admin/reviewers"')
     assert "</form>" not in page[opened:error]
+
+
+def test_after_a_web_rotation_the_admin_still_takes_later_grants(
+    site: Site, client: FlaskClient
+) -> None:
+    """The admin's session is replaced after its own rotation: it keeps the admin's identity."""
+    instance = site.services.instance
+    site.post(client, "/admin/keys/rotate", "/admin/keys", confirm="yes")
+    site.services.admin.rotation.rotate()  # another admin, or the command line, rotates again
+    sent = submit(instance, "sent after the second rotation")
+    page = _text(client.get(f"/sources/{source_id(instance, sent.designation)}"))
+    assert "sent after the second rotation" in page
