@@ -44,7 +44,7 @@ from tipbox.reviewer.downloads import attachment
 from tipbox.reviewer.guard import forget_search, services
 from tipbox.services.accounts.sessions import NoSession, ReviewerSession
 from tipbox.services.inbox.conversations import Entry, SourceSummary
-from tipbox.services.inbox.triage import Filters, check_label, check_status
+from tipbox.services.inbox.triage import Filters, Triage, check_label, check_status
 from tipbox.web.i18n import N_, QUERY_KEY
 
 __all__ = ["bp"]
@@ -353,25 +353,33 @@ def _set_status(body: Mapping[str, object]) -> Change:
 
 def _set_labels(body: Mapping[str, object]) -> Change:
     wanted = {check_label(name) for name in _strings(body, "labels", label=N_("label"))}
-
-    def change(source_id: int) -> None:
-        triage, held = services().triage, set(services().inbox.source(source_id).labels)
-        for name in sorted(wanted - held):
-            triage.add_label([source_id], name, by=caller().username)
-        for name in sorted(held - wanted):
-            triage.remove_label([source_id], name, by=caller().username)
-    return change
+    return _set_exactly(wanted, lambda summary: summary.labels,
+                        Triage.add_label, Triage.remove_label)
 
 
 def _set_assignees(body: Mapping[str, object]) -> Change:
     wanted = set(_strings(body, "assignees", label=N_("reviewer")))
+    return _set_exactly(wanted, lambda summary: summary.assignees,
+                        Triage.assign, Triage.unassign)
+
+
+TriageChange = Callable[..., None]
+
+
+def _set_exactly(
+    wanted: set[str],
+    held: Callable[[SourceSummary], tuple[str, ...]],
+    add: TriageChange,
+    remove: TriageChange,
+) -> Change:
+    """A change that makes a source's names (labels, assignees) exactly ``wanted``."""
 
     def change(source_id: int) -> None:
-        triage, held = services().triage, set(services().inbox.source(source_id).assignees)
-        for name in sorted(wanted - held):
-            triage.assign([source_id], name, by=caller().username)
-        for name in sorted(held - wanted):
-            triage.unassign([source_id], name, by=caller().username)
+        triage, have = services().triage, set(held(services().inbox.source(source_id)))
+        for name in sorted(wanted - have):
+            add(triage, [source_id], name, by=caller().username)
+        for name in sorted(have - wanted):
+            remove(triage, [source_id], name, by=caller().username)
     return change
 
 

@@ -8,8 +8,9 @@ new one, never part of one. The bytes are stored as given; the service
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from tipbox.store.files import fsync_path, write_atomically
 
 __all__ = ["read_logo", "remove_logo", "write_logo"]
 
@@ -25,28 +26,13 @@ def read_logo(path: Path) -> bytes | None:
 
 
 def write_logo(path: Path, png: bytes) -> None:
-    """Replace the logo by ``png`` (temporary file, fsync, rename, fsync of the directory)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, MODE)
-    try:
-        os.fchmod(fd, MODE)  # whatever the umask
-        os.write(fd, png)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
-    _sync_directory(path.parent)
+    """Replace the logo by ``png`` (atomically, mode 0644 whatever the umask, then the
+    directory is synced)."""
+    write_atomically(path, png, MODE)
+    fsync_path(path.parent)
 
 
 def remove_logo(path: Path) -> None:
     """Delete the logo; nothing happens when there is none."""
     path.unlink(missing_ok=True)
-    _sync_directory(path.parent)
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(path.parent)
