@@ -106,7 +106,7 @@ def test_sigkill_during_rewrap_never_loses_an_item(
     done = _start_rewrap(settings, identity_file)
     out, err = done.communicate(timeout=120)
     assert done.returncode == 0, err.decode()
-    assert b"0 still on retired keys" in out
+    assert b"0 items are still on retired keys" in out
     assert _check_every_item(settings, init_result) == (0, ITEMS)
     let_a_day_pass(instance)
     for status in admin_services.rotation.status():

@@ -115,12 +115,13 @@ def test_rotate_rewrap_destroy_from_the_keys_page(site: Site, client: FlaskClien
     assert new.id != old.id
     assert "Publish the new fingerprint" in _text(rotated)
     assert new.fingerprint in _text(rotated)
-    assert "1 still on retired keys" in _text(rotated)
+    assert "1 item is still on retired keys" in _text(rotated)
     after = submit(instance, "after the rotation")
 
     rewrapped = site.post(client, "/admin/keys/rewrap", "/admin/keys")
     assert "1 of 2 items" not in _text(rewrapped)
-    assert "2 of 2 items on the active key; 0 still on retired keys" in _text(rewrapped)
+    done = "2 of 2 items are on the active key. 0 items are still on retired keys"
+    assert done in _text(rewrapped)
     refused = site.post(client, f"/admin/keys/{new.id}/destroy", "/admin/keys", confirm="yes")
     assert refused.status_code == 400
     let_a_day_pass(instance)
@@ -154,7 +155,7 @@ def test_retention_settings_and_audit_pages(site: Site, client: FlaskClient) -> 
     assert "30 days" in preview
     assert "0 items" in preview
     purged = site.post(client, "/admin/retention/purge", "/admin/retention")
-    assert "Removed 0 items" in _text(purged)
+    assert "Removed 0 items and 0 sources." in _text(purged)
 
     log = _text(client.get("/admin/audit"))
     assert "change settings" in log

@@ -7,6 +7,7 @@ never test stale ``.mo`` files. Helpers live in ``i18n_kit``.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,14 +20,16 @@ from tests.conftest import make_test_settings
 from tipbox.reviewer import create_reviewer_app
 from tipbox.services.instance import init_instance
 from tipbox.source import create_source_app
+from tipbox.web.i18n import GLOSSARY, TRANSLATIONS
 
 
 @pytest.fixture(scope="session")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every shipped catalog, compiled into a fresh directory."""
+    """Every shipped catalog, compiled into a fresh directory, with its glossary."""
     out = tmp_path_factory.mktemp("translations")
     for language in LANGUAGES:
         compile_catalog(po_path(language), out, language)
+        shutil.copy(TRANSLATIONS / language / GLOSSARY, out / language / GLOSSARY)
     return out
 
 

@@ -194,14 +194,17 @@ CODES: dict[str, Outcome] = {
     "key_active": _entry(400, "bad_request",
                          N_("the active key cannot be destroyed: rotate first")),
     "key_destroyed": _entry(400, "bad_request", N_("that key is already destroyed")),
-    "key_retired_recently": _entry(400, "bad_request", N_(
-        "key %(key)s was retired less than %(hours)d hours ago: uploads that started before"
-        " the rotation may still use it; try again later")),
+    "key_retired_recently": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "key %(key)s was retired less than %(num)d hour ago: uploads that started before"
+        " the rotation may still use it; try again later",
+        "key %(key)s was retired less than %(num)d hours ago: uploads that started before"
+        " the rotation may still use it; try again later", n, key=p["key"]), "hours")),
     "key_protects_items": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
         "key %(key)s still protects %(num)d stored item: re-wrap first",
         "key %(key)s still protects %(num)d stored items: re-wrap first", n, key=p["key"]))),
-    "organisation_name": _entry(400, "bad_request", N_(
-        "the organisation name has 1 to %(num)d printable characters")),
+    "organisation_name": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "the organisation name has 1 to %(num)d printable character",
+        "the organisation name has 1 to %(num)d printable characters", n))),
     "landing_text_too_long": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
         "the landing text has at most %(num)d character",
         "the landing text has at most %(num)d characters", n))),
@@ -212,8 +215,9 @@ CODES: dict[str, Outcome] = {
         "the logo file is larger than %(num)d KB: choose a smaller one")),
     "logo_not_an_image": _entry(400, "bad_request", N_(
         "the logo must be a PNG or JPEG image that can be read")),
-    "logo_too_many_pixels": _entry(400, "bad_request", N_(
-        "the logo has more than %(num)d million pixels: choose a smaller image")),
+    "logo_too_many_pixels": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "the logo has more than %(num)d million pixel: choose a smaller image",
+        "the logo has more than %(num)d million pixels: choose a smaller image", n))),
     "idle_over_absolute": _entry(400, "bad_request", N_(
         "the idle timeout cannot be longer than the absolute one")),
     # -- the JSON API (tipbox.reviewer.api), worded with messages the catalogs have

@@ -27,6 +27,7 @@ Contract:
 from __future__ import annotations
 
 import functools
+import tomllib
 import typing as t
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -145,7 +146,38 @@ def _page_context() -> dict[str, object]:
         "languages": [(code, language_name(code), picker_href(code))
                       for code in available_languages()],
         "current_language": str(locale),
+        "unreviewed_translation": not native_review(str(locale)),
     }
+
+
+#: Per language, beside ``LC_MESSAGES``: the catalog's glossary and review status.
+GLOSSARY = "glossary.toml"
+
+
+def native_review(code: str) -> bool:
+    """Has a native speaker reviewed the catalog of ``code``? English, the source, has no catalog.
+
+    The answer is ``[catalog] native_review`` of ``<dir>/<code>/glossary.toml`` in the
+    first translation directory that has the language; a catalog without one counts as
+    not reviewed, so a new language shows the invitation to correct it until someone
+    says otherwise.
+    """
+    if code == SOURCE_LANGUAGE:
+        return True
+    for directory in flask_babel.get_babel().translation_directories:
+        if (Path(directory) / code / "LC_MESSAGES" / "messages.mo").is_file():
+            return _reviewed_in(Path(directory) / code / GLOSSARY)
+    return False
+
+
+@functools.lru_cache(maxsize=16)
+def _reviewed_in(glossary: Path) -> bool:
+    try:
+        with glossary.open("rb") as handle:
+            catalog = tomllib.load(handle).get("catalog", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return catalog.get("native_review") is True
 
 
 def picker_href(code: str) -> str:

@@ -22,7 +22,7 @@ from tipbox.reviewer.admin.logo_upload import uploaded_logo
 from tipbox.reviewer.guard import admin_required, current_session
 from tipbox.services.accounts.totp import qr_svg
 from tipbox.web.errors import explain
-from tipbox.web.i18n import gettext
+from tipbox.web.i18n import gettext, ngettext
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -203,9 +203,9 @@ def purge() -> Page:
     days = services.settings.current().retention_days
     plan = services.retention.purge(days, now=time.time(), by=_me())
     text = gettext(
-        "Removed %(items)s items and %(sources)s sources.",
-        items=plan.items,
-        sources=len(plan.sources),
+        "Removed %(items)s and %(sources)s.",
+        items=ngettext("%(num)s item", "%(num)s items", plan.items),
+        sources=ngettext("%(num)s source", "%(num)s sources", len(plan.sources)),
     )
     return pages.retention(message=text)
 
