@@ -26,6 +26,9 @@ from tipbox.web.i18n import GLOSSARY, TRANSLATIONS
 SOURCE_FACING = ("templates/source/", "templates/errors/", "templates/base.html",
                  "templates/language_picker.html", "tipbox/source/", "tipbox/web/")
 
+#: ``%(submissions)s`` names a value, not the word: the check reads the English without them.
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
+
 #: The terms every glossary fixes (issue 20).
 TERMS = ("codename", "newsroom", "encrypted", "submission", "file_name", "character")
 
@@ -133,7 +136,7 @@ def test_fixed_terms_are_used_everywhere(language: str, term: str) -> None:
     problems = []
     for message in catalog(language):
         ids, strings = texts(message)
-        if not message.id or not any(english.search(i) for i in ids):
+        if not message.id or not any(english.search(PLACEHOLDER.sub("", i)) for i in ids):
             continue
         for string in strings:
             lowered = string.lower()
