@@ -21,6 +21,7 @@ from tipbox.services.custody.rotation import KeyInUse
 from tipbox.services.instance import InitResult
 from tipbox.services.ops.retention import DAY_SECONDS
 from tipbox.services.wiring import AdminServices, Instance, ReviewerServices
+from tipbox.store.desks import DEFAULT_DESK
 
 Row = tuple[str | None, str, str | None]
 
@@ -87,7 +88,7 @@ def test_key_actions_write_their_rows(
     instance: Instance, admin_services: AdminServices, init_result: InitResult,
 ) -> None:
     submit(instance)
-    old = instance.keyring.active_key()
+    old = instance.keyring.active_key(DEFAULT_DESK)
     identities = recovery_identities(instance, init_result)
     rotated = admin_services.rotation.rotate(by="admin")
     admin_services.rotation.rewrap(identities, by=None)
@@ -106,7 +107,7 @@ def test_refused_key_actions_write_no_row(
 ) -> None:
     rotation = admin_services.rotation
     with pytest.raises(KeyInUse):
-        rotation.destroy(instance.keyring.active_key().id, by="admin")
+        rotation.destroy(instance.keyring.active_key(DEFAULT_DESK).id, by="admin")
     with pytest.raises(NotFound):
         rotation.destroy(9999, by="admin")
     with pytest.raises(InvalidInput):

@@ -12,6 +12,7 @@ from tipbox.config import Settings
 from tipbox.crypto import parse_identity
 from tipbox.services.instance import InitResult
 from tipbox.services.wiring import Instance
+from tipbox.store.desks import DEFAULT_DESK
 
 
 def run(settings: Settings, *args: str) -> Result:
@@ -22,7 +23,7 @@ def test_the_whole_lifecycle_from_the_command_line(
     instance: Instance, settings: Settings, init_result: InitResult, tmp_path: Path,
 ) -> None:
     submit(instance, "one", {"a.pdf": b"%PDF" * 100})
-    old = instance.keyring.active_key()
+    old = instance.keyring.active_key(DEFAULT_DESK)
     recovery = write_identity(tmp_path / "recovery.key", init_result.recovery_identity)
 
     rotated = run(settings, "keys", "rotate")

@@ -29,6 +29,7 @@ from tipbox.services.custody.rotation import KeyInUse
 from tipbox.services.instance import InitResult
 from tipbox.services.wiring import AdminServices, Instance, ReviewerServices
 from tipbox.store import Database
+from tipbox.store.desks import DEFAULT_DESK
 
 PASSWORD = "bob's long enough password"
 
@@ -43,7 +44,7 @@ def test_rotate_grants_enabled_holders_and_activates_at_once(
     instance: Instance, admin_services: AdminServices, services: ReviewerServices,
     admin: Person, settings: Settings, init_result: InitResult,
 ) -> None:
-    old = instance.keyring.active_key()
+    old = instance.keyring.active_key(DEFAULT_DESK)
     carol, _ = admin_services.accounts.add("carol", is_admin=False)
     dave, _ = admin_services.accounts.add("dave", is_admin=False)
     admin_services.accounts.disable(dave.id)
@@ -52,7 +53,7 @@ def test_rotate_grants_enabled_holders_and_activates_at_once(
 
     assert rotated.retired is not None
     assert rotated.retired.id == old.id
-    assert instance.keyring.active_key().id == rotated.key.id
+    assert instance.keyring.active_key(DEFAULT_DESK).id == rotated.key.id
     assert rotated.key.kind == "pq"
     every_key = instance.keyring.keys()
     states = {key.id: key.state for key in every_key}
@@ -81,7 +82,7 @@ def test_rotate_rewrap_destroy_leaves_everything_on_the_new_key(
     anonymous = submit(instance, "no codename", codename=False)
     first = source_id(instance, receipts[0].designation)
     reply_id = instance.sources.add_reply(first, "thanks", author="reviewer")
-    old = instance.keyring.active_key()
+    old = instance.keyring.active_key(DEFAULT_DESK)
     payloads = {row["id"]: row["blob"] for row in item_rows(instance)}
     old_identities = recovery_identities(instance, init_result)
 
@@ -121,7 +122,7 @@ def test_destroy_is_refused_while_anything_needs_the_key(
     instance: Instance, admin_services: AdminServices, init_result: InitResult,
 ) -> None:
     submit(instance)
-    old = instance.keyring.active_key()
+    old = instance.keyring.active_key(DEFAULT_DESK)
     with pytest.raises(KeyInUse, match="active"):
         admin_services.rotation.destroy(old.id)
     admin_services.rotation.rotate()
@@ -200,7 +201,7 @@ def test_a_removed_reviewer_cannot_open_anything_submitted_after_the_rotation(
     assert "Rotate" in removed.advice
     admin_services.rotation.rotate()
     submit(instance, "after the rotation", {"leak.pdf": b"%PDF secret" * 100})
-    active = instance.keyring.active_key().id
+    active = instance.keyring.active_key(DEFAULT_DESK).id
     after = [row for row in item_rows(instance) if row["key_id"] == active]
     assert len(after) == 3
 
@@ -243,7 +244,7 @@ def test_an_upload_that_outlives_its_key_is_refused_not_stored_unreadable(
 ) -> None:
     draft = instance.submissions.start(None)  # a slow upload starts on the current key
     draft.add_message("a slow upload")
-    old = instance.keyring.active_key()
+    old = instance.keyring.active_key(DEFAULT_DESK)
     admin_services.rotation.rotate()
     admin_services.rotation.rewrap(recovery_identities(instance, init_result))
     let_a_day_pass(instance)

@@ -22,6 +22,7 @@ from tipbox.services.audit import Audit
 from tipbox.services.instance_settings import SettingsStore
 from tipbox.services.ops.retention import DAY_SECONDS
 from tipbox.services.wiring import AdminServices, open_instance
+from tipbox.store.desks import DEFAULT_DESK
 
 
 def _admin_services(site: Site) -> AdminServices:
@@ -99,19 +100,19 @@ def test_reset_shows_new_credentials(site: Site, client: FlaskClient) -> None:
 def test_rotate_rewrap_destroy_from_the_keys_page(site: Site, client: FlaskClient) -> None:
     instance = site.services.instance
     before = submit(instance, "before the rotation")
-    old = instance.keyring.active_key()
+    old = instance.keyring.active_key(DEFAULT_DESK)
     page = _text(client.get("/admin/keys"))
     assert old.fingerprint in page
     assert "active" in page
 
     asked = site.post(client, "/admin/keys/rotate", "/admin/keys")
     assert asked.status_code == 200
-    assert instance.keyring.active_key().id == old.id  # nothing changes before "yes"
+    assert instance.keyring.active_key(DEFAULT_DESK).id == old.id  # nothing changes before "yes"
     for shown in (old.fingerprint, "publish the new fingerprint and withdraw the old one"):
         assert shown in _text(asked)
     rotated = site.post(client, "/admin/keys/rotate", "/admin/keys", confirm="yes")
     assert rotated.status_code == 200
-    new = instance.keyring.active_key()
+    new = instance.keyring.active_key(DEFAULT_DESK)
     assert new.id != old.id
     assert "Publish the new fingerprint" in _text(rotated)
     assert new.fingerprint in _text(rotated)

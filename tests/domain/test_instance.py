@@ -23,6 +23,7 @@ from tipbox.services.custody.keyring import RECOVERY
 from tipbox.services.instance import InitResult, init_instance, is_initialised
 from tipbox.services.instance_settings import SettingsStore
 from tipbox.services.wiring import Instance, open_instance
+from tipbox.store.desks import DEFAULT_DESK
 
 
 def mode(path: Path) -> int:
@@ -83,8 +84,9 @@ def test_no_private_key_is_stored_in_clear(settings: Settings, init_result: Init
 def test_first_key_is_active_and_granted_only_to_recovery(instance: Instance) -> None:
     [key] = instance.keyring.keys()
     assert (key.state, key.kind) == ("active", "pq")
-    assert instance.keyring.active_key() == key
-    assert [str(r) for r in instance.keyring.recipients_for_new_items()] == [key.recipient]
+    assert instance.keyring.active_key(DEFAULT_DESK) == key
+    assert instance.keyring.active_keys() == {DEFAULT_DESK: key}
+    assert key.desk_id == DEFAULT_DESK
     with instance.store.db.connection() as conn:
         holders = [row[0] for row in conn.execute("SELECT holder FROM grants")]
     assert holders == [RECOVERY]
@@ -97,7 +99,7 @@ def test_open_identities_needs_the_right_identity(
     assert instance.keyring.open_identities(HybridIdentity.generate()) == []
     recovery = parse_identity(init_result.recovery_identity)
     [newsroom] = instance.keyring.open_identities(recovery)
-    assert str(newsroom.recipient()) == instance.keyring.active_key().recipient
+    assert str(newsroom.recipient()) == instance.keyring.active_key(DEFAULT_DESK).recipient
     assert str(instance.keyring.recovery_recipient()) == init_result.recovery_recipient
 
 

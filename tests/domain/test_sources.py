@@ -17,6 +17,7 @@ from tipbox.passwords import Argon2Params, CodenameKeys
 from tipbox.services.instance import init_instance
 from tipbox.services.sources.returning import CodenameKdf, Purpose
 from tipbox.services.wiring import Instance, open_instance
+from tipbox.store.desks import DEFAULT_DESK
 
 
 def new_source(instance: Instance, *, want_codename: bool = True) -> tuple[str | None, int]:
@@ -205,7 +206,7 @@ def test_classic_instance_sources_and_replies(tmp_path: Path) -> None:
     reply = instance.sources.add_reply(source_id, "classic reply", author="reviewer")
     with instance.store.db.connection() as conn:
         key_id = conn.execute("SELECT key_id FROM items WHERE id = ?", (reply,)).fetchone()[0]
-    assert key_id == instance.keyring.active_key().id
+    assert key_id == instance.keyring.active_key(DEFAULT_DESK).id
     login = instance.sources.login(codename)
     assert [r.text for r in instance.sources.replies(login)] == ["classic reply"]
     instance.close()

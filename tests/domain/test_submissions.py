@@ -336,12 +336,14 @@ def test_login_of_a_deleted_source_cannot_submit(instance: Instance) -> None:
     receipt = draft.commit()
     assert receipt.codename is not None
     login = instance.sources.login(receipt.codename)
-    with instance.store.db.transaction() as conn:
-        conn.execute("DELETE FROM sources")
     follow_up = instance.submissions.start(login)
     follow_up.add_message("again")
+    with instance.store.db.transaction() as conn:
+        conn.execute("DELETE FROM sources")
     with pytest.raises(NotFound):
-        follow_up.commit()
+        follow_up.commit()  # deleted while the upload ran
+    with pytest.raises(NotFound):
+        instance.submissions.start(login)  # deleted before it started
     assert files_in(instance) != []  # only the first submission's blob (orphaned by the test)
 
 

@@ -128,7 +128,7 @@ def test_keys_finds_no_active_key(sound: Settings, system: System) -> None:
     with sqlite3.connect(sound.database_path) as conn:
         conn.execute("UPDATE newsroom_keys SET state = 'retired'")
     problems = found(sound, system, "keys")
-    assert [p.message for p in problems] == ["there is no active newsroom key"]
+    assert [p.message for p in problems] == ["the desk newsroom has no active newsroom key"]
 
 
 def test_keys_finds_a_stale_newsroom_file(sound: Settings, system: System) -> None:

@@ -22,7 +22,8 @@ def routes(site: ReviewerSite, submitted: Submitted) -> list[tuple[str, str, str
     """(endpoint, method, url) of every route of the app, with real ids filled in."""
     item = site.services.inbox.conversation(submitted.source_id, [], reviewer="t").entries[0]
     values = {"source_id": submitted.source_id, "item_id": item.id, "filename": "tipbox.css",
-              "reviewer_id": 1, "action": "disable", "key_id": 1}  # admin routes (issue 5)
+              "reviewer_id": 1, "action": "disable", "key_id": 1,  # admin routes (issue 5)
+              "desk_id": 1, "question_id": 1}  # desks (issue 15)
     found = []
     with site.app.test_request_context():
         from flask import url_for

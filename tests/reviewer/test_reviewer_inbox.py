@@ -174,8 +174,8 @@ def insert_sources(instance: Instance, count: int, *, hour: int = 3600) -> None:
     """Plain source rows (no items): enough to exercise listing."""
     with instance.store.db.transaction() as conn:
         conn.executemany(
-            "INSERT INTO sources (designation, created_hour, last_activity_hour)"
-            " VALUES (?, ?, ?)",
+            "INSERT INTO sources (designation, created_hour, last_activity_hour, desk_id)"
+            " VALUES (?, ?, ?, 1)",
             [(f"source {n}", hour, hour * (n % 7)) for n in range(count)],
         )
 

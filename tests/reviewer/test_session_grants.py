@@ -21,6 +21,7 @@ from tipbox.services.accounts.sessions import NoSession, ReviewerSession, newsro
 from tipbox.services.custody.keyring import undecryptable_reason
 from tipbox.services.inbox.conversations import Undecryptable
 from tipbox.services.wiring import Instance, ReviewerServices
+from tipbox.store.desks import DEFAULT_DESK
 from tipbox.store.sessions import reseal_reviewer_session
 from tipbox.web.errors import CODES
 
@@ -279,7 +280,7 @@ def test_a_damaged_item_says_it_is_damaged(
 
 
 def test_the_reason_reads_only_public_key_facts(instance: Instance) -> None:
-    active = instance.keyring.active_key()
+    active = instance.keyring.active_key(DEFAULT_DESK)
     assert undecryptable_reason(instance.store.db, active.id, []) == "item_key_not_granted"
     assert undecryptable_reason(instance.store.db, None, []) == "item_for_source_only"
 

@@ -137,7 +137,7 @@ def test_source_sessions_are_live_while_both_rows_exist(db: Database) -> None:
     with db.transaction() as conn:
         source_id = int(conn.execute(
             "INSERT INTO sources (lookup_id, designation, reply_recipient, created_hour,"
-            " last_activity_hour) VALUES (x'00', 'a b', 'age1x', 0, 0) RETURNING id"
+            " last_activity_hour, desk_id) VALUES (x'00', 'a b', 'age1x', 0, 0, 1) RETURNING id"
         ).fetchone()[0])
         insert_source_session(conn, b"h1", 5)
         insert_source_session(conn, b"h2", 9)

@@ -10,6 +10,7 @@ import pytest
 
 from tipbox.store.audit import audit_reviewers, insert_entry, newest_entries
 from tipbox.store.db import Database
+from tipbox.store.desks import DEFAULT_DESK, add_member
 from tipbox.store.keys import (
     active_key_row,
     destroy_key,
@@ -45,7 +46,8 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 
 def _key(conn: sqlite3.Connection, name: str, state: str = "active") -> int:
     row = insert_newsroom_key(
-        conn, recipient=f"age1{name}", fingerprint=name, kind="pq", state=state, created_hour=3600
+        conn, recipient=f"age1{name}", fingerprint=name, kind="pq", state=state, created_hour=3600,
+        desk_id=DEFAULT_DESK,
     )
     return int(row["id"])
 
@@ -81,11 +83,11 @@ def test_a_key_is_granted_retired_counted_and_destroyed(conn: sqlite3.Connection
     write_grant(conn, old, holder="recovery", holder_recipient="age1rec", sealed=b"one")
     write_grant(conn, old, holder="recovery", holder_recipient="age1rec", sealed=b"two")
     assert sealed_grants_to(conn, "age1rec") == [b"two"]  # replaced, not added
-    retired = retire_active_key(conn, 7200)
+    retired = retire_active_key(conn, DEFAULT_DESK, 7200)
     assert retired is not None
     assert retired["state"] == "retired"
-    assert active_key_row(conn) is None
-    assert retire_active_key(conn, 7200) is None
+    assert active_key_row(conn, DEFAULT_DESK) is None
+    assert retire_active_key(conn, DEFAULT_DESK, 7200) is None
     new = _key(conn, "new")
     write_grant(conn, new, holder="recovery", holder_recipient="age1rec", sealed=b"new")
     assert sealed_grants_to(conn, "age1rec") == [b"new", b"two"]  # newest key first
@@ -111,7 +113,10 @@ def test_account_administration_rows(conn: sqlite3.Connection) -> None:
     assert count_other_admins(conn, admin) == 1
     set_disabled(conn, carol, disabled=True)
     assert count_other_admins(conn, admin) == 0
-    assert [row["id"] for row in enabled_reviewer_recipients(conn)] == [admin]
+    assert enabled_reviewer_recipients(conn, DEFAULT_DESK) == []  # no member of the desk yet
+    add_member(conn, DEFAULT_DESK, admin)
+    add_member(conn, DEFAULT_DESK, carol)
+    assert [row["id"] for row in enabled_reviewer_recipients(conn, DEFAULT_DESK)] == [admin]
     assert revoke_access(conn, carol, f"reviewer:{carol}") == 1
     assert revoke_access(conn, carol, f"reviewer:{carol}") == 0
     delete_account(conn, carol)

@@ -48,6 +48,8 @@ PARAMS = st.fixed_dictionaries({
     "label": st.sampled_from(["password", "code", "reply", "max files"]),
     "key": st.text("0123456789abcdef", min_size=8, max_size=16),
     "reason": st.sampled_from(["path", "control", "long", "empty"]),
+    "question": st.sampled_from(["Where did it happen?", "Где это было?"]),
+    "name": st.sampled_from(["alice", "bob"]),
 })
 
 
@@ -225,6 +227,7 @@ def test_every_wording_is_translated(language: str) -> None:
     app = Flask(__name__)
     install_i18n(app)
     params = {"num": 5, "hours": 24, "low": 1, "high": 9, "label": "password",
+              "question": "Where did it happen?", "name": "alice",
               "key": "0123abcd", "reason": "path"}
     untranslated = []
     for code in sorted(CODES):

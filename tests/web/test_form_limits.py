@@ -32,8 +32,15 @@ from tests.web.hostile_bodies import (
 from tipbox.reviewer import create_reviewer_app
 from tipbox.reviewer.admin.logo_upload import MAX_LOGO_BODY
 from tipbox.services.instance import init_instance
+from tipbox.services.desks.questions import MAX_QUESTIONS
 from tipbox.web import instance as app_instance
-from tipbox.web.app import form_limit, upload_limits
+from tipbox.web.app import (
+    ANSWERS_BYTES,
+    FORM_FIELDS_BYTES,
+    MAX_FORM_FIELDS,
+    form_limit,
+    upload_limits,
+)
 from tipbox.web.uploads import DEFAULT_READ_SIZE, FORM_READ_SIZE
 
 MAX_FILES = 3  # see conftest
@@ -179,15 +186,16 @@ def test_field_count_is_checked_before_werkzeug_parses(
         return parse_qsl(text, **options)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(werkzeug.formparser, "parse_qsl", counting)
-    fifteen = "&".join(f"f{i}=v" for i in range(15))
-    response = client.post("/logout", data=f"csrf_token={csrf}&{fifteen}",
+    limit = MAX_FORM_FIELDS + MAX_QUESTIONS  # the submit form's fields and a desk's questions
+    others = "&".join(f"f{i}=v" for i in range(limit - 1))
+    response = client.post("/logout", data=f"csrf_token={csrf}&{others}",
                            content_type=URLENCODED)
     assert response.status_code == 303
-    assert calls == [16]
-    response = client.post("/logout", data=f"csrf_token={csrf}&{fifteen}&one=more",
+    assert calls == [limit]
+    response = client.post("/logout", data=f"csrf_token={csrf}&{others}&one=more",
                            content_type=URLENCODED)
     assert response.status_code == 400
-    assert calls == [16]
+    assert calls == [limit]
     site.assert_nothing_stored()
 
 
@@ -195,8 +203,11 @@ def test_text_fields_of_an_upload_have_a_total_cap(
     client: FlaskClient, token: Callable[..., str], site
 ) -> None:
     field = b"x" * (MAX_MESSAGE * 4)  # each within the one-field limit
+    cap = MAX_MESSAGE * 4 + 1024 + FORM_FIELDS_BYTES + ANSWERS_BYTES
+    count = cap // len(field) + 1
+    assert count + 2 <= MAX_FORM_FIELDS + MAX_QUESTIONS  # refused for its bytes, not its fields
     parts = [("csrf_token", token().encode(), None), ("message", b"hi", None)]
-    parts += [(f"note{i}", field, None) for i in range(12)]
+    parts += [(f"note{i}", field, None) for i in range(count)]
     response = client.post("/submit", data=multipart(parts), content_type=MULTIPART)
     assert response.status_code == 413
     site.assert_nothing_stored()

@@ -67,7 +67,7 @@ def test_500_page_has_headers_and_no_details(
     def explode() -> None:
         raise RuntimeError("secret detail /etc/passwd")
 
-    monkeypatch.setattr(site.instance.keyring, "active_key", explode)
+    monkeypatch.setattr(site.instance.keyring, "active_keys", explode)
     response = client.get("/")
     assert response.status_code == 500
     assert_secure(response)

@@ -29,6 +29,7 @@ from tipbox.crypto import HybridIdentity, X25519Identity, parse_identity_file
 from tipbox.errors import InvalidInput
 from tipbox.services.accounts.totp import Enrolment, qr_terminal
 from tipbox.services.custody.keyring import KeyIdentity
+from tipbox.services.desks.desks import DEFAULT_DESK
 from tipbox.services.ops.export import unlock_identities
 from tipbox.services.wiring import AdminServices, open_instance, reviewers_of
 
@@ -118,11 +119,13 @@ def list_keys() -> None:
 
 @keys.command()
 @click.option("--classic", is_flag=True, help="X25519 instead of post-quantum (not recommended).")
+@click.option("--desk", "slug", default=None, help="The desk's short name (default: the first).")
 @one_line_errors
-def rotate(classic: bool) -> None:
-    """Create a new active key, granted to every enabled reviewer and the recovery key."""
+def rotate(classic: bool, slug: str | None) -> None:
+    """Create a new active key of a desk, granted to its enabled members and the recovery key."""
     with open_admin() as services:
-        rotated = services.rotation.rotate(classic=classic)
+        desk_id = DEFAULT_DESK if slug is None else services.instance.desks.by_slug(slug).id
+        rotated = services.rotation.rotate(desk_id, classic=classic)
     click.echo(f"New active newsroom key: {rotated.key.recipient}")
     click.echo(f"Fingerprint: {rotated.key.fingerprint}")
     click.echo(f"Granted to: {', '.join(rotated.holders)}")

@@ -84,14 +84,17 @@ def reviewers() -> None:
 @click.option("--recovery-identity", "identity_file",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Recovery identity file, to grant the newsroom keys right away.")
+@click.option("--desk", "slugs", multiple=True,
+              help="A desk the account joins (repeatable; default: the only desk, if one).")
 @_one_line_errors
-def add(username: str, admin: bool, identity_file: Path | None) -> None:
+def add(username: str, admin: bool, identity_file: Path | None, slugs: tuple[str, ...]) -> None:
     """Create USERNAME with a one-time password and a TOTP secret (printed once)."""
     settings = load_cli_settings()
     instance = open_instance(settings)
     try:
         accounts = _reviewers(instance)
-        account, enrolment = accounts.create(username, is_admin=admin)
+        desks = [instance.desks.by_slug(slug).id for slug in slugs] if slugs else None
+        account, enrolment = accounts.create(username, is_admin=admin, desks=desks)
         granted = 0
         if identity_file is not None:
             given = parse_identity_file(identity_file.read_text("utf-8"))

@@ -41,7 +41,7 @@ from werkzeug.datastructures import MultiDict
 from tipbox.errors import AuthenticationFailed, Forbidden, InvalidInput, TooLarge
 from tipbox.reviewer import forms
 from tipbox.reviewer.downloads import attachment
-from tipbox.reviewer.guard import forget_search, services
+from tipbox.reviewer.guard import forget_search, refuse_other_desks, services
 from tipbox.services.accounts.sessions import NoSession, ReviewerSession
 from tipbox.services.inbox.conversations import Entry, SourceSummary
 from tipbox.services.inbox.triage import Filters, Triage, check_label, check_status
@@ -99,6 +99,7 @@ def token_required(view: View) -> View:
             g.api_session = services().sessions.load(bearer_token())
         except NoSession:
             raise TokenRefused("no valid bearer token") from None
+        refuse_other_desks(g.api_session, kwargs)
         return view(*args, **kwargs)
 
     return guarded
@@ -216,10 +217,15 @@ ENTRY_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 def conversation_json(summary: SourceSummary, entries: list[Entry]) -> dict[str, object]:
-    """The source, its items (messages and files), the replies and the notes, in order."""
+    """The source, its items (messages and files), the replies, the notes and the answers
+    to the desk's questions, in order."""
     answer: dict[str, t.Any] = {
-        "source": summary_json(summary), "items": [], "replies": [], "notes": []}
+        "source": summary_json(summary), "items": [], "replies": [], "notes": [], "answers": []}
     for entry in entries:
+        if entry.kind == "manifest":
+            answer["answers"] += [{"submission_id": entry.submission_id, "label": a.label,
+                                   "kind": a.kind, "answer": a.text} for a in entry.answers]
+            continue
         shown = ENTRY_FIELDS.get(str(entry.kind))
         if shown is not None:
             key, names = shown
@@ -321,7 +327,8 @@ def list_sources() -> Response:
     asked: dict[str, t.Any] = {"cursor": None, "order": "starred", "filters": {}, "ids": None}
     for name, value in query(LIST_PARAMETERS).items():
         LIST_PARAMETERS[name](value, asked)
-    chosen = services().triage.resolve(Filters(**asked["filters"]), ids=asked["ids"])
+    desks = services().instance.desks.of_reviewer(caller().reviewer_id)
+    chosen = services().triage.resolve(Filters(**asked["filters"]), ids=asked["ids"], desks=desks)
     page = services().inbox.sources(order=asked["order"], cursor=asked["cursor"], chosen=chosen)
     return jsonify(sources=[summary_json(summary) for summary in page.sources],
                    next_cursor=page.next_cursor)

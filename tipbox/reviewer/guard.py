@@ -20,7 +20,7 @@ import typing as t
 from flask import Flask, current_app, g, redirect, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from tipbox.errors import Forbidden
+from tipbox.errors import Forbidden, NotFound
 from tipbox.services.accounts.sessions import NoSession, ReviewerSession, split_token
 from tipbox.services.wiring import ReviewerServices
 from tipbox.web.i18n import clear_session
@@ -77,8 +77,36 @@ def _to_login() -> BaseResponse:
     return redirect(url_for("auth.login_form"), code=303)
 
 
+def my_desks() -> list[int]:
+    """The desks the reviewer of this request is a member of (read per request)."""
+    return services().instance.desks.of_reviewer(current_session().reviewer_id)
+
+
+def refuse_other_desks(reviewer: ReviewerSession, arguments: t.Mapping[str, t.Any]) -> None:
+    """404 for a route's ``source_id`` or ``item_id`` outside the reviewer's desks.
+
+    The same answer as for one that does not exist: a reviewer learns nothing
+    about other desks' sources, not even that one exists.
+    """
+    source_id, item_id = arguments.get("source_id"), arguments.get("item_id")
+    if source_id is None and item_id is None:
+        return
+    if not services().instance.desks.reaches(reviewer.reviewer_id, source_id=source_id,
+                                             item_id=item_id):
+        raise NotFound("no such source")
+
+
+def refuse_other_desks_among(source_ids: t.Iterable[int]) -> None:
+    """404 unless every one of ``source_ids`` (a bulk selection) is in the reviewer's desks."""
+    for source_id in source_ids:
+        refuse_other_desks(current_session(), {"source_id": source_id})
+
+
 def login_required(view: View) -> View:
-    """Run ``view`` only with a live ``full`` session; otherwise go to the login page."""
+    """Run ``view`` only with a live ``full`` session; otherwise go to the login page.
+
+    A route about one source or item of another desk answers 404 (:func:`refuse_other_desks`).
+    """
 
     @functools.wraps(view)
     def guarded(*args: t.Any, **kwargs: t.Any) -> t.Any:
@@ -86,6 +114,7 @@ def login_required(view: View) -> View:
             g.reviewer_session = services().sessions.load(token())
         except NoSession:
             return _to_login()
+        refuse_other_desks(g.reviewer_session, kwargs)
         return view(*args, **kwargs)
 
     return guarded

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from tipbox.errors import InvalidInput, NotFound, TooLarge
 from tipbox.reviewer import forms
 from tipbox.reviewer.downloads import attachment
-from tipbox.reviewer.guard import current_session, login_required, services
+from tipbox.reviewer.guard import current_session, login_required, my_desks, services
 from tipbox.services.inbox.conversations import SourcePage
 from tipbox.services.inbox.triage import STATUSES
 from tipbox.web.errors import CODES, explain
@@ -41,7 +41,8 @@ def index() -> tuple[str, int]:
     try:
         order = forms.order(request.args.get("order"))
         chosen = services().triage.resolve(
-            forms.filters(request.args, me=_reviewer()), ids=_found(request.args.get("q"))
+            forms.filters(request.args, me=_reviewer()), ids=_found(request.args.get("q")),
+            desks=my_desks(),
         )
         page = services().inbox.sources(
             order=order, cursor=request.args.get("after") or None, chosen=chosen
@@ -78,10 +79,14 @@ def conversation_page(source_id: int, status: int = 200, error: str | None = Non
     conversation = services().inbox.conversation(
         source_id, current_session().identities(), reviewer=_reviewer()
     )
+    desks = services().instance.desks
+    desk_id = desks.desk_of_source(source_id)
     return render_template("reviewer/source.html", conversation=conversation,
                            source=conversation.source, error=error, statuses=STATUSES,
                            labels=services().triage.labels(),
-                           reviewers=[account.username for account in services().reviewers.list()],
+                           reviewers=[name for _, name, disabled in desks.members(desk_id)
+                                      if not disabled],
+                           desk=desks.get(desk_id), desks=desks.all(),
                            me=_reviewer()), status
 
 

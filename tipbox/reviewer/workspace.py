@@ -18,7 +18,12 @@ from werkzeug.wrappers import Response as BaseResponse
 from tipbox.errors import InvalidInput, NotFound, TooLarge
 from tipbox.reviewer import forms
 from tipbox.reviewer.downloads import attachment
-from tipbox.reviewer.guard import current_session, login_required, services
+from tipbox.reviewer.guard import (
+    current_session,
+    login_required,
+    refuse_other_desks_among,
+    services,
+)
 from tipbox.reviewer.views import EMPTY_PAGE, conversation_page, list_page
 from tipbox.web.errors import explain
 from tipbox.web.i18n import N_
@@ -105,6 +110,7 @@ def bulk() -> BaseResponse | tuple[str, int]:
     """One action on every source ticked in the list."""
     try:
         chosen = forms.source_ids(request.form.getlist("source"))
+        refuse_other_desks_among(chosen)
         action = request.form.get("action", "")
         if action not in BULK_ACTIONS:
             raise InvalidInput("unknown action", code="action_unknown")

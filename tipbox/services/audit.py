@@ -76,6 +76,15 @@ ADMIN_ACTIONS = frozenset(
         "rotate recovery",
         "purge",
         "change settings",
+        "create desk",
+        "edit desk",
+        "open desk",
+        "close desk",
+        "add desk member",
+        "remove desk member",
+        "add question",
+        "remove question",
+        "move source",
     }
 )
 ACTIONS = REVIEWER_ACTIONS | ADMIN_ACTIONS

@@ -43,6 +43,7 @@ from tipbox.services.custody.keyring import (
 )
 from tipbox.store import Store, hour
 from tipbox.store.db import write_meta
+from tipbox.store.desks import DEFAULT_DESK
 from tipbox.store.files import write_atomically
 
 __all__ = [
@@ -159,6 +160,7 @@ def _record_first_key(
             holders=[(RECOVERY, recovery.recipient())],
             state="active",
             created_hour=created_hour,
+            desk_id=DEFAULT_DESK,
         )
 
 

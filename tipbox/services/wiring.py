@@ -30,6 +30,9 @@ from tipbox.services.audit import Audit
 from tipbox.services.custody.key_files import KeyFiles
 from tipbox.services.custody.keyring import Keyring
 from tipbox.services.custody.rotation import Rotation
+from tipbox.services.desks.desks import Desks
+from tipbox.services.desks.moves import SourceMoves
+from tipbox.services.desks.questions import Questions
 from tipbox.services.inbox.conversations import Inbox
 from tipbox.services.inbox.notes import Notes
 from tipbox.services.inbox.search import Search
@@ -59,6 +62,8 @@ class Instance:
     sources: Sources
     instance_settings: SettingsStore
     sent_forms: SentForms
+    desks: Desks
+    questions: Questions
 
     def close(self) -> None:
         """Release the database connections."""
@@ -95,6 +100,7 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
         settings.slots_dir, salt=instance_secrets.instance_salt, params=_codename_params(store)
     )
     keyring = Keyring(store.db)
+    audit = Audit(store.db, clock=now)
     return Instance(
         settings=settings,
         secrets=instance_secrets,
@@ -110,6 +116,8 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
         ),
         instance_settings=instance_settings,
         sent_forms=SentForms(store.db, clock=now),
+        desks=Desks(store, keyring, KeyFiles(settings.keys_dir), audit=audit, now=now),
+        questions=Questions(store.db, audit=audit),
     )
 
 
@@ -147,6 +155,7 @@ class AdminServices:
     accounts: ReviewerAdmin
     audit: Audit
     key_files: KeyFiles
+    moves: SourceMoves
 
     @classmethod
     def open(
@@ -168,6 +177,7 @@ class AdminServices:
             accounts=accounts,
             audit=audit,
             key_files=key_files,
+            moves=SourceMoves(instance.store, instance.keyring, audit=audit),
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import typing as t
 
-from flask import g
+from flask import g, request
 
 from tipbox.source.session import current_login
 from tipbox.web import instance
@@ -27,12 +27,19 @@ _KEY = "tipbox_draft"
 
 
 def current_draft() -> Draft:
-    """This request's draft, started for the logged-in source (if any)."""
+    """This request's draft, started for the logged-in source (if any), else for the desk
+    the form names (see :meth:`~tipbox.services.submissions.intake.Submissions.start`)."""
     draft: Draft | None = g.get(_KEY)
     if draft is None:
-        draft = instance().submissions.start(current_login())
+        draft = instance().submissions.start(current_login(), _desk_asked())
         setattr(g, _KEY, draft)
     return draft
+
+
+def _desk_asked() -> int | None:
+    """The desk a new source chose (``?desk=<slug>`` on the form's action), if any."""
+    slug = request.args.get("desk")
+    return None if slug is None else instance().desks.by_slug(slug).id
 
 
 def commit_draft(*, want_codename: bool) -> Receipt:

@@ -13,7 +13,10 @@ import typing as t
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from tipbox.errors import AuthenticationFailed
+from tipbox.errors import AuthenticationFailed, NotFound
+from tipbox.services.custody.keyring import NewsroomKey
+from tipbox.services.desks.desks import Desk
+from tipbox.services.desks.questions import answers_from
 from tipbox.services.instance_settings import DEFAULT_ORGANISATION
 from tipbox.services.submissions.receipts import ShownReceipt
 from tipbox.source.drafts import commit_draft, current_draft
@@ -65,7 +68,7 @@ def _wrong_address() -> bool:
 def index() -> str:
     if current_login() is not None or request.args:
         return _render_index()
-    key = (str(current_locale()), _wrong_address(), instance().keyring.active_key().fingerprint,
+    key = (str(current_locale()), _wrong_address(), _desk_facts(),
            instance().instance_settings.current())
     return page_cache().get(key, _render_index)
 
@@ -74,23 +77,80 @@ def _render_index() -> str:
     opened = instance()
     profile = opened.instance_settings.current()
     organisation = profile.organisation if profile.organisation != DEFAULT_ORGANISATION else None
+    language = current_locale().language
+    desk_keys = [(desk.text(language), desk.is_open, key.fingerprint)
+                 for desk, key in desks_with_keys()]
     return render_template(
         "source/index.html",
-        fingerprint=opened.keyring.active_key().fingerprint,
+        fingerprint=desk_keys[0][2],
+        desk_keys=desk_keys if len(desk_keys) > 1 else [],
         organisation=organisation,
-        landing_text=profile.landing_for(current_locale().language),
+        landing_text=profile.landing_for(language),
     )
+
+
+def desks_with_keys() -> list[tuple[Desk, NewsroomKey]]:
+    """Every desk with its active key, in the order sources see them."""
+    keys = instance().keyring.active_keys()
+    return [(desk, keys[desk.id]) for desk in instance().desks.all() if desk.id in keys]
+
+
+def _desk_facts() -> tuple[tuple[str, bool, str, str, str], ...]:
+    """What the landing page shows of the desks, as a cache key."""
+    language = current_locale().language
+    return tuple((desk.slug, desk.is_open, desk.text(language).name,
+                  desk.text(language).description, key.fingerprint)
+                 for desk, key in desks_with_keys())
 
 
 @bp.get("/public-key")
 def public_key() -> Response:
-    key = instance().keyring.active_key()
-    return Response(f"{key.recipient}\n", mimetype="text/plain")
+    """The desks' public keys as an age recipients file (one line for a single desk)."""
+    pairs = desks_with_keys()
+    if len(pairs) == 1:
+        return Response(f"{pairs[0][1].recipient}\n", mimetype="text/plain")
+    language = current_locale().language
+    text = "".join(f"# {desk.text(language).name} ({desk.slug}): {key.fingerprint}\n"
+                   f"{key.recipient}\n" for desk, key in pairs)
+    return Response(text, mimetype="text/plain")
+
+
+@bp.get("/public-key/<slug>")
+def desk_public_key(slug: str) -> Response:
+    """One desk's public key."""
+    keys = instance().keyring.active_keys()
+    desk = instance().desks.by_slug(slug)
+    if desk.id not in keys:
+        raise NotFound("no such desk")
+    return Response(f"{keys[desk.id].recipient}\n", mimetype="text/plain")
 
 
 @bp.get("/submit")
 def submit_form() -> str:
-    return render_template("source/submit.html")
+    """The form; first a choice of desk when several are open to a new source."""
+    login = current_login()
+    if login is not None:
+        desk = instance().desks.get(instance().desks.desk_of_source(login.source_id))
+        return render_template("source/submit.html", **form_context(desk, shown_desk=False))
+    open_desks = instance().desks.open_to_sources()
+    if len(open_desks) == 1:
+        return render_template("source/submit.html",
+                               **form_context(open_desks[0], shown_desk=False))
+    asked = request.args.get("desk")
+    chosen = next((desk for desk in open_desks if desk.slug == asked), None)
+    if chosen is None:
+        return render_template("source/choose_desk.html", desks=open_desks,
+                               unknown=asked is not None)
+    return render_template("source/submit.html", **form_context(chosen, shown_desk=True))
+
+
+def form_context(desk: Desk, *, shown_desk: bool) -> dict[str, object]:
+    """What the submission form needs for a desk: its questions and where to send."""
+    return {
+        "desk": desk if shown_desk else None,
+        "questions": instance().questions.of_desk(desk.id),
+        "submit_action": url_for("source.submit", desk=desk.slug) if shown_desk else None,
+    }
 
 
 @bp.post("/submit")
@@ -107,9 +167,14 @@ def submit() -> BaseResponse:
 
 def _commit_submission() -> ShownReceipt:
     message = request.form.get("message", "")
-    if not message.strip() and t.cast(UploadRequest, request).upload_stats.file_bytes == 0:
+    draft = current_draft()
+    questions = instance().questions.of_desk(draft.desk_id)
+    answers = answers_from(questions, request.form, current_locale().language)
+    if (not message.strip() and not answers
+            and t.cast(UploadRequest, request).upload_stats.file_bytes == 0):
         raise EmptySubmission("neither a message nor a non-empty file")
-    current_draft().add_message(message)
+    draft.add_answers(answers)
+    draft.add_message(message)
     want_codename = current_login() is None and "no_codename" not in request.form
     return ShownReceipt.of(commit_draft(want_codename=want_codename))
 
@@ -149,7 +214,9 @@ def replies() -> BaseResponse | str:
     if source_login is None:
         refuse_ended_session()
         return redirect(url_for(".login_form"), code=303)
-    return render_template("source/replies.html", replies=instance().sources.replies(source_login))
+    desk = instance().desks.get(instance().desks.desk_of_source(source_login.source_id))
+    return render_template("source/replies.html", replies=instance().sources.replies(source_login),
+                           **form_context(desk, shown_desk=False))
 
 
 @bp.post("/replies/delete")

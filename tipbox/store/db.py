@@ -320,12 +320,71 @@ _V8_SENT_FORMS: Migration = (
     "CREATE INDEX sent_forms_by_expiry ON sent_forms (expires_hour)",
 )
 
+# Desks (issue 15): one instance, several teams. Each desk has its own
+# newsroom keys (granted only to its members and the recovery recipient), its
+# members, its questions and its sources. An instance made before becomes one
+# desk, "newsroom", holding every key and source, with every account a member.
+# SQLite cannot add a REFERENCES column with a default while foreign keys are
+# on, so the two desk_id columns start NULL, are filled, and triggers refuse
+# NULL from then on.
+_V9_DESKS: Migration = (
+    """CREATE TABLE desks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        slug TEXT NOT NULL UNIQUE
+            CHECK (length(slug) BETWEEN 1 AND 40 AND slug NOT GLOB '*[^a-z0-9-]*'),
+        texts TEXT NOT NULL CHECK (json_valid(texts)),
+        open INTEGER NOT NULL DEFAULT 1 CHECK (open IN (0, 1)),
+        position INTEGER NOT NULL,
+        created_hour INTEGER NOT NULL
+    ) STRICT""",
+    """CREATE TABLE desk_members (
+        desk_id INTEGER NOT NULL REFERENCES desks (id) ON DELETE CASCADE,
+        reviewer_id INTEGER NOT NULL REFERENCES reviewers (id) ON DELETE CASCADE,
+        PRIMARY KEY (desk_id, reviewer_id)
+    ) STRICT, WITHOUT ROWID""",
+    "CREATE INDEX desk_members_by_reviewer ON desk_members (reviewer_id, desk_id)",
+    """CREATE TABLE desk_questions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        desk_id INTEGER NOT NULL REFERENCES desks (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('short', 'long', 'choice')),
+        texts TEXT NOT NULL CHECK (json_valid(texts)),
+        required INTEGER NOT NULL DEFAULT 0 CHECK (required IN (0, 1))
+    ) STRICT""",
+    "CREATE INDEX desk_questions_by_desk ON desk_questions (desk_id, position, id)",
+    """INSERT INTO desks (id, slug, texts, open, position, created_hour)
+        VALUES (1, 'newsroom', '{"en": {"name": "Newsroom", "description": ""}}', 1, 0,
+                unixepoch() - unixepoch() % 3600)""",
+    "ALTER TABLE newsroom_keys ADD COLUMN desk_id INTEGER REFERENCES desks (id)",
+    "UPDATE newsroom_keys SET desk_id = 1",
+    "ALTER TABLE sources ADD COLUMN desk_id INTEGER REFERENCES desks (id)",
+    "UPDATE sources SET desk_id = 1",
+    "INSERT INTO desk_members (desk_id, reviewer_id) SELECT 1, id FROM reviewers",
+    "DROP INDEX newsroom_keys_one_active",
+    "CREATE UNIQUE INDEX newsroom_keys_one_active ON newsroom_keys (desk_id)"
+    " WHERE state = 'active'",
+    "CREATE INDEX newsroom_keys_by_desk ON newsroom_keys (desk_id, id)",
+    "CREATE INDEX sources_by_desk_seq ON sources (desk_id, activity_seq DESC, id DESC)",
+    "CREATE INDEX sources_by_desk_star_seq ON sources"
+    " (desk_id, starred DESC, activity_seq DESC, id DESC)",
+    *(
+        f"""CREATE TRIGGER {table}_need_a_desk_{event} BEFORE {event.upper()}
+        ON {table} WHEN NEW.desk_id IS NULL
+        BEGIN
+            SELECT RAISE(ABORT, 'every {what} belongs to a desk');
+        END"""
+        for table, what in (("newsroom_keys", "key"), ("sources", "source"))
+        for event in ("insert", "update")
+    ),
+)
+
 #: Forward migrations, in order. Migration ``i`` takes the schema from
 #: version ``i`` to ``i + 1``. Append only; never edit a released one.
 MIGRATIONS: tuple[Migration, ...] = (
     _V1, _V2_REVIEWERS, _V3_ADMIN, _V4_SOURCE_SESSIONS, _V5_LOGIN_THROTTLE, _V6_WORKSPACE,
     _V7_NOTIFY_PREFERENCES,
     _V8_SENT_FORMS,
+    _V9_DESKS,
 )
 
 

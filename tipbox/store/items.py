@@ -108,9 +108,10 @@ def source_by_lookup_id(conn: sqlite3.Connection, lookup_id: bytes) -> sqlite3.R
 
 
 def source_reply_recipient(conn: sqlite3.Connection, source_id: int) -> sqlite3.Row | None:
-    """The source's ``reply_recipient`` (NULL: no codename); None for no such source."""
+    """The source's ``reply_recipient`` (NULL: no codename) and ``desk_id``; None for no
+    such source."""
     row: sqlite3.Row | None = conn.execute(
-        "SELECT reply_recipient FROM sources WHERE id = ?", (source_id,)
+        "SELECT reply_recipient, desk_id FROM sources WHERE id = ?", (source_id,)
     ).fetchone()
     return row
 
@@ -263,16 +264,18 @@ def insert_source(
     reply_recipient: str | None,
     *,
     created_hour: int,
+    desk_id: int,
 ) -> int:
-    """Insert a new source; return its id.
+    """Insert a new source of a desk; return its id.
 
     :class:`sqlite3.IntegrityError` naming ``designation`` if that
     designation is taken (the caller draws another).
     """
     row = conn.execute(
         "INSERT INTO sources (designation, lookup_id, reply_recipient, created_hour,"  # noqa: S608
-        f" last_activity_hour, activity_seq) VALUES (?, ?, ?, ?, ?, {_NEXT_SEQ}) RETURNING id",
-        (designation, lookup_id, reply_recipient, created_hour, created_hour),
+        f" last_activity_hour, activity_seq, desk_id) VALUES (?, ?, ?, ?, ?, {_NEXT_SEQ}, ?)"
+        " RETURNING id",
+        (designation, lookup_id, reply_recipient, created_hour, created_hour, desk_id),
     ).fetchone()
     return int(row[0])
 
@@ -406,7 +409,8 @@ _SUMMARY_SELECT = (
 class SourceFilter:
     """Which sources a page lists; ``None`` means "any". Hours are inclusive.
 
-    ``ids`` restricts the page to those sources (a search's results).
+    ``ids`` restricts the page to those sources (a search's results);
+    ``desks`` to the sources of those desks (the reviewer's own).
     """
 
     status: str | None = None
@@ -418,6 +422,7 @@ class SourceFilter:
     from_hour: int | None = None
     to_hour: int | None = None
     ids: Sequence[int] | None = None
+    desks: Sequence[int] | None = None
 
 
 _UNREAD = (
@@ -456,6 +461,9 @@ def conditions_of(chosen: SourceFilter) -> tuple[list[str], list[object]]:
     if chosen.ids is not None:
         parts.append("s.id IN (SELECT value FROM json_each(?))")
         params.append(json.dumps([int(i) for i in chosen.ids]))
+    if chosen.desks is not None:
+        parts.append("s.desk_id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps([int(i) for i in chosen.desks]))
     return parts, params
 
 
@@ -605,15 +613,25 @@ def items_under_retired_keys(
 ) -> list[sqlite3.Row]:
     """Up to ``limit`` items past id ``after`` whose key is retired, in id order.
 
-    Each row: ``id, key_id, kind, header, source_deleted_hour`` and the source's
-    ``reply_recipient``.
+    Each row: ``id, key_id, kind, header, source_deleted_hour``, the source's
+    ``reply_recipient`` and the ``desk_id`` of the item's key.
     """
     return conn.execute(
-        "SELECT i.id, i.key_id, i.kind, i.header, i.source_deleted_hour, s.reply_recipient"
-        " FROM items i"
+        "SELECT i.id, i.key_id, i.kind, i.header, i.source_deleted_hour, s.reply_recipient,"
+        " k.desk_id FROM items i"
         " JOIN newsroom_keys k ON k.id = i.key_id JOIN sources s ON s.id = i.source_id"
         " WHERE k.state = 'retired' AND i.id > ? ORDER BY i.id LIMIT ?",
         (after, limit),
+    ).fetchall()
+
+
+def items_of_source_to_move(conn: sqlite3.Connection, source_id: int) -> list[sqlite3.Row]:
+    """Every item of a source with what re-wrapping it needs: ``id, key_id, kind, header,
+    source_deleted_hour`` and the source's ``reply_recipient``, in id order."""
+    return conn.execute(
+        "SELECT i.id, i.key_id, i.kind, i.header, i.source_deleted_hour, s.reply_recipient"
+        " FROM items i JOIN sources s ON s.id = i.source_id WHERE i.source_id = ? ORDER BY i.id",
+        (source_id,),
     ).fetchall()
 
 
@@ -622,7 +640,7 @@ def replace_header(
     item_id: int,
     *,
     old: tuple[int, bytes],
-    new: tuple[int, bytes],
+    new: tuple[int | None, bytes],
 ) -> bool:
     """Give an item a new ``(key_id, header)`` if it still has ``old``; whether it had."""
     cursor = conn.execute(

@@ -20,6 +20,7 @@ __all__ = [
     "key_row",
     "key_rows",
     "key_rows_with_counts",
+    "live_key",
     "live_key_id",
     "retire_active_key",
     "retired_hour_of",
@@ -37,11 +38,17 @@ def delete_grants_of(conn: sqlite3.Connection, holder: str, recipient: str) -> N
 
 def live_key_id(conn: sqlite3.Connection, recipient: str) -> int | None:
     """The id of the newsroom key of ``recipient`` unless it is destroyed, or ``None``."""
+    found = live_key(conn, recipient)
+    return None if found is None else found[0]
+
+
+def live_key(conn: sqlite3.Connection, recipient: str) -> tuple[int, int] | None:
+    """``(id, desk_id)`` of the key of ``recipient`` unless it is destroyed, or ``None``."""
     row = conn.execute(
-        "SELECT id FROM newsroom_keys WHERE recipient = ? AND state != 'destroyed'",
+        "SELECT id, desk_id FROM newsroom_keys WHERE recipient = ? AND state != 'destroyed'",
         (recipient,),
     ).fetchone()
-    return None if row is None else int(row[0])
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
 def held_key_recipients(conn: sqlite3.Connection, holder: str) -> set[str]:
@@ -65,12 +72,14 @@ def insert_newsroom_key(
     kind: str,
     state: str,
     created_hour: int,
+    desk_id: int,
 ) -> sqlite3.Row:
-    """Record a new key; returns its row (a unique index allows one ``active`` key)."""
+    """Record a new key of a desk; returns its row (a unique index allows one ``active``
+    key per desk)."""
     row: sqlite3.Row = conn.execute(
-        "INSERT INTO newsroom_keys (recipient, fingerprint, kind, state, created_hour)"
-        " VALUES (?, ?, ?, ?, ?) RETURNING *",
-        (recipient, fingerprint, kind, state, created_hour),
+        "INSERT INTO newsroom_keys (recipient, fingerprint, kind, state, created_hour, desk_id)"
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+        (recipient, fingerprint, kind, state, created_hour, desk_id),
     ).fetchone()
     return row
 
@@ -101,10 +110,10 @@ def key_row(conn: sqlite3.Connection, key_id: int) -> sqlite3.Row | None:
     return row
 
 
-def active_key_row(conn: sqlite3.Connection) -> sqlite3.Row | None:
-    """The active key; None before ``init``."""
+def active_key_row(conn: sqlite3.Connection, desk_id: int) -> sqlite3.Row | None:
+    """The active key of a desk; None before ``init`` (or for no such desk)."""
     row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM newsroom_keys WHERE state = 'active'"
+        "SELECT * FROM newsroom_keys WHERE state = 'active' AND desk_id = ?", (desk_id,)
     ).fetchone()
     return row
 
@@ -127,12 +136,14 @@ def key_rows_with_counts(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def retire_active_key(conn: sqlite3.Connection, retired_hour: int) -> sqlite3.Row | None:
-    """Mark the active key retired at ``retired_hour``; its row, or None if none was active."""
+def retire_active_key(
+    conn: sqlite3.Connection, desk_id: int, retired_hour: int
+) -> sqlite3.Row | None:
+    """Mark a desk's active key retired at ``retired_hour``; its row, or None if none was."""
     row: sqlite3.Row | None = conn.execute(
         "UPDATE newsroom_keys SET state = 'retired', retired_hour = ?"
-        " WHERE state = 'active' RETURNING *",
-        (retired_hour,),
+        " WHERE state = 'active' AND desk_id = ? RETURNING *",
+        (retired_hour, desk_id),
     ).fetchone()
     return row
 
@@ -154,9 +165,11 @@ def destroy_key(conn: sqlite3.Connection, key_id: int) -> sqlite3.Row:
     return row
 
 
-def enabled_reviewer_recipients(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    """``id, recipient`` of every reviewer account that is not disabled, by id: the
-    holders a new key is granted to."""
+def enabled_reviewer_recipients(conn: sqlite3.Connection, desk_id: int) -> list[sqlite3.Row]:
+    """``id, recipient`` of every member of the desk whose account is not disabled, by id:
+    the holders a new key of the desk is granted to."""
     return conn.execute(
-        "SELECT id, recipient FROM reviewers WHERE disabled = 0 ORDER BY id"
+        "SELECT r.id, r.recipient FROM reviewers r JOIN desk_members m ON m.reviewer_id = r.id"
+        " WHERE m.desk_id = ? AND r.disabled = 0 ORDER BY r.id",
+        (desk_id,),
     ).fetchall()

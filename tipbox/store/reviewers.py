@@ -285,13 +285,17 @@ def notify_watchers(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     """Enabled, active reviewers who want notices at an address of their own.
 
     Columns ``id, notify, notify_email``, and two flags: ``new_source`` (a
-    source newer than their mark exists) and ``assigned_activity`` (a
-    submission newer than their mark, on a source assigned to them, exists).
+    source newer than their mark exists on one of their desks) and
+    ``assigned_activity`` (a submission newer than their mark, on a source of
+    their desks assigned to them, exists).
     """
     return conn.execute(
         "SELECT r.id, r.notify, r.notify_email,"
-        " EXISTS (SELECT 1 FROM sources s WHERE s.id > r.notified_source) AS new_source,"
+        " EXISTS (SELECT 1 FROM sources s JOIN desk_members m ON m.desk_id = s.desk_id"
+        "  WHERE m.reviewer_id = r.id AND s.id > r.notified_source) AS new_source,"
         " EXISTS (SELECT 1 FROM assignments a JOIN submissions s ON s.source_id = a.source_id"
+        "  JOIN sources o ON o.id = a.source_id"
+        "  JOIN desk_members m ON m.desk_id = o.desk_id AND m.reviewer_id = r.id"
         "  WHERE a.reviewer_id = r.id AND s.id > r.notified_submission) AS assigned_activity"
         " FROM reviewers r WHERE r.disabled = 0 AND r.active = 1 AND r.notify != 'none'"
         " AND r.notify_email IS NOT NULL ORDER BY r.id"

@@ -33,6 +33,7 @@ from hashlib import sha256
 from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
+from tipbox.services.desks.questions import MAX_LONG_CHARS, MAX_QUESTIONS, MAX_SHORT_CHARS
 from tipbox.web.errors import install_error_pages
 from tipbox.web.headers import install_security_headers
 from tipbox.web.i18n import N_, format_number, gettext, install_i18n, ngettext
@@ -70,6 +71,8 @@ class LimitsText:
     max_message_chars: str
     #: The unformatted count, for choosing the plural form of "characters".
     message_chars: int
+    short_answer: int = MAX_SHORT_CHARS
+    long_answer: int = MAX_LONG_CHARS
 
     @classmethod
     def of(cls, settings: Settings) -> LimitsText:
@@ -93,6 +96,10 @@ def human_size(size: int) -> str:
     return ngettext("%(size)s byte", "%(size)s bytes", size, size=format_number(size))
 
 
+#: The most bytes the answers to a desk's questions may take (all long, all 4-byte characters).
+ANSWERS_BYTES = MAX_QUESTIONS * MAX_LONG_CHARS * BYTES_PER_CHAR
+
+
 def upload_limits(settings: Settings) -> UploadLimits:
     """The per-request parsing bounds derived from the settings."""
     max_field_bytes = settings.max_message_chars * BYTES_PER_CHAR + 1024
@@ -100,8 +107,8 @@ def upload_limits(settings: Settings) -> UploadLimits:
         max_files=settings.max_files,
         max_file_bytes=settings.max_upload_bytes,
         max_field_bytes=max_field_bytes,
-        max_fields=MAX_FORM_FIELDS,
-        max_text_bytes=max_field_bytes + FORM_FIELDS_BYTES,
+        max_fields=MAX_FORM_FIELDS + MAX_QUESTIONS,
+        max_text_bytes=max_field_bytes + FORM_FIELDS_BYTES + ANSWERS_BYTES,
         max_form_body=form_limit(settings),
         max_upload_body=body_limit(settings),
     )
@@ -113,10 +120,11 @@ def app_secret(instance_secret: bytes, app_name: str) -> bytes:
 
 
 def body_limit(settings: Settings) -> int:
-    """Largest upload body accepted: all files, the longest message, framing."""
+    """Largest upload body accepted: all files, the longest message and answers, framing."""
     return (
         settings.max_upload_bytes
         + settings.max_message_chars * BYTES_PER_CHAR
+        + ANSWERS_BYTES
         + FORM_OVERHEAD_BYTES
     )
 

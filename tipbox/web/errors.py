@@ -262,6 +262,45 @@ CODES: dict[str, Outcome] = {
         n))),
     "date_invalid": _entry(400, "bad_request", N_(
         "a date is not understood (use YYYY-MM-DD HH:00)")),
+    # -- desks (issue 15): the source's choice and answers, then the admin pages
+    "choose_desk": _entry(400, "refused", N_(
+        "Please choose the team your information is for.")),
+    "no_such_desk": _entry(404, "refused", N_(
+        "That team does not exist or no longer accepts new sources. Please choose another.")),
+    "answer_required": _entry(400, "refused", N_(
+        "Please answer the question \u201c%(question)s\u201d.")),
+    "answer_not_a_choice": _entry(400, "refused", N_(
+        "Please choose one of the options of the question \u201c%(question)s\u201d.")),
+    "answer_one_line": _entry(400, "refused", N_(
+        "The answer to \u201c%(question)s\u201d must fit on one line.")),
+    "answer_too_long": _entry(400, "refused", _counted(lambda n, p: ngettext(
+        "The answer to \u201c%(question)s\u201d has at most %(num)d character.",
+        "The answer to \u201c%(question)s\u201d has at most %(num)d characters.", n,
+        question=p["question"]))),
+    "desk_name": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "a desk's name has 1 to %(num)d printable character",
+        "a desk's name has 1 to %(num)d printable characters", n))),
+    "desk_description": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "a desk's description has at most %(num)d character",
+        "a desk's description has at most %(num)d characters", n))),
+    "desk_slug": _entry(400, "bad_request", N_(
+        "a desk's short name has 1 to 40 letters a-z, digits and hyphens")),
+    "desk_slug_taken": _entry(400, "bad_request", N_("a desk with that short name exists")),
+    "not_a_member": _entry(400, "bad_request", N_(
+        "%(name)s is not a member of this source's desk and could not read it")),
+    "question_kind": _entry(400, "bad_request", N_("unknown kind of question")),
+    "question_text": _entry(400, "bad_request", N_(
+        "a question needs a label of at most 200 printable characters")),
+    "question_choices": _entry(400, "bad_request", N_(
+        "a choice has 2 to 20 options, as many in every language")),
+    "too_many_questions": _entry(400, "bad_request", _counted(lambda n, p: ngettext(
+        "a desk has at most %(num)d question", "a desk has at most %(num)d questions", n))),
+    "same_desk": _entry(400, "bad_request", N_("the source is already on that desk")),
+    "source_changed": _entry(409, "bad_request", N_(
+        "the source changed meanwhile: try again")),
+    "move_needs_keys": _entry(400, "bad_request", N_(
+        "you do not hold the key of every item of this source: move it as a member of its"
+        " desk, or on the command line with the recovery identity")),
 }
 
 #: Only these params name something in English (a field, marked with ``N_``) to translate.
@@ -343,10 +382,13 @@ def refusal_context(error: BaseException) -> dict[str, str | None]:
 
     ``refused_limit`` is a setting's fixed name (``max_message_chars``,
     ``max_upload_bytes``...) from ``params["limit"]``; the page words it and
-    shows the limit's value in the request's language.
+    shows the limit's value in the request's language. ``refusal`` is the
+    code's wording (:func:`explain`): made from the table and the error's
+    params, never from submitted text.
     """
     limit = error.params.get("limit") if isinstance(error, errors.TipboxError) else None
-    return {"refused_limit": limit if isinstance(limit, str) else None}
+    wording = explain(error)[1] if isinstance(error, errors.TipboxError) else None
+    return {"refused_limit": limit if isinstance(limit, str) else None, "refusal": wording}
 
 
 def _with_headers_of(error: BaseException, response: Response) -> Response:

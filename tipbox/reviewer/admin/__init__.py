@@ -1,4 +1,5 @@
-"""The admin pages of the reviewer app (issue 5): accounts, keys, retention, settings, audit.
+"""The admin pages of the reviewer app (issue 5): accounts, keys, desks, retention, settings,
+audit.
 
 :func:`install_admin` registers the ``admin`` blueprint under ``/admin`` and
 the periodic retention purge. Contract:
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from tipbox.reviewer.admin import desks
 from tipbox.reviewer.admin.tasks import PeriodicPurge
 from tipbox.reviewer.admin.views import bp
 
@@ -27,4 +29,5 @@ __all__ = ["install_admin"]
 def install_admin(app: Flask) -> None:
     """Register the admin blueprint and the hourly retention purge on the reviewer app."""
     app.register_blueprint(bp)
+    app.register_blueprint(desks.bp)
     app.before_request(PeriodicPurge())

@@ -42,7 +42,8 @@ def render(template: str, status: int = 200, /, **context: object) -> Page:
 def reviewers(status: int = 200, **context: object) -> Page:
     me = current_session().reviewer_id
     return render(
-        "reviewers.html", status, accounts=admin_services().accounts.accounts(), me=me, **context
+        "reviewers.html", status, accounts=admin_services().accounts.accounts(), me=me,
+        desks=admin_services().instance.desks.all(), **context
     )
 
 
@@ -58,6 +59,7 @@ def keys(status: int = 200, *, report: RewrapReport | None = None, **context: ob
     return render(
         "keys.html",
         status,
+        desks=admin_services().instance.desks.all(),
         statuses=statuses,
         pending=rotation.pending(),
         total=total,

@@ -21,6 +21,7 @@ from tipbox.reviewer.admin.access import admin_services
 from tipbox.reviewer.admin.logo_upload import uploaded_logo
 from tipbox.reviewer.guard import admin_required, current_session
 from tipbox.services.accounts.totp import qr_svg
+from tipbox.services.desks.desks import DEFAULT_DESK
 from tipbox.web.errors import explain
 from tipbox.web.i18n import gettext, ngettext
 
@@ -67,12 +68,20 @@ def add_reviewer() -> Page:
         username = forms.username(request.form)
         is_admin = request.form.get("is_admin") == "1"
         _, enrolment = admin_services().accounts.add(
-            username, is_admin=is_admin, identities=current_session().identities(), by=_me()
+            username, is_admin=is_admin, identities=current_session().identities(),
+            desks=_chosen_desks(), by=_me()
         )
     except InvalidInput as error:
         status, message = explain(error)
         return pages.reviewers(status, error=message)
     return pages.enrolment(enrolment, qr_svg(enrolment.uri), gettext("New account"))
+
+
+def _chosen_desks() -> list[int] | None:
+    """The desks ticked for a new account; ``None`` (the only desk) on a one-desk instance."""
+    if len(admin_services().instance.desks.all()) == 1:
+        return None
+    return forms.item_ids(request.form.getlist("desk"))
 
 
 @bp.post("/reviewers/<id:reviewer_id>/<action>")
@@ -153,9 +162,11 @@ def rotate() -> Page:
     means for the fingerprint that sources compare in print, and asks first.
     """
     services = admin_services()
+    desk = services.instance.desks.get(forms.item_id(request.form.get("desk", str(DEFAULT_DESK))))
     if request.form.get("confirm") != "yes":
-        return pages.render("confirm_rotate.html", current=services.instance.keyring.active_key())
-    rotated = services.rotation.rotate(by=_me())
+        return pages.render("confirm_rotate.html", desk=desk,
+                            current=services.instance.keyring.active_key(desk.id))
+    rotated = services.rotation.rotate(desk.id, by=_me())
     pages.add_to_session([rotated.identity])
     return pages.keys(
         message=gettext("The new key %(key)s is active.", key=rotated.key.fingerprint),

@@ -42,6 +42,7 @@ from tipbox.services.accounts.totp import Enrolment
 from tipbox.services.audit import Audit
 from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.store.db import Database
+from tipbox.store.desks import all_desk_ids, desk_ids_of_reviewer
 from tipbox.store.reviewers import (
     account_state,
     accounts_with_grants,
@@ -124,13 +125,17 @@ class ReviewerAdmin:
         *,
         is_admin: bool,
         identities: Sequence[KeyIdentity] = (),
+        desks: Sequence[int] | None = None,
         by: str | None = None,
     ) -> tuple[Account, Enrolment]:
         """Create a pending account (one-time password and TOTP secret, shown once).
 
-        ``identities``: the newsroom identities to grant right away.
+        ``desks``: the desks it joins (``None``: the only desk, if there is
+        one); ``identities``: the newsroom identities to grant right away (only
+        those of its desks reach it).
         """
-        account, enrolment = self._create(username, is_admin=is_admin, identities=identities)
+        account, enrolment = self._create(username, is_admin=is_admin, identities=identities,
+                                          desks=desks)
         self._audit.record("add reviewer", reviewer=by, target=username)
         return account, enrolment
 
@@ -202,37 +207,48 @@ class ReviewerAdmin:
         try:
             existing = self._reviewers.by_username(username)
         except NotFound:
-            _, enrolment = self._create(username, is_admin=True, identities=identities)
+            _, enrolment = self._create(username, is_admin=True, identities=identities,
+                                        desks=self._all_desks())
         else:
             if self.get(existing.id).disabled:
                 raise InvalidInput(
                     f"{username} is disabled: enable it first (python -m tipbox reviewers"
                     f" enable {username}) or recover onto a new name"
                 )
-            enrolment = self._recreate(existing.id, identities, is_admin=True)
+            enrolment = self._recreate(existing.id, identities, is_admin=True,
+                                       desks=self._all_desks())
         self._audit.record("recover admin", reviewer=by, target=username)
         return enrolment
 
+    def _all_desks(self) -> list[int]:
+        """Break-glass recovery reaches every desk."""
+        with self._db.reading() as conn:
+            return all_desk_ids(conn)
+
     def _create(
-        self, username: str, *, is_admin: bool, identities: Sequence[KeyIdentity]
+        self, username: str, *, is_admin: bool, identities: Sequence[KeyIdentity],
+        desks: Sequence[int] | None,
     ) -> tuple[Account, Enrolment]:
-        account, enrolment = self._reviewers.create(username, is_admin=is_admin)
+        account, enrolment = self._reviewers.create(username, is_admin=is_admin, desks=desks)
         if identities:
             self._reviewers.grant(account, identities)
         return account, enrolment
 
     def _recreate(
-        self, reviewer_id: int, identities: Sequence[KeyIdentity], *, is_admin: bool | None
+        self, reviewer_id: int, identities: Sequence[KeyIdentity], *, is_admin: bool | None,
+        desks: Sequence[int] | None = None,
     ) -> Enrolment:
-        """Delete and re-create under the same name; ``is_admin`` overrides the role."""
+        """Delete and re-create under the same name; ``is_admin`` overrides the role and
+        ``desks`` the desks it is a member of (by default, those it was)."""
         with self._db.transaction() as conn:
             row = _row(conn, reviewer_id)
+            kept = desk_ids_of_reviewer(conn, reviewer_id) if desks is None else list(desks)
             _revoke_access(conn, reviewer_id, str(row["username"]))
             delete_account(conn, reviewer_id)
         self._db.checkpoint()
         role = bool(row["is_admin"]) if is_admin is None else is_admin
         account, enrolment = self._reviewers.create(
-            str(row["username"]), is_admin=role, disabled=bool(row["disabled"])
+            str(row["username"]), is_admin=role, disabled=bool(row["disabled"]), desks=kept
         )
         if identities:
             self._reviewers.grant(account, identities)  # a no-op for a disabled account

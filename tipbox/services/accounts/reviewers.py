@@ -75,7 +75,8 @@ from tipbox.services.custody.unlock import (
     seal_identity,
 )
 from tipbox.store.db import Database, hour
-from tipbox.store.keys import held_key_recipients, live_key_id
+from tipbox.store.desks import add_member, is_member, only_desk
+from tipbox.store.keys import held_key_recipients, live_key
 from tipbox.store.reviewers import (
     Credentials,
     account_row,
@@ -226,8 +227,12 @@ class Reviewers:
         disabled: bool = False,
         password: str | None = None,
         now: float | None = None,
+        desks: Sequence[int] | None = None,
     ) -> tuple[Account, Enrolment]:
         """Create a pending account with a fresh identity and TOTP secret.
+
+        The account joins ``desks``; ``None`` means the only desk when the
+        instance has one (as every account did before desks), else none.
 
         The password (default: a generated passphrase) is one-time: the
         account becomes active only through :meth:`complete_enrolment`,
@@ -247,6 +252,8 @@ class Reviewers:
                     conn, username, is_admin=is_admin, disabled=disabled, recipient=recipient,
                     credentials=credentials, created_hour=hour(self._now(now)),
                 )
+                for desk_id in only_desk(conn) if desks is None else desks:
+                    add_member(conn, desk_id, reviewer_id)
         except sqlite3.IntegrityError:
             raise InvalidInput("that username is taken", code="username_taken") from None
         account = Account(reviewer_id, username, is_admin, False, recipient)
@@ -419,8 +426,10 @@ class Reviewers:
     def grant(self, account: Account, identities: Sequence[KeyIdentity]) -> int:
         """Grant each newsroom identity to ``account`` (an age file to its recipient).
 
-        Identities whose key is unknown or destroyed are skipped; an existing
-        grant is replaced. Returns how many grants were written.
+        Identities whose key is unknown or destroyed, or belongs to a desk the
+        account is not a member of, are skipped: a key reaches only its desk's
+        members. An existing grant is replaced. Returns how many grants were
+        written.
         """
         recipient = parse_recipient(account.recipient)
         written = 0
@@ -428,10 +437,11 @@ class Reviewers:
             if not is_enabled(conn, account.id):
                 return 0  # a disabled (or deleted) account gets no grant
             for identity in identities:
-                key_id = live_key_id(conn, str(identity.recipient()))
-                if key_id is not None:
+                found = live_key(conn, str(identity.recipient()))
+                if found is not None and is_member(conn, found[1], account.id):
                     insert_grant(
-                        conn, key_id, identity, holder=holder_name(account.id), recipient=recipient
+                        conn, found[0], identity, holder=holder_name(account.id),
+                        recipient=recipient,
                     )
                     written += 1
         return written
@@ -486,7 +496,7 @@ class Reviewers:
 def create_first_admin(
     reviewers: Reviewers, keyring: Keyring, recovery_identity: str, *, username: str = "admin"
 ) -> Enrolment:
-    """Create the first admin at ``init`` and grant it every newsroom identity.
+    """Create the first admin at ``init``, a member of every desk, holding every key.
 
     The newsroom identities are opened with the recovery identity (which
     ``init`` has just generated and shows once); the admin gets a one-time
@@ -499,6 +509,6 @@ def create_first_admin(
     newsroom = keyring.open_identities(recovery)
     if not newsroom:
         raise InvalidInput("the recovery identity opens no newsroom key")
-    account, enrolment = reviewers.create(username, is_admin=True)
+    account, enrolment = reviewers.create(username, is_admin=True, desks=keyring.desk_ids())
     reviewers.grant(account, newsroom)
     return enrolment

@@ -1,6 +1,7 @@
 """The public files of the keys directory, kept in step with the keyring (keys/README.md).
 
-- ``newsroom.txt``: the active newsroom recipient (public, mode 0644);
+- ``newsroom.txt``: the active recipient of the first desk (public, mode 0644),
+  and ``newsroom-<slug>.txt`` that of every other desk;
 - ``recovery.txt``: the recovery recipient (public, mode 0644);
 - ``newsroom-<fingerprint>.age``: one newsroom identity encrypted to the
   recovery recipient only (mode 0600).
@@ -38,9 +39,11 @@ class KeyFiles:
         compact = fingerprint(recipient).replace(" ", "")
         return self.path / f"newsroom-{compact}.age"
 
-    def write_active(self, recipient: str) -> None:
-        """Show ``recipient`` as the active newsroom key in ``newsroom.txt``."""
-        self._replace(self.path / "newsroom.txt", f"{recipient}\n".encode("ascii"), PUBLIC_MODE)
+    def write_active(self, recipient: str, *, slug: str, default: bool) -> None:
+        """Show ``recipient`` as a desk's active key: ``newsroom.txt`` for the ``default``
+        (first) desk, ``newsroom-<slug>.txt`` for another."""
+        name = "newsroom.txt" if default else f"newsroom-{slug}.txt"
+        self._replace(self.path / name, f"{recipient}\n".encode("ascii"), PUBLIC_MODE)
 
     def write_recovery(self, recipient: Recipient) -> None:
         """Record the recovery recipient in ``recovery.txt``."""

@@ -1,11 +1,13 @@
 """The newsroom keys and who holds them (DESIGN 5).
 
 A newsroom key is an age identity whose private half is never stored in the
-clear: the database keeps only its public recipient, fingerprint, kind and
-state, plus **grants**, each the identity as an age file encrypted to one
-holder (``"recovery"`` or ``"reviewer:<id>"``). Exactly one key is
-``active`` (new items are encrypted to it); ``retired`` keys still decrypt
-older items; ``destroyed`` keys have no grants left.
+clear: the database keeps only its public recipient, fingerprint, kind,
+state and desk, plus **grants**, each the identity as an age file encrypted
+to one holder (``"recovery"`` or ``"reviewer:<id>"``). Every key belongs to
+one desk (issue 15), and each desk has exactly one ``active`` key (its new
+items are encrypted to it); ``retired`` keys still decrypt older items;
+``destroyed`` keys have no grants left. A desk's keys are granted to the
+recovery recipient and to the desk's members only.
 
 Security contract: nothing in this module writes an identity anywhere but
 into a grant encrypted to its holder; :meth:`Keyring.open_identities` is the
@@ -32,8 +34,10 @@ from tipbox.crypto import (
 from tipbox.errors import NotInitialised
 from tipbox.store import Database
 from tipbox.store.db import read_meta
+from tipbox.store.desks import all_desk_ids
 from tipbox.store.keys import (
     active_key_row,
+    enabled_reviewer_recipients,
     insert_newsroom_key,
     key_row,
     key_rows,
@@ -45,6 +49,7 @@ __all__ = [
     "RECOVERY",
     "KeyIdentity",
     "Keyring",
+    "desk_holders",
     "NewsroomKey",
     "identity_from_seed",
     "insert_grant",
@@ -71,6 +76,7 @@ class NewsroomKey:
     kind: str
     state: str
     created_hour: int
+    desk_id: int = 1
 
     def parsed_recipient(self) -> Recipient:
         """The recipient object to encrypt to."""
@@ -85,6 +91,7 @@ class NewsroomKey:
             kind=row["kind"],
             state=row["state"],
             created_hour=row["created_hour"],
+            desk_id=row["desk_id"],
         )
 
 
@@ -110,12 +117,13 @@ def insert_key(
     holders: Sequence[tuple[str, Recipient]],
     state: str,
     created_hour: int,
+    desk_id: int,
 ) -> NewsroomKey:
-    """Record a new newsroom key and grant it to every holder, in the caller's transaction.
+    """Record a new key of a desk and grant it to every holder, in the caller's transaction.
 
     ``holders`` pairs a holder name with its recipient. With
-    ``state="active"`` the caller must first retire the current active key
-    (a unique index allows one active key only).
+    ``state="active"`` the caller must first retire the desk's active key
+    (a unique index allows one active key per desk).
     """
     recipient = str(identity.recipient())
     row = insert_newsroom_key(
@@ -125,11 +133,24 @@ def insert_key(
         kind=key_kind(recipient),
         state=state,
         created_hour=created_hour,
+        desk_id=desk_id,
     )
     key = NewsroomKey.from_row(row)
     for holder, holder_recipient in holders:
         insert_grant(conn, key.id, identity, holder=holder, recipient=holder_recipient)
     return key
+
+
+def desk_holders(
+    conn: sqlite3.Connection, desk_id: int, recovery: Recipient
+) -> list[tuple[str, Recipient]]:
+    """Who a new key of a desk is granted to: the recovery recipient and the desk's
+    members whose accounts are not disabled (their public recipients)."""
+    members: list[tuple[str, Recipient]] = [
+        (f"reviewer:{row['id']}", parse_recipient(row["recipient"]))
+        for row in enabled_reviewer_recipients(conn, desk_id)
+    ]
+    return [(RECOVERY, recovery), *members]
 
 
 def insert_grant(
@@ -178,21 +199,22 @@ class Keyring:
             rows = key_rows(conn)
         return [NewsroomKey.from_row(row) for row in rows]
 
-    def active_key(self) -> NewsroomKey:
-        """The key new items are encrypted to; :class:`NotInitialised` if none."""
+    def active_key(self, desk_id: int) -> NewsroomKey:
+        """The key a desk's new items are encrypted to; :class:`NotInitialised` if none."""
         with self._db.connection() as conn:
-            row = active_key_row(conn)
+            row = active_key_row(conn, desk_id)
         if row is None:
             raise NotInitialised("there is no active newsroom key; run `python -m tipbox init`")
         return NewsroomKey.from_row(row)
 
-    def active_recipient(self) -> Recipient:
-        """The recipient of :meth:`active_key`."""
-        return self.active_key().parsed_recipient()
+    def desk_ids(self) -> list[int]:
+        """Every desk's id, in desk order."""
+        with self._db.connection() as conn:
+            return all_desk_ids(conn)
 
-    def recipients_for_new_items(self) -> list[Recipient]:
-        """What every new submission item is encrypted to (the active key)."""
-        return [self.active_recipient()]
+    def active_keys(self) -> dict[int, NewsroomKey]:
+        """The active key of every desk that has one, by desk id."""
+        return {key.desk_id: key for key in self.keys() if key.state == "active"}
 
     def recovery_recipient(self) -> Recipient:
         """The public half of the offline recovery identity."""

@@ -2,18 +2,18 @@
 
 Security contract:
 
-- **Rotate** generates a new newsroom identity (post-quantum unless
-  ``classic``), grants it to the recovery recipient and to every reviewer
-  account that is not disabled (their *public* recipients, stored with the
-  accounts: no private key is needed), and makes it active in the same
-  transaction that retires the previous active key. New items use it at
+- **Rotate** generates a new identity for one desk (post-quantum unless
+  ``classic``), grants it to the recovery recipient and to every member of
+  the desk whose account is not disabled (their *public* recipients, stored
+  with the accounts: no private key is needed), and makes it active in the
+  same transaction that retires the desk's previous active key. New items use it at
   once; the retired key still decrypts what was wrapped to it. A disabled
   or deleted reviewer receives no grant, so nothing stored after the
   rotation is readable with their password and a copy of the database.
   The new identity is returned to the caller (to put into an admin's
   session) and otherwise exists only inside grants.
 - **Re-wrap** re-encrypts the detached header of every item wrapped to a
-  retired key so that it is wrapped to the active key
+  retired key so that it is wrapped to the active key of the same desk
   (:func:`~tipbox.crypto.rewrap_header`: the file key and the payload do
   not change). Items are processed in id order, in batches; the new
   headers of a batch are computed first, then written in one transaction,
@@ -55,8 +55,15 @@ from tipbox.crypto import (
 from tipbox.errors import InvalidInput, NotFound
 from tipbox.services.audit import Audit
 from tipbox.services.custody.key_files import KeyFiles
-from tipbox.services.custody.keyring import RECOVERY, KeyIdentity, Keyring, NewsroomKey, insert_key
+from tipbox.services.custody.keyring import (
+    KeyIdentity,
+    Keyring,
+    NewsroomKey,
+    desk_holders,
+    insert_key,
+)
 from tipbox.store import Store, hour
+from tipbox.store.desks import DEFAULT_DESK, desk_row
 from tipbox.store.items import (
     ItemKind,
     count_items_of_key,
@@ -66,7 +73,6 @@ from tipbox.store.items import (
 )
 from tipbox.store.keys import (
     destroy_key,
-    enabled_reviewer_recipients,
     key_row,
     key_rows_with_counts,
     retire_active_key,
@@ -138,6 +144,7 @@ class _Pending:
     key_id: int
     header: bytes
     recipients: list[Recipient]
+    target_id: int
 
 
 class Rotation:
@@ -179,17 +186,24 @@ class Rotation:
 
     # -- rotate -------------------------------------------------------------------
 
-    def rotate(self, *, classic: bool = False, by: str | None = None) -> Rotated:
-        """Create, grant and activate a new key; the previous active key is retired."""
+    def rotate(
+        self, desk_id: int = DEFAULT_DESK, *, classic: bool = False, by: str | None = None
+    ) -> Rotated:
+        """Create, grant and activate a new key of the desk; its previous active key retires."""
         identity: KeyIdentity = X25519Identity.generate() if classic else HybridIdentity.generate()
         recovery = self._keyring.recovery_recipient()
         with self._store.db.transaction() as conn:
-            holders = [(RECOVERY, recovery), *_reviewer_holders(conn)]
+            desk = desk_row(conn, desk_id)
+            if desk is None:
+                raise NotFound("no such desk")
+            holders = desk_holders(conn, desk_id, recovery)
             stamp = hour(self._now())
-            old = retire_active_key(conn, stamp)
-            key = insert_key(conn, identity, holders=holders, state="active", created_hour=stamp)
+            old = retire_active_key(conn, desk_id, stamp)
+            key = insert_key(conn, identity, holders=holders, state="active", created_hour=stamp,
+                             desk_id=desk_id)
         self._files.write_wrapped(identity, recovery)
-        self._files.write_active(key.recipient)
+        self._files.write_active(key.recipient, slug=str(desk["slug"]),
+                                 default=desk_id == DEFAULT_DESK)
         retired = None if old is None else NewsroomKey.from_row(old)
         self._audit.record("rotate key", reviewer=by, target=key.fingerprint)
         return Rotated(key, retired, identity, tuple(name for name, _ in holders))
@@ -214,17 +228,15 @@ class Rotation:
         """
         if batch_size < 1 or (limit is not None and limit < 1):
             raise InvalidInput("the batch size and limit must be at least 1")
-        target = self._keyring.active_key()
+        targets = self._keyring.active_keys()
         by_key = self._identities_by_key(identities)
         total, done, skipped, after = self.pending(), 0, 0, 0
         budget = total if limit is None else limit
-        while batch := self._next_batch(
-            after, min(batch_size, budget - done - skipped), target.parsed_recipient()
-        ):
+        while batch := self._next_batch(after, min(batch_size, budget - done - skipped), targets):
             after = batch[-1].id
             headers = [(item, _new_header(item, by_key, identities)) for item in batch]
             ready = [(item, header) for item, header in headers if header is not None]
-            done += self._write_batch(ready, target.id)
+            done += self._write_batch(ready)
             skipped += len(batch) - len(ready)
             if progress is not None:
                 progress(done + skipped, max(total, done + skipped))
@@ -238,19 +250,22 @@ class Rotation:
             key.id: by_recipient[key.recipient] for key in known if key.recipient in by_recipient
         }
 
-    def _next_batch(self, after: int, size: int, target: Recipient) -> list[_Pending]:
+    def _next_batch(
+        self, after: int, size: int, targets: dict[int, NewsroomKey]
+    ) -> list[_Pending]:
+        """The next items to re-wrap, each with the active key of its key's desk."""
         with self._store.db.reading() as conn:
             rows = items_under_retired_keys(conn, after, size)
-        return [_pending(row, target) for row in rows]
+        return [_pending(row, targets.get(int(row["desk_id"]))) for row in rows]
 
-    def _write_batch(self, ready: list[tuple[_Pending, bytes]], target_id: int) -> int:
+    def _write_batch(self, ready: list[tuple[_Pending, bytes]]) -> int:
         if not ready:
             return 0
         written = 0
         with self._store.db.transaction() as conn:
             for item, header in ready:
                 old = (item.key_id, item.header)
-                written += replace_header(conn, item.id, old=old, new=(target_id, header))
+                written += replace_header(conn, item.id, old=old, new=(item.target_id, header))
         return written
 
     # -- destroy ------------------------------------------------------------------
@@ -288,18 +303,17 @@ class Rotation:
         return matches[0]
 
 
-def _reviewer_holders(conn: sqlite3.Connection) -> list[tuple[str, Recipient]]:
-    """Every reviewer account that is not disabled, as (holder name, recipient)."""
-    rows = enabled_reviewer_recipients(conn)
-    return [(f"reviewer:{row['id']}", parse_recipient(row["recipient"])) for row in rows]
-
-
-def _pending(row: sqlite3.Row, target: Recipient) -> _Pending:
+def _pending(row: sqlite3.Row, target_key: NewsroomKey | None) -> _Pending:
+    """An item and what its new header needs: nothing (left alone) without an active key."""
+    if target_key is None:
+        return _Pending(int(row["id"]), int(row["key_id"]), bytes(row["header"]), [], 0)
+    target = target_key.parsed_recipient()
     recipients: list[Recipient] = [target]
     if row["kind"] == ItemKind.REPLY and row["source_deleted_hour"] is None:
         source = parse_recipient(row["reply_recipient"])
         recipients = [source, target] if source.kind == target.kind else []
-    return _Pending(int(row["id"]), int(row["key_id"]), bytes(row["header"]), recipients)
+    return _Pending(int(row["id"]), int(row["key_id"]), bytes(row["header"]), recipients,
+                    target_key.id)
 
 
 def _new_header(

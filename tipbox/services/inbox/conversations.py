@@ -38,6 +38,7 @@ from tipbox.digits import NotANumber, parse_number
 from tipbox.errors import Forbidden, InvalidInput, NotFound
 from tipbox.services.audit import Audit
 from tipbox.services.custody.keyring import KeyIdentity, undecryptable_reason
+from tipbox.services.desks.questions import Answer
 from tipbox.services.sources.returning import Sources
 from tipbox.services.submissions.file_names import numbered_file_name, saved_file_name
 from tipbox.store import Store, items
@@ -102,7 +103,9 @@ class Entry:
     code of why the text could not be decrypted (see
     :func:`~tipbox.services.custody.keyring.undecryptable_reason`); ``name``,
     ``size`` and ``content_type`` for files (from the encrypted manifest;
-    ``name`` is the one the download saves, ``file-<id>`` if unknown).
+    ``name`` is the one the download saves, ``file-<id>`` if unknown);
+    ``answers`` for a ``manifest`` entry: the answers to the desk's questions
+    that came with its submission (a manifest without answers is not an entry).
     """
 
     id: int
@@ -118,6 +121,7 @@ class Entry:
     name: str | None = None
     size: int | None = None
     content_type: str | None = None
+    answers: tuple[Answer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,14 +203,32 @@ def _decrypt_text(store: Store, identities: Sequence[KeyIdentity], row: sqlite3.
         return None
 
 
-def _manifest_entries(data: bytes) -> dict[int, dict[str, Any]]:
-    """``position -> entry`` from a decrypted manifest (unknown shapes ignored)."""
+def _manifest_document(data: bytes) -> dict[str, Any]:
+    """A decrypted manifest as a JSON object (``{}`` for anything else)."""
     try:
         document = json.loads(data.decode("utf-8"))
-        files = document["files"]
-        return {int(entry["position"]): dict(entry) for entry in files}
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _manifest_entries(document: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """``position -> entry`` of a manifest's files (unknown shapes ignored)."""
+    try:
+        return {int(entry["position"]): dict(entry) for entry in document.get("files", ())}
     except (ValueError, KeyError, TypeError):
         return {}
+
+
+def _answers_entry(row: sqlite3.Row, document: dict[str, Any]) -> Entry | None:
+    """The answers a submission's manifest holds, as an entry; ``None`` without answers."""
+    listed = document.get("answers")
+    found = [Answer.from_json(value) for value in listed] if isinstance(listed, list) else []
+    answers = tuple(answer for answer in found if answer is not None)
+    if not answers:
+        return None
+    return Entry(id=int(row["id"]), kind=ItemKind.MANIFEST, submission_id=row["submission_id"],
+                 hour=int(row["created_hour"]), seen=True, answers=answers)
 
 
 def stream_payload(
@@ -289,12 +311,16 @@ class Inbox:
         self._audit.record("view", reviewer=reviewer, designation=summary.designation)
         with self._store.db.reading() as conn:
             rows = items.conversation_items(conn, source_id)
-        manifests = self._manifests(rows, identities)
-        entries = [
+        documents = self._manifests(rows, identities)
+        manifests = {submission: _manifest_entries(document)
+                     for submission, document in documents.items()}
+        found = [
             self._entry(row, identities, manifests)
-            for row in rows
             if row["kind"] != ItemKind.MANIFEST
+            else _answers_entry(row, documents.get(int(row["submission_id"]), {}))
+            for row in rows
         ]
+        entries = [entry for entry in found if entry is not None]
         shown = [e.id for e in entries if e.kind == ItemKind.MESSAGE and e.text is not None
                  and not e.seen]
         if shown:
@@ -304,15 +330,16 @@ class Inbox:
 
     def _manifests(
         self, rows: Iterable[sqlite3.Row], identities: Sequence[KeyIdentity]
-    ) -> dict[int, dict[int, dict[str, Any]]]:
-        manifests: dict[int, dict[int, dict[str, Any]]] = {}
+    ) -> dict[int, dict[str, Any]]:
+        """Each submission's decrypted manifest document (unreadable ones left out)."""
+        manifests: dict[int, dict[str, Any]] = {}
         for row in rows:
             if row["kind"] == ItemKind.MANIFEST:
                 try:
                     data = _decrypt_all(self._store, identities, row)
                 except (DecryptionError, NotFound):
                     continue
-                manifests[int(row["submission_id"])] = _manifest_entries(data)
+                manifests[int(row["submission_id"])] = _manifest_document(data)
         return manifests
 
     def _entry(
@@ -406,7 +433,7 @@ class Inbox:
         if manifest is not None:
             try:
                 data = _decrypt_all(self._store, identities, manifest)
-                meta = _manifest_entries(data).get(int(row["position"]), {})
+                meta = _manifest_entries(_manifest_document(data)).get(int(row["position"]), {})
             except (DecryptionError, NotFound):
                 meta = {}
         name = _file_name(meta, int(row["id"]))

@@ -18,6 +18,7 @@ from tipbox.services.audit import Audit
 from tipbox.services.custody.keyring import Keyring
 from tipbox.services.sealing import seal_bytes, written_text
 from tipbox.store import Store, hour
+from tipbox.store.desks import DEFAULT_DESK, source_desk_id
 from tipbox.store.items import ItemKind, Written, existing_sources, insert_written
 
 __all__ = ["Notes"]
@@ -48,7 +49,9 @@ class Notes:
         """
         data = written_text(text, self._live().max_message_chars, kind=ItemKind.NOTE)
         designation = self._designation(source_id)
-        key = self._keyring.active_key()
+        with self._store.db.reading() as conn:
+            desk_id = source_desk_id(conn, source_id)
+        key = self._keyring.active_key(desk_id or DEFAULT_DESK)
         part = seal_bytes(self._store, [key.parsed_recipient()], data, kind=ItemKind.NOTE)
         try:
             note = Written(

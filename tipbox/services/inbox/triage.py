@@ -26,6 +26,7 @@ from tipbox.errors import InvalidInput, NotFound
 from tipbox.services.audit import Audit
 from tipbox.store import triage
 from tipbox.store.db import Database
+from tipbox.store.desks import is_member, source_desk_id
 from tipbox.store.items import SourceFilter, existing_sources
 from tipbox.store.reviewers import reviewer_id_of
 
@@ -102,8 +103,12 @@ class Triage:
             rows = triage.labels(conn)
         return [Label(int(row["id"]), str(row["name"]), int(row["sources"])) for row in rows]
 
-    def resolve(self, filters: Filters, *, ids: Sequence[int] | None = None) -> SourceFilter:
-        """The store filter for ``filters`` (names become ids); ``ids``: a search's results."""
+    def resolve(
+        self, filters: Filters, *, ids: Sequence[int] | None = None,
+        desks: Sequence[int] | None = None,
+    ) -> SourceFilter:
+        """The store filter for ``filters`` (names become ids); ``ids``: a search's results;
+        ``desks``: the desks whose sources may be listed (the reviewer's)."""
         if filters.status is not None:
             check_status(filters.status)
         with self._db.reading() as conn:
@@ -121,6 +126,7 @@ class Triage:
             from_hour=filters.from_hour,
             to_hour=filters.to_hour,
             ids=ids,
+            desks=desks,
         )
 
     # -- changes ---------------------------------------------------------------------
@@ -161,10 +167,17 @@ class Triage:
         self._audit.record("delete label", reviewer=by, target=name)
 
     def assign(self, source_ids: Sequence[int], username: str, *, by: str) -> None:
-        """Assign each source to the reviewer ``username``."""
+        """Assign each source to the reviewer ``username``, a member of each source's desk
+        (``InvalidInput``, ``not_a_member``, otherwise: they could not read it)."""
         with self._db.transaction() as conn:
             designations = _existing(conn, source_ids)
-            triage.assign(conn, source_ids, _reviewer(conn, username))
+            reviewer_id = _reviewer(conn, username)
+            for source_id in source_ids:
+                desk_id = source_desk_id(conn, source_id)
+                if desk_id is not None and not is_member(conn, desk_id, reviewer_id):
+                    raise InvalidInput("that reviewer is not a member of the source's desk",
+                                       code="not_a_member", params={"name": username})
+            triage.assign(conn, source_ids, reviewer_id)
         self._record("assign", designations, by=by, target=username)
 
     def unassign(self, source_ids: Sequence[int], username: str, *, by: str) -> None:

@@ -61,6 +61,7 @@ from tipbox.services.instance import is_initialised
 from tipbox.services.ops.backup import SNAPSHOT_PREFIX
 from tipbox.store import Database, find_orphans, open_blob_store
 from tipbox.store.blobs import is_locked
+from tipbox.store.desks import DEFAULT_DESK, desk_rows
 
 __all__ = ["CHECKS", "Problem", "System", "diagnose", "foreign_user"]
 
@@ -224,42 +225,46 @@ def check_initialised(settings: Settings, _system: System) -> list[Problem]:
 
 
 def check_keys(settings: Settings, _system: System) -> list[Problem]:
-    """An active newsroom key and a recovery recipient; newsroom.txt shows the active key."""
+    """A recovery recipient, and for every desk an active key that its file shows
+    (``newsroom.txt`` for the first desk, ``newsroom-<slug>.txt`` for others)."""
     if not settings.database_path.exists() or foreign_user(settings) is not None:
         return []  # reported by check_initialised or check_user
     database = Database(settings.database_path)
     try:
-        return _key_problems(Keyring(database), settings.keys_dir / "newsroom.txt")
+        with database.reading() as conn:
+            desks = [(int(row["id"]), str(row["slug"])) for row in desk_rows(conn)]
+        return _key_problems(Keyring(database), settings.keys_dir, desks)
     except StorageUnavailable as error:
         return [Problem("keys", f"the database cannot be read: {error}", "check its owner")]
     finally:
         database.close()
 
 
-def _key_problems(keyring: Keyring, newsroom_file: Path) -> list[Problem]:
+def _key_problems(keyring: Keyring, keys_dir: Path, desks: list[tuple[int, str]]) -> list[Problem]:
     problems: list[Problem] = []
     try:
         keyring.recovery_recipient()
     except NotInitialised:
         problems.append(Problem("keys", "no recovery recipient is recorded", _REINIT))
+    for desk_id, slug in desks:
+        name = "newsroom.txt" if desk_id == DEFAULT_DESK else f"newsroom-{slug}.txt"
+        problems += _desk_key_problems(keyring, desk_id, slug, keys_dir / name)
+    return problems
+
+
+def _desk_key_problems(keyring: Keyring, desk_id: int, slug: str, shown_in: Path) -> list[Problem]:
     try:
-        active = keyring.active_key()
+        active = keyring.active_key(desk_id)
     except NotInitialised:
-        problems.append(Problem("keys", "there is no active newsroom key", _ROTATE))
-        return problems
+        return [Problem("keys", f"the desk {slug} has no active newsroom key", _ROTATE)]
     try:
-        shown = newsroom_file.read_text("ascii").strip()
+        shown = shown_in.read_text("ascii").strip()
     except (OSError, UnicodeDecodeError):
         shown = None
-    if shown != active.recipient:
-        problems.append(
-            Problem(
-                "keys",
-                f"{newsroom_file} is missing or is not the active newsroom key",
-                f"write the active recipient ({active.fingerprint}) into {newsroom_file}",
-            )
-        )
-    return problems
+    if shown == active.recipient:
+        return []
+    return [Problem("keys", f"{shown_in} is missing or is not the active key of the desk {slug}",
+                    f"write the active recipient ({active.fingerprint}) into {shown_in}")]
 
 
 _REINIT = "the instance is damaged: restore the latest backup into a new instance"

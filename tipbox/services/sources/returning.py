@@ -264,8 +264,8 @@ class Sources:
         text, :class:`TooLarge` past ``max_message_chars``.
         """
         data = written_text(text, self._live().max_message_chars, kind=ItemKind.REPLY)
-        source_recipient = self._reply_recipient(source_id)
-        key = self._keyring.active_key()
+        source_recipient, desk_id = self._reply_recipient(source_id)
+        key = self._keyring.active_key(desk_id)
         recipients: list[Recipient] = [source_recipient]
         key_id: int | None = None
         if key.kind == source_recipient.kind:
@@ -282,7 +282,8 @@ class Sources:
             part.writer.abort()
             raise
 
-    def _reply_recipient(self, source_id: int) -> Recipient:
+    def _reply_recipient(self, source_id: int) -> tuple[Recipient, int]:
+        """The source's reply recipient and its desk."""
         with self._store.db.connection() as conn:
             row = source_reply_recipient(conn, source_id)
         if row is None:
@@ -290,7 +291,7 @@ class Sources:
         if row["reply_recipient"] is None:
             raise InvalidInput("this source left without a codename and cannot be replied to",
                                code="source_without_codename")
-        return parse_recipient(row["reply_recipient"])
+        return parse_recipient(row["reply_recipient"]), int(row["desk_id"])
 
     def _record(self, written: Written) -> int:
         with self._store.db.transaction() as conn:

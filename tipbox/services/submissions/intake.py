@@ -31,7 +31,7 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, cast
 
@@ -48,10 +48,12 @@ from tipbox.errors import (
     TooLarge,
 )
 from tipbox.services.custody.keyring import Keyring, NewsroomKey, identity_from_seed
+from tipbox.services.desks.questions import Answer
 from tipbox.services.sealing import Sealed, seal_bytes
 from tipbox.services.submissions.file_names import filter_file_name
 from tipbox.services.submissions.offload import Offload
 from tipbox.store import Store, hour
+from tipbox.store.desks import desk_rows, source_desk_id
 from tipbox.store.items import (
     ItemKind,
     NewItem,
@@ -181,6 +183,7 @@ class _Uploads:
 
     parts: list[Sealed] = field(default_factory=list)
     files: list[FileUpload] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
     total_bytes: int = 0
     has_message: bool = False
 
@@ -217,6 +220,23 @@ class SubmissionDraft:
             part = seal_bytes(self._ctx.store, self._recipients, data, kind=ItemKind.MESSAGE)
             self._uploads.parts.append(part)
             self._uploads.has_message = True
+
+    @property
+    def desk_id(self) -> int:
+        """The desk whose key this submission is encrypted to."""
+        return self._ctx.key.desk_id
+
+    def add_answers(self, answers: Sequence[Answer]) -> None:
+        """Keep the answers to the desk's questions for the encrypted manifest.
+
+        Checked answers only (:func:`~tipbox.services.desks.questions.answers_from`);
+        they count against ``max_upload_bytes`` like the message.
+        """
+        self.ensure_open()
+        with self.aborting_on_error():
+            for answer in answers:
+                self.count_bytes(len(answer.text.encode("utf-8")))
+            self._uploads.answers.extend(answers)
 
     def open_file(self, filename: str, content_type: str) -> FileUpload:
         """Start a file; its bytes stream into an age encryptor over a temp blob.
@@ -311,7 +331,7 @@ class SubmissionDraft:
         has_content = any(
             part.entry is None or cast(int, part.entry["size"]) > 0 for part in self._uploads.parts
         )
-        if not has_content:
+        if not has_content and not self._uploads.answers:
             raise InvalidInput("the submission is empty: write a message or attach a file")
 
     def _add_manifest(self) -> None:
@@ -319,9 +339,12 @@ class SubmissionDraft:
         for position, part in enumerate(self._uploads.parts):
             if part.entry is not None:
                 entries.append({"position": position, **part.entry})
-        if not entries:
+        answers = [answer.to_json() for answer in self._uploads.answers]
+        if not entries and not answers:
             return
-        document = {"version": MANIFEST_VERSION, "files": entries}
+        document: dict[str, object] = {"version": MANIFEST_VERSION, "files": entries}
+        if answers:
+            document["answers"] = answers
         data = json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
         part = seal_bytes(self._ctx.store, self._recipients, data, kind=ItemKind.MANIFEST)
         self._uploads.parts.append(part)
@@ -359,7 +382,9 @@ class SubmissionDraft:
             if new_source is None:
                 source_id, designation = self._touch_source(conn, stamp)
             else:
-                source_id, designation = _insert_source(conn, new_source, stamp, self._ctx.rand)
+                source_id, designation = _insert_source(
+                    conn, new_source, stamp, self._ctx.rand, desk_id=self._ctx.key.desk_id
+                )
             submission_id = insert_submission(conn, source_id, created_hour=stamp)
             for position, part in enumerate(self._uploads.parts):
                 item = NewItem(
@@ -396,14 +421,16 @@ def _encode_text(text: str) -> bytes:
 
 
 def _insert_source(
-    conn: sqlite3.Connection, source: _NewSource, stamp: int, rand: codenames.Rand
+    conn: sqlite3.Connection, source: _NewSource, stamp: int, rand: codenames.Rand, *,
+    desk_id: int,
 ) -> tuple[int, str]:
     """Insert a source under a fresh random designation (retrying on a clash)."""
     for _ in range(_DESIGNATION_ATTEMPTS):
         designation = codenames.designation(rand)
         try:
             source_id = insert_source(
-                conn, designation, source.lookup_id, source.reply_recipient, created_hour=stamp
+                conn, designation, source.lookup_id, source.reply_recipient, created_hour=stamp,
+                desk_id=desk_id,
             )
         except sqlite3.IntegrityError as error:
             if "designation" not in str(error):
@@ -451,18 +478,39 @@ class Submissions:
             return False
         return True
 
-    def start(self, login: SourceLogin | None) -> SubmissionDraft:
+    def start(self, login: SourceLogin | None, desk_id: int | None = None) -> SubmissionDraft:
         """Begin a submission, new (``None``) or from a logged-in source.
 
-        Raises :class:`~tipbox.errors.StorageFull` early if disk is low.
+        Everything is encrypted to the active key of one desk: a returning
+        source's own desk (``desk_id`` is ignored), else ``desk_id``, which
+        must be open to new sources; ``None`` picks the only open desk.
+        Raises :class:`~tipbox.errors.StorageFull` early if disk is low,
+        ``InvalidInput`` (``choose_desk``) when a desk must be chosen and
+        ``NotFound`` (``no_such_desk``) for a desk that is unknown or closed.
         """
         self._store.blobs.check_space()
         context = _Context(
             settings=self._live(),
             store=self._store,
-            key=self._keyring.active_key(),
+            key=self._keyring.active_key(self._desk_for(login, desk_id)),
             kdf=self._kdf,
             now=self._now,
             rand=self._rand,
         )
         return SubmissionDraft(context, login)
+
+    def _desk_for(self, login: SourceLogin | None, desk_id: int | None) -> int:
+        with self._store.db.reading() as conn:
+            if login is not None:
+                own = source_desk_id(conn, login.source_id)
+                if own is None:
+                    raise NotFound("this source no longer exists")
+                return own
+            open_ids = [int(row["id"]) for row in desk_rows(conn) if row["open"]]
+        if desk_id is None and len(open_ids) == 1:
+            return open_ids[0]
+        if desk_id is None:
+            raise InvalidInput("choose the desk to send to", code="choose_desk")
+        if desk_id not in open_ids:
+            raise NotFound("no such desk is open to new sources", code="no_such_desk")
+        return desk_id
