@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from desk_kit import Desks, logged_in, send
@@ -11,7 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.reviewer.reviewer_kit import ReviewerSite, csrf_of
+from tipbox.crypto import parse_identity
 from tipbox.services.desks.desks import DEFAULT_DESK
+from tipbox.services.ops.export import export_submissions, unlock_identities
 from tipbox.source import create_source_app
 from tipbox.web import instance as app_instance
 
@@ -156,3 +159,21 @@ def test_landing_page_and_public_key_show_each_desks_key(site: ReviewerSite, sou
     assert source.get("/public-key/nowhere").status_code == 404
     russian = source.get("/?lang=ru", follow_redirects=True).get_data(as_text=True)
     assert "Юридический отдел" in russian
+
+
+def test_answers_are_searchable_and_exported(site: ReviewerSite, desks: Desks,
+                                             tmp_path: Path) -> None:
+    instance = site.services.instance
+    _, source_id = send(instance, desks.legal.id, "see the answers",
+                        answers={1: "Ministry of Defence", 2: "At work"})
+    lena = logged_in(site, desks.lena)
+    designation = site.services.inbox.source(source_id).designation
+    assert designation in page(lena, "/?q=defence")
+    recovery = parse_identity(site.init.recovery_identity)
+    identities = unlock_identities(instance.keyring, [recovery])
+    summary = export_submissions(instance.store, tmp_path / "out", identities=identities)
+    assert summary.failed == 0
+    folder = tmp_path / "out" / designation
+    assert (folder / "answers-1.txt").read_text() == (
+        "Which ministry?\nMinistry of Defence\n\nHow did you get the documents?\nAt work\n")
+    assert (folder / "message-1.txt").read_text() == "see the answers"

@@ -107,7 +107,7 @@ class Search:
                 data = b"".join(decrypt_detached(identities, bytes(row["header"]), payload))
         except (DecryptionError, NotFound):
             return item_id, source_id, ""
-        text = _file_names(data) if row["kind"] == ItemKind.MANIFEST else _utf8(data)
+        text = _manifest_text(data) if row["kind"] == ItemKind.MANIFEST else _utf8(data)
         return item_id, source_id, text.casefold()
 
 
@@ -125,10 +125,14 @@ def _utf8(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _file_names(data: bytes) -> str:
-    """The file names of a decrypted manifest, one per line (unknown shapes: none)."""
+def _manifest_text(data: bytes) -> str:
+    """The file names and the answers to a desk's questions of a decrypted manifest, one
+    per line (unknown shapes: none)."""
     try:
-        files: Iterable[dict[str, object]] = json.loads(data.decode("utf-8"))["files"]
-        return "\n".join(str(entry.get("name", "")) for entry in files)
+        document = json.loads(data.decode("utf-8"))
+        files: Iterable[dict[str, object]] = document["files"]
+        answers: Iterable[dict[str, object]] = document.get("answers", [])
+        return "\n".join([*(str(entry.get("name", "")) for entry in files),
+                          *(str(entry.get("answer", "")) for entry in answers)])
     except (ValueError, KeyError, TypeError, AttributeError):
         return ""

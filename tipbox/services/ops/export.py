@@ -5,8 +5,9 @@ Layout: ``OUT/<designation>/`` per source.
 - Decrypted (identities given): each file under the name the inbox shows
   and a download saves (:func:`safe_name`; clashes get `` (2)``,
   `` (3)``...), each message as
-  ``message-<n>.txt`` (``n`` counts the source's submissions from 1) and
-  each reply the identities can open as ``reply-<n>.txt``.
+  ``message-<n>.txt`` (``n`` counts the source's submissions from 1), the
+  answers to a desk's questions as ``answers-<n>.txt`` (each question, then
+  its answer) and each reply the identities can open as ``reply-<n>.txt``.
 - Encrypted: ``<item id>-<kind>.age`` per item, each a standard age file
   (stored header + payload) for decryption on an air-gapped machine; file
   names stay inside the encrypted ``manifest`` items. Needs no identity.
@@ -34,6 +35,7 @@ from typing import BinaryIO
 from tipbox.crypto import DecryptionError, Identity, decrypt_detached
 from tipbox.errors import InvalidInput, NotFound
 from tipbox.services.custody.keyring import KeyIdentity, Keyring
+from tipbox.services.desks.questions import Answer
 from tipbox.services.submissions.file_names import numbered_file_name, saved_file_name
 from tipbox.store import Store
 from tipbox.store.items import ItemKind, items_of_source, sources_in_order
@@ -165,14 +167,15 @@ def _export_decrypted(
     identities: Sequence[Identity],
     summary: ExportSummary,
 ) -> None:
-    manifests = _manifests(store, rows, identities, summary)
+    manifests, answers = _manifests(store, rows, identities, summary)
     seen_submissions: set[int] = set()
     for row in rows:
-        if row["kind"] == ItemKind.MANIFEST:
-            continue
         if row["submission_id"] is not None and row["submission_id"] not in seen_submissions:
             seen_submissions.add(row["submission_id"])
             folder.submissions += 1
+        if row["kind"] == ItemKind.MANIFEST:
+            _write_answers(folder, answers.get(int(row["submission_id"]), []), summary)
+            continue
         target = _target(folder, row, manifests)
         if _decrypt_to(store, row, identities, target):
             summary.files += 1
@@ -193,14 +196,25 @@ def _target(folder: _SourceDir, row: sqlite3.Row, manifests: dict[tuple[int, int
     return folder.claim(name)
 
 
+def _write_answers(folder: _SourceDir, answers: list[Answer], summary: ExportSummary) -> None:
+    """``answers-<n>.txt``: each question as the source saw it, then the answer."""
+    if not answers:
+        return
+    text = "\n".join(f"{answer.label}\n{answer.text}\n" for answer in answers)
+    _write_exclusive(folder.claim(f"answers-{folder.submissions}.txt"), [text.encode("utf-8")])
+    summary.files += 1
+
+
 def _manifests(
     store: Store,
     rows: Iterable[sqlite3.Row],
     identities: Sequence[Identity],
     summary: ExportSummary,
-) -> dict[tuple[int, int], str]:
-    """File names by (submission id, position), from each decrypted manifest."""
+) -> tuple[dict[tuple[int, int], str], dict[int, list[Answer]]]:
+    """File names by (submission id, position) and answers by submission id, from each
+    decrypted manifest."""
     names: dict[tuple[int, int], str] = {}
+    answers: dict[int, list[Answer]] = {}
     for row in rows:
         if row["kind"] != ItemKind.MANIFEST:
             continue
@@ -211,9 +225,11 @@ def _manifests(
                 )
             for entry in document["files"]:
                 names[(row["submission_id"], int(entry["position"]))] = str(entry["name"])
-        except (DecryptionError, NotFound, ValueError, KeyError, TypeError):
+            found = [Answer.from_json(value) for value in document.get("answers", [])]
+            answers[int(row["submission_id"])] = [a for a in found if a is not None]
+        except (DecryptionError, NotFound, ValueError, KeyError, TypeError, AttributeError):
             summary.failed += 1
-    return names
+    return names, answers
 
 
 def _decrypt_to(
