@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from tipbox.crypto import (
+    Encryptor,
     HybridIdentity,
     Identity,
     ScryptIdentity,
@@ -167,15 +168,37 @@ def test_tipbox_keygen_file_works_in_debian_age(debian_age: str, tmp_path: Path)
     assert run(tipbox_cli("decrypt", "-i", str(key_file)), ciphertext) == data
 
 
-def test_tipbox_cli_file_decrypts_with_debian_age(debian_age: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [200_000, 5 * 1024 * 1024 + 1], ids=["200KB", "5MiB+1"])
+def test_tipbox_cli_file_decrypts_with_debian_age(
+    debian_age: str, tmp_path: Path, size: int
+) -> None:
+    """The CLI seals and opens on several threads (where there are CPUs) past 1 MiB."""
     key_file = tmp_path / "key.txt"
     run([f"{debian_age}-keygen", "-o", str(key_file)])
     recipient = run([f"{debian_age}-keygen", "-y", str(key_file)]).decode().strip()
-    data = plaintext(200_000)
+    data = plaintext(size)
     for flags in ([], ["-a"]):
         ciphertext = run(tipbox_cli("encrypt", "-r", recipient, *flags), data)
         assert run([debian_age, "-d", "-i", str(key_file)], ciphertext) == data
         assert run(tipbox_cli("decrypt", "-i", str(key_file)), ciphertext) == data
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+@pytest.mark.parametrize("size", [17 * 65536 + 1, 5 * 1024 * 1024 + 3],
+                         ids=["17chunks+1", "5MiB+3"])
+def test_parallel_streams_interoperate_with_debian_age(
+    debian_age: str, tmp_path: Path, size: int, threads: int
+) -> None:
+    identity = X25519Identity.generate()
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(f"{identity}\n")
+    data = plaintext(size)
+    out = io.BytesIO()
+    with Encryptor([identity.recipient()], out, threads=threads) as encryptor:
+        encryptor.write(data)
+    assert run([debian_age, "-d", "-i", str(key_file)], out.getvalue()) == data
+    ciphertext = run([debian_age, "-r", str(identity.recipient())], data)
+    assert b"".join(decrypt_stream([identity], io.BytesIO(ciphertext), threads=threads)) == data
 
 
 # -- passphrases (scrypt), through a pseudo-terminal ------------------------------

@@ -2,6 +2,8 @@
 
 Keys are generated once per module (ML-KEM key generation is the slow
 part); hypothesis varies sizes, write patterns and the position of faults.
+Each property holds with one thread and with several: the sizes reach past
+a few 1 MiB runs of chunks, which is where worker threads take part.
 """
 
 from __future__ import annotations
@@ -16,54 +18,74 @@ from tipbox.crypto import (
     DecryptionError,
     Encryptor,
     HybridIdentity,
+    Identity,
     X25519Identity,
     decrypt,
     decrypt_detached,
+    decrypt_stream,
     encrypt,
     rewrap_header,
 )
 
 CHUNK = 64 * 1024
+RUN = 16 * CHUNK  # chunks sealed or opened together; the first run is one chunk
 PQ = HybridIdentity.generate()
 CLASSIC = X25519Identity.generate()
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+THREADS = pytest.mark.parametrize("threads", [1, 3])
 
-# Sizes clustered around the chunk boundaries, where off-by-one bugs live.
+# Sizes clustered around the chunk and run boundaries, where off-by-one bugs live.
 sizes = st.one_of(
     st.integers(0, 300),
     st.integers(-3, 3).map(lambda d: CHUNK + d),
     st.integers(-3, 3).map(lambda d: 2 * CHUNK + d),
     st.integers(0, 4 * CHUNK),
+    st.sampled_from([1, 2, 3]).flatmap(
+        lambda runs: st.integers(-3, 3).map(lambda d: runs * RUN + CHUNK + d)),
+    st.integers(0, 4 * RUN),
 )
 
 
 def payload(size: int) -> bytes:
-    return bytes((i * 7 + size) & 0xFF for i in range(size))
+    block = bytes((i * 7 + size) & 0xFF for i in range(4093))
+    return (block * (size // len(block) + 1))[:size]
 
 
+def decrypted(identity: Identity, sealed: bytes, threads: int) -> bytes:
+    return b"".join(decrypt_stream([identity], io.BytesIO(sealed), threads=threads))
+
+
+@THREADS
 @FAST
-@given(size=sizes, cuts=st.lists(st.integers(1, 3 * CHUNK), max_size=8))
-def test_round_trip_for_any_size_and_write_pattern(size: int, cuts: list[int]) -> None:
+@given(size=sizes, cuts=st.lists(st.integers(1, 3 * CHUNK), max_size=8),
+       mutable=st.booleans())
+def test_round_trip_for_any_size_and_write_pattern(
+    threads: int, size: int, cuts: list[int], mutable: bool
+) -> None:
     data = payload(size)
     out = io.BytesIO()
-    with Encryptor([PQ.recipient()], out) as encryptor:
+    with Encryptor([PQ.recipient()], out, threads=threads) as encryptor:
         position = 0
         for cut in [*cuts, size]:
-            encryptor.write(data[position : position + cut])
+            piece = data[position : position + cut]
+            encryptor.write(bytearray(piece) if mutable else piece)
             position += cut
         encryptor.write(data[position:])
+    assert decrypted(PQ, out.getvalue(), threads) == data
     assert decrypt([PQ], out.getvalue()) == data
     assert encryptor.plaintext_size == size
 
 
+@THREADS
 @FAST
 @given(size=sizes)
-def test_detached_header_plus_payload_is_a_standard_file(size: int) -> None:
+def test_detached_header_plus_payload_is_a_standard_file(threads: int, size: int) -> None:
     data = payload(size)
     out = io.BytesIO()
-    with Encryptor([CLASSIC.recipient()], out, detached=True) as encryptor:
+    with Encryptor([CLASSIC.recipient()], out, detached=True, threads=threads) as encryptor:
         encryptor.write(data)
-    chunks = decrypt_detached([CLASSIC], encryptor.header, io.BytesIO(out.getvalue()))
+    chunks = decrypt_detached([CLASSIC], encryptor.header, io.BytesIO(out.getvalue()),
+                              threads=threads)
     assert b"".join(chunks) == data
     assert decrypt([CLASSIC], encryptor.header + out.getvalue()) == data
 
@@ -75,33 +97,78 @@ def test_armored_round_trip(size: int, armor: bool) -> None:
     assert decrypt([CLASSIC], encrypt([CLASSIC.recipient()], data, armor=armor)) == data
 
 
+SEALED_SIZES = {1: 2 * CHUNK + 100, 3: 2 * RUN + CHUNK + 100}  # several runs with workers
+
+
 @pytest.fixture(scope="module")
-def sealed() -> bytes:
-    return encrypt([CLASSIC.recipient()], payload(2 * CHUNK + 100))
+def sealed_files() -> dict[int, bytes]:
+    return {threads: encrypt([CLASSIC.recipient()], payload(size))
+            for threads, size in SEALED_SIZES.items()}
 
 
+def released_then_error(sealed: bytes, threads: int) -> tuple[list[bytes], BaseException]:
+    """The chunks a decryption yields before it fails, and its error (it must fail)."""
+    chunks: list[bytes] = []
+    try:
+        for chunk in decrypt_stream([CLASSIC], io.BytesIO(sealed), threads=threads):
+            chunks.append(chunk)
+    except DecryptionError as error:
+        return chunks, error
+    raise AssertionError("the damage was not detected")
+
+
+def check_rejected(sealed: bytes, threads: int) -> None:
+    """Rejected with no unverified byte out, and exactly as one thread would."""
+    chunks, error = released_then_error(sealed, threads)
+    assert all(len(chunk) == CHUNK for chunk in chunks)
+    alone_chunks, alone_error = released_then_error(sealed, 1)
+    assert chunks == alone_chunks
+    assert (type(error), str(error)) == (type(alone_error), str(alone_error))
+
+
+@THREADS
 @FAST
 @given(data=st.data())
-def test_any_single_bit_flip_is_rejected(sealed: bytes, data: st.DataObject) -> None:
+def test_any_single_bit_flip_is_rejected(
+    sealed_files: dict[int, bytes], threads: int, data: st.DataObject
+) -> None:
+    sealed = sealed_files[threads]
     position = data.draw(st.integers(0, len(sealed) - 1))
     bit = data.draw(st.integers(0, 7))
     tampered = bytearray(sealed)
     tampered[position] ^= 1 << bit
-    with pytest.raises(DecryptionError):
-        decrypt([CLASSIC], bytes(tampered))
+    check_rejected(bytes(tampered), threads)
 
 
+@THREADS
 @FAST
 @given(data=st.data())
-def test_any_truncation_is_rejected(sealed: bytes, data: st.DataObject) -> None:
-    length = data.draw(st.integers(0, len(sealed) - 1))
-    with pytest.raises(DecryptionError):
-        decrypt([CLASSIC], sealed[:length])
+def test_any_truncation_is_rejected(
+    sealed_files: dict[int, bytes], threads: int, data: st.DataObject
+) -> None:
+    sealed = sealed_files[threads]
+    check_rejected(sealed[: data.draw(st.integers(0, len(sealed) - 1))], threads)
 
 
-def test_extension_is_rejected(sealed: bytes) -> None:
-    with pytest.raises(DecryptionError):
-        decrypt([CLASSIC], sealed + b"\x00")
+@THREADS
+@FAST
+@given(data=st.data())
+def test_any_reordering_of_chunks_is_rejected(
+    sealed_files: dict[int, bytes], threads: int, data: st.DataObject
+) -> None:
+    sealed = sealed_files[threads]
+    start = sealed.index(b"\n", sealed.index(b"\n--- ") + 1) + 1 + 16  # header and nonce
+    body = sealed[start:]
+    chunks = [body[at : at + CHUNK + 16] for at in range(0, len(body), CHUNK + 16)]
+    first = data.draw(st.integers(0, len(chunks) - 2))
+    second = data.draw(st.integers(first + 1, len(chunks) - 1))
+    chunks[first], chunks[second] = chunks[second], chunks[first]
+    check_rejected(sealed[:start] + b"".join(chunks), threads)
+
+
+@THREADS
+def test_extension_is_rejected(sealed_files: dict[int, bytes], threads: int) -> None:
+    check_rejected(sealed_files[threads] + b"\x00", threads)
 
 
 def test_rewrap_moves_the_file_key_to_new_recipients() -> None:

@@ -24,6 +24,7 @@ from tipbox.crypto.errors import (
     RecipientError,
 )
 from tipbox.crypto.header import Stanza, parse_header_bytes
+from tipbox.crypto.ordered import default_threads
 from tipbox.crypto.recipients import (
     HybridIdentity,
     HybridRecipient,
@@ -63,6 +64,7 @@ __all__ = [
     "decrypt",
     "decrypt_detached",
     "decrypt_stream",
+    "default_threads",
     "encrypt",
     "fingerprint",
     "open_header",

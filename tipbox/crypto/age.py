@@ -25,7 +25,7 @@ from tipbox.crypto.header import (
     parse_header_bytes,
 )
 from tipbox.crypto.recipients import FILE_KEY_SIZE, Identity, Recipient
-from tipbox.crypto.stream import NONCE_SIZE, Readable, StreamWriter, decrypt_chunks, payload_key
+from tipbox.crypto.stream import NONCE_SIZE, StreamWriter, decrypt_chunks, payload_key
 
 
 def _check_recipients(recipients: Sequence[Recipient]) -> None:
@@ -64,6 +64,7 @@ class Encryptor:
         *,
         detached: bool = False,
         armor: bool = False,
+        threads: int = 1,
     ) -> None:
         if detached and armor:
             raise ValueError("a detached payload cannot be armored")
@@ -71,11 +72,11 @@ class Encryptor:
         self.header = _wrap(list(recipients), file_key)
         self._armor = ArmorWriter(sink) if armor else None
         out: BinaryIO = self._armor if self._armor else sink  # type: ignore[assignment]
+        nonce = os.urandom(NONCE_SIZE)
+        self._stream = StreamWriter(payload_key(file_key, nonce), out, threads=threads)
         if not detached:
             out.write(self.header)
-        nonce = os.urandom(NONCE_SIZE)
         out.write(nonce)
-        self._stream = StreamWriter(payload_key(file_key, nonce), out)
         self.plaintext_size = 0
         self.closed = False
 
@@ -90,7 +91,7 @@ class Encryptor:
         return True
 
     def flush(self) -> None:
-        """Nothing to do: data is held back only until a chunk is full."""
+        """Nothing to do: data is held back only until it makes a run of chunks."""
 
     def close(self) -> None:
         if self.closed:
@@ -113,6 +114,7 @@ class Encryptor:
             self.close()
         else:
             self.closed = True
+            self._stream.abandon()
 
 
 def encrypt(recipients: Iterable[Recipient], plaintext: bytes, *, armor: bool = False) -> bytes:
@@ -136,21 +138,28 @@ def open_header(header: Header, identities: Iterable[Identity]) -> bytes:
     raise NoIdentityMatch("no identity matched any recipient")
 
 
-def _payload(file_key: bytes, source: Readable) -> Iterator[bytes]:
+def _payload(file_key: bytes, source: LineSource, threads: int) -> Iterator[bytes]:
     nonce = source.read(NONCE_SIZE)
     if len(nonce) != NONCE_SIZE:
         raise HeaderError("missing payload nonce")
-    return decrypt_chunks(payload_key(file_key, nonce), source)
+    return decrypt_chunks(payload_key(file_key, nonce), source, threads=threads)
 
 
 def decrypt_stream(
-    identities: Iterable[Identity], source: BinaryIO, *, armored: bool | None = None
+    identities: Iterable[Identity],
+    source: BinaryIO,
+    *,
+    armored: bool | None = None,
+    threads: int = 1,
 ) -> Iterator[bytes]:
     """Decrypt an age file read from ``source``, yielding verified chunks.
 
     The header is parsed and opened before this returns, so header and key
     errors surface at the call; payload errors surface while iterating.
-    ``armored=None`` detects ASCII armor from the first bytes.
+    ``armored=None`` detects ASCII armor from the first bytes. ``threads``
+    worker threads open the chunks (see :class:`Encryptor`); the chunks and
+    errors yielded are the same whatever their number, and closing the
+    iterator early ends the threads.
     """
     start = read_start(source)
     if armored or (armored is None and looks_armored(start)):
@@ -159,15 +168,15 @@ def decrypt_stream(
     else:
         head = LineSource(source, start)
     file_key = open_header(parse_header(head), identities)
-    return _payload(file_key, head)
+    return _payload(file_key, head, threads)
 
 
 def decrypt_detached(
-    identities: Iterable[Identity], header: bytes, payload: BinaryIO
+    identities: Iterable[Identity], header: bytes, payload: BinaryIO, *, threads: int = 1
 ) -> Iterator[bytes]:
-    """Decrypt a payload stream whose header is stored apart."""
+    """Decrypt a payload stream whose header is stored apart (``threads``: as above)."""
     file_key = open_header(parse_header_bytes(header), identities)
-    return _payload(file_key, LineSource(payload))
+    return _payload(file_key, LineSource(payload), threads)
 
 
 def decrypt(identities: Iterable[Identity], data: bytes) -> bytes:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from hashlib import sha256
 
-from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tipbox.crypto.errors import HeaderError, MacError
@@ -57,8 +56,10 @@ class Header:
 
     def verify(self, file_key: bytes) -> None:
         """Raise :class:`MacError` unless the MAC matches ``file_key``."""
-        if not hmac.compare_digest(header_mac(file_key, self.signed), self.mac):
-            raise MacError("header MAC mismatch")
+        try:
+            _mac(file_key, self.signed).verify(self.mac)  # in constant time
+        except InvalidSignature:
+            raise MacError("header MAC mismatch") from None
 
 
 def b64encode(data: bytes) -> bytes:
@@ -80,8 +81,14 @@ def b64decode(text: bytes | str) -> bytes:
 
 
 def header_mac(file_key: bytes, signed: bytes) -> bytes:
+    return _mac(file_key, signed).finalize()
+
+
+def _mac(file_key: bytes, signed: bytes) -> hmac.HMAC:
     key = HKDF(hashes.SHA256(), 32, salt=None, info=b"header").derive(file_key)
-    return hmac.new(key, signed, sha256).digest()
+    mac = hmac.HMAC(key, hashes.SHA256())
+    mac.update(signed)
+    return mac
 
 
 def encode_header(stanzas: Sequence[Stanza], file_key: bytes) -> bytes:
@@ -120,6 +127,13 @@ class LineSource:
             data += _read_fully(self._stream, size - len(data))
         return data
 
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        """Fill ``buffer``; fewer bytes (the count returned) only at the end of the stream."""
+        view = memoryview(buffer).cast("B")
+        taken = min(len(view), len(self._buffer))
+        view[:taken] = self._take(taken)
+        return taken + _readinto_fully(self._stream, view[taken:])
+
     def _take(self, size: int) -> bytes:
         data = bytes(self._buffer[:size])
         del self._buffer[:size]
@@ -140,6 +154,23 @@ def _read_fully(stream: Readable, size: int) -> bytes:
         parts.append(more)
         remaining -= len(more)
     return b"".join(parts)
+
+
+def _readinto_fully(stream: Readable, view: memoryview) -> int:
+    """Fill ``view`` from ``stream`` (straight in if it has ``readinto``) up to its end."""
+    readinto = getattr(stream, "readinto", None)
+    filled = 0
+    while filled < len(view):
+        if readinto is not None:
+            count = readinto(view[filled:]) or 0
+        else:
+            more = stream.read(len(view) - filled)
+            count = len(more)
+            view[filled : filled + count] = more
+        if not count:
+            break
+        filled += count
+    return filled
 
 
 def parse_header(source: LineSource) -> Header:

@@ -8,7 +8,6 @@ the spec requires. Private key material never appears in ``repr``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -207,7 +206,7 @@ class HybridIdentity:
         if len(seed) != 32:
             raise KeyFormatError("mlkem768x25519 identity must be a 32-byte seed")
         self._seed = seed
-        expanded = hashlib.shake_256(seed).digest(96)
+        expanded = _digest(hashes.SHAKE256(96), seed)
         self._x25519 = X25519PrivateKey.from_private_bytes(expanded[64:])
         self._mlkem = mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64])
         self._key = hpke.MLKEM768X25519PrivateKey(self._mlkem, self._x25519)
@@ -365,5 +364,11 @@ def parse_identity_file(text: str) -> list[X25519Identity | HybridIdentity]:
 
 def fingerprint(recipient: object) -> str:
     """A short human-comparable fingerprint (128 bits of SHA-256) of a recipient."""
-    digest = hashlib.sha256(str(recipient).encode("ascii")).hexdigest()[:32].upper()
+    digest = _digest(hashes.SHA256(), str(recipient).encode("ascii")).hex()[:32].upper()
     return " ".join(digest[i : i + 4] for i in range(0, 32, 4))
+
+
+def _digest(algorithm: hashes.HashAlgorithm, data: bytes) -> bytes:
+    hasher = hashes.Hash(algorithm)
+    hasher.update(data)
+    return hasher.finalize()

@@ -15,7 +15,7 @@ Contract:
 
 from __future__ import annotations
 
-import secrets
+import os
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -35,7 +35,7 @@ class SealError(DecryptionError):
 
 def seal(key: bytes, plaintext: bytes, *, context: bytes) -> bytes:
     """Encrypt ``plaintext`` under the 32-byte ``key``, bound to ``context``."""
-    nonce = secrets.token_bytes(_NONCE_BYTES)
+    nonce = os.urandom(_NONCE_BYTES)
     return _VERSION + nonce + ChaCha20Poly1305(key).encrypt(nonce, plaintext, context)
 
 

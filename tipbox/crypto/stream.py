@@ -5,12 +5,22 @@ a flag byte, 1 for the last chunk. Writing holds back up to one chunk so
 that the last one can be flagged at close. Reading looks one chunk ahead so
 that a full-size last chunk is recognised, and never yields a chunk before
 its tag has been verified.
+
+Chunks are sealed and opened in runs of up to :data:`RUN_CHUNKS` (1 MiB of
+plaintext), each into one buffer. With ``threads=1`` every run is processed
+in the calling thread. With more, runs go to that many worker threads while
+the calling thread reads and writes (:class:`~tipbox.crypto.ordered.OrderedPool`):
+output keeps the input's order, at most ``2 x threads`` runs are in flight
+(about 2 MiB each, input and output), and the threads end with the stream.
+A run that ends the payload is processed in the calling thread, so a
+payload of one run (up to 1 MiB) never starts a thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import BinaryIO, Protocol
+from collections.abc import Generator, Iterator, Sequence
+from functools import partial
+from typing import BinaryIO, NamedTuple, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -18,13 +28,18 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tipbox.crypto.errors import PayloadError
+from tipbox.crypto.ordered import OrderedPool
 
 CHUNK_SIZE = 64 * 1024
 TAG_SIZE = 16
 SEALED_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE
 NONCE_SIZE = 16
+#: Chunks sealed or opened together, by one thread, into one buffer.
+RUN_CHUNKS = 16
 _LAST = b"\x01"
 _MORE = b"\x00"
+
+Chunk = bytes | bytearray | memoryview
 
 
 class Readable(Protocol):
@@ -41,16 +56,53 @@ def _nonce(counter: int, flag: bytes) -> bytes:
     return counter.to_bytes(11, "big") + flag
 
 
-class StreamWriter:
-    """Encrypts written bytes into sealed chunks written to ``sink``."""
+class _Buffers:
+    """Run buffers, made and recycled by the calling thread only.
 
-    def __init__(self, key: bytes, sink: BinaryIO) -> None:
+    Memory that a worker thread allocates comes from that thread's malloc
+    arena, which glibc gives back to the kernel and faults in again run
+    after run, at about the cost of the cipher itself. So workers only fill
+    buffers. Full-size ones are kept for reuse (as many as were in flight).
+    """
+
+    def __init__(self, full_size: int) -> None:
+        self._full_size = full_size
+        self._spare: list[bytearray] = []
+
+    def get(self, size: int | None = None) -> bytearray:
+        """A buffer of ``size`` bytes (default: full size)."""
+        if size is None or size == self._full_size:
+            return self._spare.pop() if self._spare else bytearray(self._full_size)
+        return bytearray(size)
+
+    def recycle(self, buffer: bytearray) -> None:
+        if len(buffer) == self._full_size:
+            self._spare.append(buffer)
+
+
+# -- encryption ----------------------------------------------------------------------
+
+
+class StreamWriter:
+    """Encrypts written bytes into sealed chunks written to ``sink``, in order.
+
+    ``sink.write`` gets a buffer that is reused once it returns (as the
+    ``io`` write contract allows): a sink copies what it keeps. With
+    ``threads > 1`` a ``bytes`` argument to :meth:`write` is sealed where it
+    lies, and any other buffer is copied first, so the caller may reuse it
+    once ``write`` returns.
+    """
+
+    def __init__(self, key: bytes, sink: BinaryIO, *, threads: int = 1) -> None:
         self._aead = ChaCha20Poly1305(key)
         self._sink = sink
-        self._counter = 0
-        self._pending = bytearray()
+        self._runs: OrderedPool[memoryview] = OrderedPool(threads)
+        self._buffers = _Buffers(RUN_CHUNKS * SEALED_CHUNK_SIZE)
+        self._counter = 0  # of the first chunk in self._full
+        self._full: list[Chunk] = []  # complete chunks, none of them the last one
+        self._pending = bytearray()  # held back: 1..CHUNK_SIZE bytes once data came
 
-    def write(self, data: bytes | bytearray | memoryview) -> int:
+    def write(self, data: Chunk) -> int:
         view = memoryview(data).cast("B")
         size = len(view)
         if self._pending:
@@ -59,54 +111,235 @@ class StreamWriter:
             view = view[room:]
             if not view:
                 return size
-            self._seal(self._pending, _MORE)
-            self._pending = bytearray()
+            self._full.append(self._pending)
         full = (len(view) - 1) // CHUNK_SIZE if view else 0
-        for start in range(0, full * CHUNK_SIZE, CHUNK_SIZE):
-            self._seal(view[start : start + CHUNK_SIZE], _MORE)
+        body = view[: full * CHUNK_SIZE]
+        if full and self._runs.threads > 1 and not isinstance(body.obj, bytes):
+            body = memoryview(bytes(body))  # a worker may read it after this returns
+        self._full += [body[at : at + CHUNK_SIZE] for at in range(0, len(body), CHUNK_SIZE)]
         self._pending = bytearray(view[full * CHUNK_SIZE :])
+        self._seal_full_runs()
         return size
 
     def close(self) -> None:
         """Seal the held-back data as the last chunk (empty only for an empty payload)."""
-        self._seal(self._pending, _LAST)
-        self._pending = bytearray()
+        try:
+            self._put(self._full + [self._pending], last=True)
+            self._full, self._pending = [], bytearray()
+            self._write_out(self._runs.rest())
+        finally:
+            self._runs.close()
 
-    def _seal(self, chunk: bytes | bytearray | memoryview, flag: bytes) -> None:
-        self._sink.write(self._aead.encrypt(_nonce(self._counter, flag), chunk, None))
-        self._counter += 1
+    def abandon(self) -> None:
+        """Stop without finishing the payload: the output stays detectably truncated."""
+        self._runs.close()
+
+    def _seal_full_runs(self) -> None:
+        # One thread: seal everything now, the caller's buffer is not ours to keep.
+        step = RUN_CHUNKS if self._runs.threads > 1 else 1
+        while len(self._full) >= step:
+            self._put(self._full[:RUN_CHUNKS], last=False)
+            del self._full[:RUN_CHUNKS]
+            self._write_out(self._runs.due())
+
+    def _put(self, chunks: list[Chunk], *, last: bool) -> None:
+        size = sum(map(len, chunks)) + TAG_SIZE * len(chunks)
+        job = partial(_seal_run, self._aead, self._counter, chunks, last, self._buffers.get(size))
+        self._runs.put(job, inline=last)
+        self._counter += len(chunks)
+
+    def _write_out(self, sealed_runs: Iterator[memoryview]) -> None:
+        for sealed in sealed_runs:
+            self._sink.write(sealed)
+            self._buffers.recycle(sealed.obj)  # type: ignore[arg-type]
 
 
-def decrypt_chunks(key: bytes, source: Readable) -> Iterator[bytes]:
+def _seal_run(
+    aead: ChaCha20Poly1305, first: int, chunks: Sequence[Chunk], last: bool, buffer: bytearray
+) -> memoryview:
+    """Seal ``chunks`` (numbered from ``first``) into ``buffer``; flag the final one if ``last``."""
+    out = memoryview(buffer)
+    final, position = len(chunks) - 1, 0
+    for index, chunk in enumerate(chunks):
+        end = position + len(chunk) + TAG_SIZE
+        flag = _LAST if last and index == final else _MORE
+        aead.encrypt_into(_nonce(first + index, flag), chunk, None, out[position:end])
+        position = end
+    return out
+
+
+# -- decryption ----------------------------------------------------------------------
+
+
+class Filling(Protocol):
+    def readinto(self, buffer: bytearray | memoryview, /) -> int:
+        """Fill ``buffer``; fewer bytes (the count returned) only at the end."""
+
+
+class _Opened(NamedTuple):
+    """A run opened: its buffers to recycle, the chunks that verified, why the next did not."""
+
+    sealed: bytearray
+    plain: bytearray | None
+    chunks: list[bytes | memoryview]  # memoryviews into ``plain`` when a worker opened them
+    error: PayloadError | None
+
+
+class _Run(NamedTuple):
+    """Sealed chunks read into ``buffer`` (``size`` bytes); ``last``: they end the payload."""
+
+    buffer: bytearray
+    size: int
+    last: bool
+
+
+def decrypt_chunks(
+    key: bytes, source: Filling, *, threads: int = 1
+) -> Generator[bytes, None, None]:
     """Yield verified plaintext chunks; raise :class:`PayloadError` on any fault.
 
-    ``source.read(n)`` must return fewer than ``n`` bytes only at the end.
+    Chunks come out in order, each only after its tag verified; on a fault,
+    every chunk before the faulty one is yielded first, whatever ``threads``.
+    An error reading ``source`` is raised once every chunk read before it
+    but the last one has been verified and yielded. Closing the generator
+    early ends its threads.
     """
     aead = ChaCha20Poly1305(key)
-    sealed = source.read(SEALED_CHUNK_SIZE)
-    if not sealed:
-        raise PayloadError("payload has no chunks")
-    counter = 0
-    while True:
-        following = source.read(SEALED_CHUNK_SIZE) if len(sealed) == SEALED_CHUNK_SIZE else b""
-        if not following:
-            yield _open_last(aead, counter, sealed)
-            return
-        yield _open(aead, counter, sealed, _MORE)
-        sealed, counter = following, counter + 1
-
-
-def _open(aead: ChaCha20Poly1305, counter: int, sealed: bytes, flag: bytes) -> bytes:
+    runs: OrderedPool[_Opened] = OrderedPool(threads)
+    sealed_buffers = _Buffers(RUN_CHUNKS * SEALED_CHUNK_SIZE)
+    plain_buffers = _Buffers(RUN_CHUNKS * CHUNK_SIZE)
+    counter, failure = 0, None
+    sealed_runs = _sealed_runs(source, sealed_buffers)
     try:
-        return aead.decrypt(_nonce(counter, flag), sealed, None)
+        while True:
+            try:
+                run = next(sealed_runs)
+            except StopIteration:
+                break
+            except Exception as error:  # noqa: BLE001 - raised below, after the verified chunks
+                failure = error
+                break
+            chunks = _chunks(run)
+            small = len(chunks) < RUN_CHUNKS
+            plain = None if small or threads == 1 else plain_buffers.get()
+            job = partial(_open_run, aead, counter, chunks, run.last, run.buffer, plain)
+            runs.put(job, inline=small)
+            counter += len(chunks)
+            yield from _released(runs.due(), sealed_buffers, plain_buffers)
+        yield from _released(runs.rest(), sealed_buffers, plain_buffers)
+    finally:
+        runs.close()
+    if failure is not None:
+        raise failure
+
+
+def _released(runs: Iterator[_Opened], sealed: _Buffers, plain: _Buffers) -> Iterator[bytes]:
+    """Each verified chunk as ``bytes`` of its own; then the run's error, if any."""
+    for opened in runs:
+        sealed.recycle(opened.sealed)
+        for chunk in opened.chunks:
+            yield chunk if isinstance(chunk, bytes) else bytes(chunk)
+        if opened.plain is not None:
+            plain.recycle(opened.plain)
+        if opened.error is not None:
+            raise opened.error
+
+
+def _sealed_runs(source: Filling, buffers: _Buffers) -> Iterator[_Run]:
+    """The payload read in runs of up to :data:`RUN_CHUNKS` sealed chunks.
+
+    The first run is one chunk, so that a small payload needs no large
+    buffer. A full run is held back until the next read says whether its
+    final chunk ends the payload. If that read fails, the run goes without
+    its final chunk (which cannot be flagged), and then the error is raised.
+    """
+    buffer = bytearray(SEALED_CHUNK_SIZE)
+    size = source.readinto(buffer)
+    if not size:
+        raise PayloadError("payload has no chunks")
+    while size == len(buffer):
+        following = buffers.get()
+        try:
+            more = source.readinto(following)
+        except Exception:
+            yield _Run(buffer, size - SEALED_CHUNK_SIZE, last=False)
+            raise
+        if not more:
+            buffers.recycle(following)
+            break
+        yield _Run(buffer, size, last=False)
+        buffer, size = following, more
+    yield _Run(buffer, size, last=True)
+
+
+def _chunks(run: _Run) -> list[memoryview]:
+    view = memoryview(run.buffer)[: run.size]
+    return [view[at : at + SEALED_CHUNK_SIZE] for at in range(0, run.size, SEALED_CHUNK_SIZE)]
+
+
+def _open_run(
+    aead: ChaCha20Poly1305,
+    first: int,
+    chunks: list[memoryview],
+    last: bool,
+    sealed: bytearray,
+    plain: bytearray | None,
+) -> _Opened:
+    """Open ``chunks`` (numbered from ``first``) until one fails.
+
+    Into ``plain`` if given, for the calling thread to copy out; else each
+    chunk into new ``bytes``. With workers every full run goes into a buffer:
+    memory a worker allocates is costly (see :class:`_Buffers`), and
+    ``decrypt`` keeps the GIL for part of its work where ``decrypt_into``
+    does not, so even the calling thread would hold up the workers.
+    """
+    into = memoryview(plain) if plain is not None else None
+    opened: list[bytes | memoryview] = []
+    final = len(chunks) - 1
+    try:
+        for index, chunk in enumerate(chunks):
+            flag = _LAST if last and index == final else _MORE
+            if into is None:
+                opened.append(_open(aead, first + index, chunk, flag))
+            else:
+                at = index * CHUNK_SIZE
+                opened.append(_open_into(aead, first + index, chunk, flag, into[at:]))
+    except PayloadError as error:
+        return _Opened(sealed, plain, opened, error)
+    return _Opened(sealed, plain, opened, None)
+
+
+def _plaintext_size(sealed: Chunk) -> int:
+    return max(len(sealed) - TAG_SIZE, 0)
+
+
+def _open(aead: ChaCha20Poly1305, counter: int, sealed: Chunk, flag: bytes) -> bytes:
+    _check_size(counter, sealed, flag)
+    try:
+        plaintext = aead.decrypt(_nonce(counter, flag), sealed, None)
     except InvalidTag:
         raise PayloadError(f"chunk {counter} failed authentication") from None
-
-
-def _open_last(aead: ChaCha20Poly1305, counter: int, sealed: bytes) -> bytes:
-    if len(sealed) < TAG_SIZE:
-        raise PayloadError("truncated chunk")
-    plaintext = _open(aead, counter, sealed, _LAST)
-    if not plaintext and counter:
-        raise PayloadError("empty last chunk after a full one")
+    _check_last(counter, plaintext, flag)
     return plaintext
+
+
+def _open_into(aead: ChaCha20Poly1305, counter: int, sealed: Chunk, flag: bytes,
+               into: memoryview) -> memoryview:
+    _check_size(counter, sealed, flag)
+    plaintext = into[: _plaintext_size(sealed)]
+    try:
+        aead.decrypt_into(_nonce(counter, flag), sealed, None, plaintext)
+    except InvalidTag:
+        raise PayloadError(f"chunk {counter} failed authentication") from None
+    _check_last(counter, plaintext, flag)
+    return plaintext
+
+
+def _check_size(counter: int, sealed: Chunk, flag: bytes) -> None:
+    if flag == _LAST and len(sealed) < TAG_SIZE:
+        raise PayloadError("truncated chunk")
+
+
+def _check_last(counter: int, plaintext: Chunk, flag: bytes) -> None:
+    if flag == _LAST and not plaintext and counter:
+        raise PayloadError("empty last chunk after a full one")
