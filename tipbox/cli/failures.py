@@ -14,7 +14,6 @@ from typing import IO, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from tipbox.cli.instance_dirs import HINT
 from tipbox.crypto import DecryptionError
 from tipbox.errors import NotInitialised, TipboxError
 
@@ -61,6 +60,9 @@ def one_line_errors(
             except DecryptionError as error:
                 fail(describe(error))
             except NotInitialised as error:
+                # Imported here: pathlib and dataclasses would slow the age tool's start.
+                from tipbox.cli.instance_dirs import HINT  # noqa: PLC0415
+
                 fail(f"{error} ({HINT})")
             except (TipboxError, ValueError) as error:
                 fail(str(error) or type(error).__name__)
