@@ -117,9 +117,9 @@ def rename_desk(desk_id: int) -> Page:
 def open_desk(desk_id: int) -> Page:
     is_open = forms.flag(request.form, "open", label="open")
     admin_services().instance.desks.set_open(desk_id, is_open=is_open, by=_me())
-    text = ("New sources can choose this desk." if is_open else
-            "This desk is closed to new sources; its sources can still write.")
-    return _desk_page(_desk(desk_id), message=gettext(text))
+    text = (gettext("New sources can choose this desk.") if is_open else
+            gettext("This desk is closed to new sources; its sources can still write."))
+    return _desk_page(_desk(desk_id), message=text)
 
 
 @bp.post("/desks/<id:desk_id>/members")
@@ -131,10 +131,11 @@ def add_member(desk_id: int) -> Page:
     granted = admin_services().instance.desks.add_member(
         desk_id, reviewer_id, current_session().identities(), recipient=account.recipient,
         by=_me())
-    text = ("%(name)s is a member and holds the desk's keys." if granted else
-            "%(name)s is a member; the desk's keys reach them at the next login of an admin"
-            " who holds them.")
-    return _desk_page(_desk(desk_id), message=gettext(text, name=account.username))
+    text = (gettext("%(name)s is a member and holds the desk's keys.", name=account.username)
+            if granted else gettext(
+                "%(name)s is a member; the desk's keys reach them at the next login of an admin"
+                " who holds them.", name=account.username))
+    return _desk_page(_desk(desk_id), message=text)
 
 
 @bp.post("/desks/<id:desk_id>/members/<id:reviewer_id>/remove")

@@ -23,15 +23,15 @@ from tipbox.reviewer.guard import admin_required, current_session
 from tipbox.services.accounts.totp import qr_svg
 from tipbox.services.desks.desks import DEFAULT_DESK
 from tipbox.web.errors import explain
-from tipbox.web.i18n import gettext, ngettext
+from tipbox.web.i18n import N_, gettext, ngettext
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 Page = tuple[str, int]
 
 
-_DISABLED = "%(name)s is disabled: their sessions and keys are deleted."
-_DELETED = "%(name)s is deleted with their sessions and keys."
+_DISABLED = N_("%(name)s is disabled: their sessions and keys are deleted.")
+_DELETED = N_("%(name)s is deleted with their sessions and keys.")
 
 
 def _me() -> str:
@@ -130,8 +130,9 @@ def _set_admin(reviewer_id: int) -> Page:
     services = admin_services()
     services.accounts.set_admin(reviewer_id, is_admin=is_admin, by=_me())
     username = services.accounts.get(reviewer_id).username
-    text = "%(name)s is now an admin." if is_admin else "%(name)s is no longer an admin."
-    return pages.reviewers(message=gettext(text, name=username))
+    text = (gettext("%(name)s is now an admin.", name=username) if is_admin
+            else gettext("%(name)s is no longer an admin.", name=username))
+    return pages.reviewers(message=text)
 
 
 _REVIEWER_ACTIONS = {
