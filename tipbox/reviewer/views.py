@@ -70,8 +70,15 @@ def list_page(page: SourcePage, order: str, status: int = 200, error: str | None
     return render_template(
         "reviewer/index.html", page=page, order=order, asked=asked, error=error,
         statuses=STATUSES, labels=services().triage.labels(),
-        reviewers=[account.username for account in services().reviewers.list()],
+        reviewers=colleagues(),
     ), status
+
+
+def colleagues() -> list[str]:
+    """The enabled members of the reviewer's desks: whom the list may filter by."""
+    desks = services().instance.desks
+    return sorted({name for desk_id in my_desks()
+                   for _, name, disabled in desks.members(desk_id) if not disabled})
 
 
 def conversation_page(source_id: int, status: int = 200, error: str | None = None

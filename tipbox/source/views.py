@@ -51,7 +51,8 @@ def _every_page_context() -> dict[str, object]:
     The warning is decided per request and recorded nowhere: no log line, no counter.
     """
     onion_hosts = instance().settings.onion_hosts
-    return {"submit_url": url_for("source.submit_form"),
+    # A refused form returns to the same desk's form, not to the choice of desks.
+    return {"submit_url": url_for("source.submit_form", desk=request.args.get("desk")),
             "wrong_address": _wrong_address(),
             "onion_address": onion_hosts[0] if onion_hosts else request.host}
 

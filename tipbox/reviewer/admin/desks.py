@@ -35,7 +35,7 @@ def _me() -> str:
 
 
 def _languages() -> list[tuple[str, str]]:
-    return [(code, language_name(code)) for code in LANDING_LANGUAGES]
+    return [(code, language_name(code)) for code in ("en", *LANDING_LANGUAGES)]
 
 
 def _texts(prefix: str) -> dict[str, tuple[str, str]]:
@@ -43,7 +43,7 @@ def _texts(prefix: str) -> dict[str, tuple[str, str]]:
     first, second = {"desk": ("name", "description"), "q": ("label", "choices")}[prefix]
     return {code: (request.form.get(f"{prefix}_{first}_{code}", ""),
                    request.form.get(f"{prefix}_{second}_{code}", ""))
-            for code in LANDING_LANGUAGES}
+            for code in ("en", *LANDING_LANGUAGES)}
 
 
 def _desk_page(desk: Desk, status: int = 200, **context: object) -> Page:
@@ -53,7 +53,7 @@ def _desk_page(desk: Desk, status: int = 200, **context: object) -> Page:
     others = [a for a in admin_services().accounts.accounts() if a.id not in member_ids]
     return pages.render("desk.html", status, desk=desk, members=members, others=others,
                         questions=instance.questions.of_desk(desk.id), kinds=KINDS,
-                        languages=_languages(), **context)
+                        desk_languages=_languages(), **context)
 
 
 def _desks_page(status: int = 200, **context: object) -> Page:
@@ -61,7 +61,7 @@ def _desks_page(status: int = 200, **context: object) -> Page:
     keys = instance.keyring.active_keys()
     rows = [(desk, keys.get(desk.id), len(instance.desks.members(desk.id)))
             for desk in instance.desks.all()]
-    return pages.render("desks.html", status, rows=rows, languages=_languages(),
+    return pages.render("desks.html", status, rows=rows, desk_languages=_languages(),
                         accounts=admin_services().accounts.accounts(), **context)
 
 
@@ -76,7 +76,8 @@ def desks() -> Page:
 def create_desk() -> Page:
     """A new desk with its own key, granted to the chosen members and the recovery key."""
     try:
-        members = forms.item_ids(request.form.getlist("member"))
+        ticked = request.form.getlist("member")
+        members = forms.item_ids(ticked) if ticked else []  # a desk may start without members
         texts = parse_texts(_texts("desk"))
         created = admin_services().instance.desks.create(
             request.form.get("slug", ""), texts, members=members, by=_me())

@@ -81,7 +81,8 @@ def _chosen_desks() -> list[int] | None:
     """The desks ticked for a new account; ``None`` (the only desk) on a one-desk instance."""
     if len(admin_services().instance.desks.all()) == 1:
         return None
-    return forms.item_ids(request.form.getlist("desk"))
+    ticked = request.form.getlist("desk")
+    return forms.item_ids(ticked) if ticked else []  # an account may wait for its desks
 
 
 @bp.post("/reviewers/<id:reviewer_id>/<action>")
