@@ -15,8 +15,9 @@ import click
 from tipbox.cli.groups import Group
 from tipbox.cli.keys import one_line_errors, open_admin, read_identities
 from tipbox.errors import NotFound
+from tipbox.services.accounts.reviewers import Account
 from tipbox.services.custody.keyring import KeyIdentity
-from tipbox.services.desks.desks import parse_texts
+from tipbox.services.desks.desks import Desk, parse_texts
 from tipbox.services.wiring import AdminServices, reviewers_of
 
 __all__ = ["desks"]
@@ -95,6 +96,11 @@ def _newsroom_identities(services: AdminServices, identity_file: Path) -> list[K
     return opened
 
 
+def _desk_and_account(services: AdminServices, slug: str, username: str) -> tuple[Desk, Account]:
+    return (services.instance.desks.by_slug(slug),
+            reviewers_of(services.instance).by_username(username))
+
+
 @desks.command("add-member")
 @click.argument("slug")
 @click.argument("username")
@@ -103,8 +109,7 @@ def _newsroom_identities(services: AdminServices, identity_file: Path) -> list[K
 def add_member(slug: str, username: str, identity_file: Path) -> None:
     """Make USERNAME a member of the desk SLUG, holding its keys."""
     with open_admin() as services:
-        desk = services.instance.desks.by_slug(slug)
-        account = reviewers_of(services.instance).by_username(username)
+        desk, account = _desk_and_account(services, slug, username)
         granted = services.instance.desks.add_member(
             desk.id, account.id, _newsroom_identities(services, identity_file),
             recipient=account.recipient)
@@ -118,8 +123,7 @@ def add_member(slug: str, username: str, identity_file: Path) -> None:
 def remove_member(slug: str, username: str) -> None:
     """End USERNAME's membership of SLUG: its keys of the desk and its sessions go."""
     with open_admin() as services:
-        desk = services.instance.desks.by_slug(slug)
-        account = reviewers_of(services.instance).by_username(username)
+        desk, account = _desk_and_account(services, slug, username)
         services.instance.desks.remove_member(desk.id, account.id)
     click.echo(f"{username} is no longer a member of {slug}. Rotate the desk's key now:"
                f" python -m tipbox keys rotate --desk {slug}")

@@ -41,6 +41,7 @@ from tipbox.services.custody.keyring import (
     insert_grant,
     insert_key,
 )
+from tipbox.services.desks.languages import in_language
 from tipbox.store import Store, hour
 from tipbox.store import desks as rows
 from tipbox.store.items import source_of_item
@@ -54,8 +55,6 @@ DEFAULT_DESK = rows.DEFAULT_DESK
 MAX_NAME_CHARS = 80
 MAX_DESCRIPTION_CHARS = 600
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
-#: The language a desk's texts fall back to when the visitor's has none.
-FALLBACK_LANGUAGE = "en"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +77,7 @@ class Desk:
 
     def text(self, language: str) -> DeskText:
         """The name and description in ``language``, else English, else any language."""
-        for code in (language, FALLBACK_LANGUAGE):
-            if code in self.texts:
-                return self.texts[code]
-        return next(iter(self.texts.values()), DeskText(self.slug))
+        return in_language(self.texts, language) or DeskText(self.slug)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Desk:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from tipbox.errors import InvalidInput, NotFound, TooLarge
 from tipbox.services.audit import Audit
+from tipbox.services.desks.languages import in_language
 from tipbox.store import Database
 from tipbox.store import desks as rows
 
@@ -43,7 +44,6 @@ MAX_LONG_CHARS = 2000
 MAX_LABEL_CHARS = 200
 MAX_CHOICES = 20
 MAX_QUESTIONS = 10
-_FALLBACK = "en"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +65,7 @@ class Question:
 
     def text(self, language: str) -> QuestionText:
         """The label and options in ``language``, else English, else any language."""
-        for code in (language, _FALLBACK):
-            if code in self.texts:
-                return self.texts[code]
-        return next(iter(self.texts.values()))
+        return in_language(self.texts, language) or QuestionText("")
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Question:
