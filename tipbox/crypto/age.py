@@ -51,10 +51,20 @@ class Encryptor:
     """A writable file-like object that encrypts to ``recipients`` as it goes.
 
     ``header`` is known as soon as the object exists. Unless ``detached``,
-    it is written to ``sink`` first. Memory use is bounded by one chunk
-    whatever the amount written. ``close`` finishes the file (the sink stays
-    open); leaving a ``with`` block by an exception does *not* finish it, so
-    the output is a detectably truncated file rather than a valid short one.
+    it is written to ``sink`` first. ``close`` finishes the file (the sink
+    stays open); leaving a ``with`` block by an exception does *not* finish
+    it, so the output is a detectably truncated file rather than a valid
+    short one.
+
+    ``threads`` threads seal the chunks, the caller's included (1: no other
+    thread; :func:`~tipbox.crypto.default_threads` suits the machine). Memory
+    is bounded whatever the amount written: one run of 16 chunks (1 MiB)
+    with one thread, ``threads + 2`` runs of input and output with more.
+    Ciphertext then reaches ``sink`` up to that much after its plaintext was
+    written, always in order and all of it by ``close``. ``sink.write`` gets
+    a buffer that is reused once it returns, as ``io`` allows: a sink copies
+    what it keeps. With workers, a ``bytes`` argument to :meth:`write` is
+    read where it lies, any other buffer is copied first.
     """
 
     def __init__(

@@ -21,9 +21,6 @@ __all__ = ["OrderedPool", "default_threads"]
 _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
 
-#: Jobs in flight per thread: one running, one ready to start.
-IN_FLIGHT_PER_THREAD = 2
-
 
 def default_threads() -> int:
     """The threads worth using on this machine: its usable CPUs, at most 4.
@@ -69,9 +66,11 @@ class OrderedPool(Generic[_T]):
 
     :meth:`put` starts a job; :meth:`due` yields the results to take now,
     oldest first: those already done and, while more than the ``window``
-    (``threads`` x 2) are in flight (put and not yet taken), the oldest ones,
-    waiting for them. So memory is bounded by that many jobs' inputs and
-    outputs, plus the one being prepared.
+    (``threads + 1``: one job for each thread and one ready to start) are in
+    flight (put and not yet taken), the oldest ones, waiting for them. So
+    memory is bounded by that many jobs' inputs and outputs, plus the one
+    being prepared. (Two jobs a thread go no faster on two cores, and hold
+    a third more memory.)
 
     A job runs on one of the ``threads - 1`` worker threads, or in the
     calling thread, at once, when that thread would otherwise only wait: if
@@ -91,7 +90,7 @@ class OrderedPool(Generic[_T]):
         if threads < 1:
             raise ValueError("threads must be at least 1")
         self.threads = threads
-        self.window = IN_FLIGHT_PER_THREAD * threads
+        self.window = threads + 1
         self._executor: ThreadPoolExecutor | None = None
         self._pending: deque[_Pending[_T]] = deque()
 

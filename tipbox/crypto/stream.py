@@ -10,7 +10,7 @@ Chunks are sealed and opened in runs of up to :data:`RUN_CHUNKS` (1 MiB of
 plaintext), each into one buffer. With ``threads=1`` every run is processed
 in the calling thread. With more, runs go to that many worker threads while
 the calling thread reads and writes (:class:`~tipbox.crypto.ordered.OrderedPool`):
-output keeps the input's order, at most ``2 x threads`` runs are in flight
+output keeps the input's order, at most ``threads + 2`` runs are in flight
 (about 2 MiB each, input and output), and the threads end with the stream.
 A run that ends the payload is processed in the calling thread, so a
 payload of one run (up to 1 MiB) never starts a thread.
