@@ -1,10 +1,12 @@
 """``python -m tipbox keys list|rotate|rewrap|destroy|recover|rotate-recovery`` and ``purge``.
 
 The commands that need a private key read the offline recovery identity
-from a file (``--recovery-identity FILE``, an age identity file); nothing
-here stores it or prints it, except ``rotate-recovery``, which prints the
-*new* recovery identity once. Every failure is one ``error: ...`` line on
-stderr with exit status 1, never a traceback.
+from a file (``--recovery-identity FILE``, an age identity file) or from M
+SLIP-39 shares of it (``--recovery-shares FILE``; see
+:mod:`tipbox.cli.recovery`); nothing here stores it or prints it, except
+``rotate-recovery``, which prints the *new* recovery identity once. Every
+failure is one ``error: ...`` line on stderr with exit status 1, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
@@ -24,9 +25,8 @@ from tipbox.cli.failures import one_line_errors as one_line_errors_for
 from tipbox.cli.groups import Group
 from tipbox.cli.instance import RECOVERY_NOTICE
 from tipbox.cli.instance_dirs import load_cli_settings
+from tipbox.cli.recovery import RecoveryInput, read_identities, recovery_identity, recovery_options
 from tipbox.cli.reviewers import NOTICE
-from tipbox.crypto import HybridIdentity, X25519Identity, parse_identity_file
-from tipbox.errors import InvalidInput
 from tipbox.services.accounts.totp import Enrolment, qr_terminal
 from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.services.desks.desks import DEFAULT_DESK
@@ -65,33 +65,11 @@ def open_admin() -> Iterator[AdminServices]:
         instance.close()
 
 
-def read_identities(path: Path) -> list[KeyIdentity]:
-    """The X25519 and post-quantum identities of an age identity file."""
-    identities: list[KeyIdentity] = [
-        identity
-        for identity in parse_identity_file(path.read_text("utf-8"))
-        if isinstance(identity, X25519Identity | HybridIdentity)
-    ]
-    if not identities:
-        raise InvalidInput(f"{path} holds no age identity")
-    return identities
+def _recovery_identity(services: AdminServices, given: RecoveryInput) -> KeyIdentity:
+    return recovery_identity(services.instance.keyring.recovery_recipient(), given)
 
 
-def _recovery_identity(services: AdminServices, path: Path) -> KeyIdentity:
-    wanted = str(services.instance.keyring.recovery_recipient())
-    for identity in read_identities(path):
-        if str(identity.recipient()) == wanted:
-            return identity
-    raise InvalidInput(f"{path} does not hold this instance's recovery identity")
-
-
-_RECOVERY_OPTION = click.option(
-    "--recovery-identity",
-    "identity_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The offline recovery identity (an age identity file).",
-)
+_RECOVERY_OPTION = recovery_options(required=True)
 
 
 @click.group(cls=Group)
@@ -136,14 +114,13 @@ def rotate(classic: bool, slug: str | None) -> None:
 @_RECOVERY_OPTION
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 10_000))
 @one_line_errors
-def rewrap(identity_file: Path, batch_size: int) -> None:
+def rewrap(recovery: RecoveryInput, batch_size: int) -> None:
     """Re-wrap every stored header from retired keys to the active key.
 
     Safe to interrupt at any point (even kill -9); run it again to finish.
     """
     with open_admin() as services:
-        given = read_identities(identity_file)
-        identities = unlock_identities(services.instance.keyring, given)
+        identities = unlock_identities(services.instance.keyring, recovery.identities())
         total = services.rotation.pending()
         with click.progressbar(length=total, label="Re-wrapping", file=sys.stderr) as bar:
             report = services.rotation.rewrap(
@@ -182,11 +159,11 @@ def destroy(key: str, yes: bool) -> None:
 @_RECOVERY_OPTION
 @click.option("--admin", "username", required=True, help="The (new) admin account to create.")
 @one_line_errors
-def recover(identity_file: Path, username: str) -> None:
+def recover(recovery: RecoveryInput, username: str) -> None:
     """Give USERNAME admin rights and every newsroom key, from the recovery identity alone."""
     with open_admin() as services:
-        recovery = _recovery_identity(services, identity_file)
-        enrolment = services.recovery.recover_admin(recovery, username)
+        identity = _recovery_identity(services, recovery)
+        enrolment = services.recovery.recover_admin(identity, username)
     print_enrolment(enrolment, "RECOVERED ADMIN ACCOUNT")
 
 
@@ -207,14 +184,16 @@ def print_enrolment(enrolment: Enrolment, title: str) -> None:
 @keys.command("rotate-recovery")
 @_RECOVERY_OPTION
 @one_line_errors
-def rotate_recovery_command(identity_file: Path) -> None:
+def rotate_recovery_command(recovery: RecoveryInput) -> None:
     """Replace the recovery identity; the new one is printed once."""
     with open_admin() as services:
-        new = services.recovery.rotate(_recovery_identity(services, identity_file))
+        new = services.recovery.rotate(_recovery_identity(services, recovery))
     click.echo(f"Every newsroom key ({new.keys}) is now granted to the new recovery recipient:")
     click.echo(f"    {new.recipient}")
     click.echo("The old recovery identity no longer opens anything stored from now on.\n")
     click.echo(RECOVERY_NOTICE.format(identity=new.identity))
+    click.echo("Shares of the old identity open nothing new either: split the new one"
+               " with `python -m tipbox recovery split` if the newsroom shares it.")
 
 
 @click.command()

@@ -20,8 +20,8 @@ import click
 
 from tipbox.cli.failures import fail, one_line_errors
 from tipbox.cli.instance_dirs import HINT, load_cli_settings
+from tipbox.cli.recovery import RecoveryInput, recovery_options
 from tipbox.config import Settings
-from tipbox.crypto import parse_identity_file
 from tipbox.services.ops.backup import restore_backup, write_backup
 from tipbox.services.ops.doctor import diagnose, foreign_user
 from tipbox.services.ops.notify import Outcome, notify_if_due
@@ -93,21 +93,17 @@ def backup(out: str) -> None:
 
 @click.command()
 @click.argument("source", metavar="IN", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option(
-    "--recovery-identity",
-    "identity_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="age identity file holding the offline recovery identity.",
+@recovery_options(
+    required=True, identity_help="age identity file holding the offline recovery identity."
 )
 @_one_line_errors
-def restore(source: str, identity_file: Path) -> None:
+def restore(source: str, recovery: RecoveryInput) -> None:
     """Restore the backup IN ("-" for stdin) into this new, empty instance.
 
     Nothing becomes visible until the whole backup has decrypted and
     verified. Refuses a data or keys directory that is not empty.
     """
-    identities = parse_identity_file(identity_file.read_text("utf-8"))
+    identities = recovery.identities()
     settings = _as_owner(load_cli_settings())
     if source == "-":
         report = restore_backup(settings, sys.stdin.buffer, identities)

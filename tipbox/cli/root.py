@@ -23,6 +23,7 @@ COMMANDS = {
     "run": "tipbox.cli.run:run",
     "reviewers": "tipbox.cli.admin:reviewers",  # add, list + the admin commands
     "keys": "tipbox.cli.keys:keys",
+    "recovery": "tipbox.cli.recovery:recovery",
     "desks": "tipbox.cli.desks:desks",
     "purge": "tipbox.cli.keys:purge",
     "settings": "tipbox.cli.admin:settings",
