@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import click
 
 from tipbox.cli.groups import Group
-from tipbox.cli.keys import one_line_errors, open_admin, print_enrolment, read_identities
+from tipbox.cli.keys import one_line_errors, open_admin, print_enrolment
+from tipbox.cli.recovery import RecoveryInput, recovery_options
 from tipbox.cli.reviewers import reviewers as base_reviewers
 from tipbox.errors import NotFound
 from tipbox.services.accounts.reviewer_admin import ReviewerRow
@@ -32,11 +32,8 @@ from tipbox.services.wiring import AdminServices
 
 __all__ = ["audit", "reviewers", "settings"]
 
-_IDENTITY_OPTION = click.option(
-    "--recovery-identity",
-    "identity_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Recovery identity file, to grant the newsroom keys right away.",
+_IDENTITY_OPTION = recovery_options(
+    required=False, identity_help="Recovery identity file, to grant the newsroom keys right away."
 )
 
 
@@ -53,10 +50,10 @@ def _reviewer_id(services: AdminServices, username: str) -> int:
     raise NotFound(f"no reviewer named {username!r}")
 
 
-def _identities(services: AdminServices, path: Path | None) -> list[KeyIdentity]:
-    if path is None:
+def _identities(services: AdminServices, recovery: RecoveryInput | None) -> list[KeyIdentity]:
+    if recovery is None:
         return []
-    return unlock_identities(services.instance.keyring, read_identities(path))
+    return unlock_identities(services.instance.keyring, recovery.identities())
 
 
 @click.command()
@@ -74,10 +71,10 @@ def disable(username: str) -> None:
 @click.argument("username")
 @_IDENTITY_OPTION
 @one_line_errors
-def enable(username: str, identity_file: Path | None) -> None:
+def enable(username: str, recovery: RecoveryInput | None) -> None:
     """Let USERNAME log in again."""
     with _account(username) as (services, account):
-        granted = services.accounts.enable(account.id, _identities(services, identity_file))
+        granted = services.accounts.enable(account.id, _identities(services, recovery))
     click.echo(f"{username} is enabled; {granted} grants written.")
 
 
@@ -99,13 +96,13 @@ def delete(username: str, yes: bool) -> None:
 @click.argument("username")
 @_IDENTITY_OPTION
 @one_line_errors
-def reset(username: str, identity_file: Path | None) -> None:
+def reset(username: str, recovery: RecoveryInput | None) -> None:
     """New key, one-time password and TOTP secret for USERNAME (password or 2FA lost).
 
     A disabled account stays disabled: it can enrol once enabled.
     """
     with _account(username) as (services, account):
-        identities = _identities(services, identity_file)
+        identities = _identities(services, recovery)
         enrolment = services.accounts.reset(account.id, identities)
     print_enrolment(enrolment, "RESET ACCOUNT")
     if account.disabled:

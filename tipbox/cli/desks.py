@@ -8,12 +8,11 @@ Every failure is one ``error: ...`` line with exit status 1.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from tipbox.cli.groups import Group
-from tipbox.cli.keys import one_line_errors, open_admin, read_identities
+from tipbox.cli.keys import one_line_errors, open_admin
+from tipbox.cli.recovery import RecoveryInput, recovery_options
 from tipbox.errors import NotFound
 from tipbox.services.accounts.reviewers import Account
 from tipbox.services.custody.keyring import KeyIdentity
@@ -82,14 +81,12 @@ def close_desk(slug: str) -> None:
     _set_open(slug, is_open=False)
 
 
-_RECOVERY = click.option(
-    "--recovery-identity", "identity_file", required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The recovery identity file: it opens every desk's keys.")
+_RECOVERY = recovery_options(
+    required=True, identity_help="The recovery identity file: it opens every desk's keys.")
 
 
-def _newsroom_identities(services: AdminServices, identity_file: Path) -> list[KeyIdentity]:
-    opened = [key for identity in read_identities(identity_file)
+def _newsroom_identities(services: AdminServices, recovery: RecoveryInput) -> list[KeyIdentity]:
+    opened = [key for identity in recovery.identities()
               for key in services.instance.keyring.open_identities(identity)]
     if not opened:
         raise NotFound("that identity opens no newsroom key: is it the recovery identity?")
@@ -106,12 +103,12 @@ def _desk_and_account(services: AdminServices, slug: str, username: str) -> tupl
 @click.argument("username")
 @_RECOVERY
 @one_line_errors
-def add_member(slug: str, username: str, identity_file: Path) -> None:
+def add_member(slug: str, username: str, recovery: RecoveryInput) -> None:
     """Make USERNAME a member of the desk SLUG, holding its keys."""
     with open_admin() as services:
         desk, account = _desk_and_account(services, slug, username)
         granted = services.instance.desks.add_member(
-            desk.id, account.id, _newsroom_identities(services, identity_file),
+            desk.id, account.id, _newsroom_identities(services, recovery),
             recipient=account.recipient)
     click.echo(f"{username} is a member of {slug} ({granted} keys granted).")
 
@@ -134,12 +131,12 @@ def remove_member(slug: str, username: str) -> None:
 @click.argument("slug")
 @_RECOVERY
 @one_line_errors
-def move(designation: str, slug: str, identity_file: Path) -> None:
+def move(designation: str, slug: str, recovery: RecoveryInput) -> None:
     """Move the source DESIGNATION to the desk SLUG (re-wrapped for that desk's key only)."""
     with open_admin() as services:
         desk = services.instance.desks.by_slug(slug)
         source_id = services.instance.desks.source_named(designation)
         moved = services.moves.move(source_id, desk.id,
-                                    _newsroom_identities(services, identity_file))
+                                    _newsroom_identities(services, recovery))
     click.echo(f"{moved.designation}: {moved.from_desk} -> {moved.to_desk},"
                f" {moved.items} items re-wrapped.")

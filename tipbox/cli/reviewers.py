@@ -14,7 +14,6 @@ or automatically at the next login of an admin.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import click
@@ -22,8 +21,8 @@ import click
 from tipbox.cli.failures import one_line_errors as one_line_errors_for
 from tipbox.cli.groups import Group
 from tipbox.cli.instance_dirs import load_cli_settings
+from tipbox.cli.recovery import RecoveryInput, recovery_options
 from tipbox.config import Settings
-from tipbox.crypto import parse_identity_file
 from tipbox.services.accounts.reviewers import Reviewers, create_first_admin
 from tipbox.services.accounts.totp import Enrolment, qr_terminal
 from tipbox.services.wiring import Instance, open_instance, reviewers_of
@@ -81,13 +80,12 @@ def reviewers() -> None:
 @reviewers.command("add")
 @click.argument("username")
 @click.option("--admin", is_flag=True, help="Make the account an admin.")
-@click.option("--recovery-identity", "identity_file",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Recovery identity file, to grant the newsroom keys right away.")
+@recovery_options(required=False,
+                  identity_help="Recovery identity file, to grant the newsroom keys right away.")
 @click.option("--desk", "slugs", multiple=True,
               help="A desk the account joins (repeatable; default: the only desk, if one).")
 @_one_line_errors
-def add(username: str, admin: bool, identity_file: Path | None, slugs: tuple[str, ...]) -> None:
+def add(username: str, admin: bool, recovery: RecoveryInput | None, slugs: tuple[str, ...]) -> None:
     """Create USERNAME with a one-time password and a TOTP secret (printed once)."""
     settings = load_cli_settings()
     instance = open_instance(settings)
@@ -96,9 +94,8 @@ def add(username: str, admin: bool, identity_file: Path | None, slugs: tuple[str
         desks = [instance.desks.by_slug(slug).id for slug in slugs] if slugs else None
         account, enrolment = accounts.create(username, is_admin=admin, desks=desks)
         granted = 0
-        if identity_file is not None:
-            given = parse_identity_file(identity_file.read_text("utf-8"))
-            newsroom = [key for identity in given
+        if recovery is not None:
+            newsroom = [key for identity in recovery.identities()
                         for key in instance.keyring.open_identities(identity)]
             granted = accounts.grant(account, newsroom)
     finally:
