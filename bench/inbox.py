@@ -27,12 +27,15 @@ What is measured:
   on 2 cores.
 - **Download.** A file of ``--size`` bytes submitted through the submissions
   service (encrypted to the newsroom key), then fetched over HTTP from a real
-  gunicorn (``deploy/gunicorn_reviewer.py``, one worker): once decrypted
-  (``/download``), once as the stored ciphertext (``/export``, header +
-  payload, no decryption) through the same stack. Throughput of each, their
-  ratio (target >= 0.7x), the SHA-256 of the decrypted bytes checked against
-  the input, and the worker's resident memory: before, and peak while
-  downloading (sampled ``VmRSS``; target growth < 64 MiB).
+  gunicorn (``deploy/gunicorn_reviewer.py``, one worker): decrypted
+  (``/download``) and as the stored ciphertext (``/export``, header +
+  payload, no decryption) through the same stack, best of ``--fetches``
+  each. Throughput of each, their ratio (target >= 0.7x), the SHA-256 of the
+  decrypted bytes checked against the input, and the worker's resident
+  memory: before, and peak while downloading (sampled ``VmRSS``; target
+  growth < 64 MiB). One server for each ``--crypto-threads`` count
+  (``TIPBOX_CRYPTO_THREADS``: the threads that open a download; default
+  ``1,2``, before and after issue 19's parallel STREAM), fetches interleaved.
 
 Last run (2 cores, defaults): unfiltered list 1.17x / 1.10x; filtered lists
 1.74x-2.63x against the same filter over 100 (1.17x-1.57x against the full
@@ -163,7 +166,7 @@ def fill_sources(settings: Settings, count: int) -> None:
         for n in range(count):
             source_id = int(conn.execute(
                 "INSERT INTO sources (designation, created_hour, last_activity_hour, status,"
-                " activity_seq) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                " activity_seq, desk_id) VALUES (?, ?, ?, ?, ?, 1) RETURNING id",
                 (f"bench source {n}", hour, hour - 3600 * (n % 500),
                  STATUS_CYCLE[n % len(STATUS_CYCLE)], n + 1),
             ).fetchone()[0])
@@ -316,7 +319,7 @@ def fill_messages(settings: Settings, count: int, size: int) -> None:
     vocabulary = [word for word in vocabulary if not any(n in word for n in NEEDLES)]
     instance = open_instance(settings)
     try:
-        key = instance.keyring.active_key()
+        key = instance.keyring.active_key(1)  # the first desk, which init makes
         recipients = [key.parsed_recipient()]
         hour = int(time.time()) // 3600 * 3600
         with instance.store.db.transaction() as conn:
@@ -324,7 +327,7 @@ def fill_messages(settings: Settings, count: int, size: int) -> None:
                 data = message_text(n, size, rng, vocabulary)
                 sealed = seal_bytes(instance.store, recipients, data, kind=ItemKind.MESSAGE)
                 source_id = insert_source(conn, f"bench source {n}", None, None,
-                                          created_hour=hour)
+                                          created_hour=hour, desk_id=1)
                 submission = insert_submission(conn, source_id, created_hour=hour)
                 insert_item(conn, source_id, submission, NewItem(
                     ItemKind.MESSAGE, 0, key.id, sealed.header,
@@ -502,38 +505,70 @@ def fetch(browser: Browser, path: str, pid: int) -> tuple[float, int, str, int]:
     return elapsed, total, digest.hexdigest(), rss.peak
 
 
-def bench_download(base: Path, size: int) -> None:
-    port = free_port()
-    env = environment(base, TIPBOX_REVIEWER_BIND=f"127.0.0.1:{port}",
-                      TIPBOX_MAX_UPLOAD_BYTES=str(size + MIB))
+class Server:
+    """A reviewer gunicorn (one worker) with ``TIPBOX_CRYPTO_THREADS=threads``, logged in."""
+
+    def __init__(self, env: dict[str, str], threads: int) -> None:
+        self.threads, self.port = threads, free_port()
+        env = {**env, "TIPBOX_REVIEWER_BIND": f"127.0.0.1:{self.port}",
+               "TIPBOX_CRYPTO_THREADS": str(threads)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn_reviewer.py",
+             "--workers", "1"], cwd=ROOT, env={**os.environ, **env})
+        self.pid = worker_pid(self.process.pid)
+        self.browser = Browser(self.port)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+def bench_download(base: Path, size: int, threads: list[int], fetches: int) -> None:
+    env = environment(base, TIPBOX_MAX_UPLOAD_BYTES=str(size + MIB))
     settings = load_settings(env)
     password, secret = enrolled_admin(settings)
     print(f"submitting {size / MIB:.0f} MiB ...", flush=True)
     source_id, item_id, expected = submit_file(settings, size)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn_reviewer.py",
-         "--workers", "1"], cwd=ROOT, env={**os.environ, **env})
+    path = f"/sources/{source_id}/items/{item_id}"
+    servers: list[Server] = []
     try:
-        pid = worker_pid(server.pid)
+        for count in threads:
+            servers.append(Server(env, count))
         time.sleep(1.5)
-        browser = Browser(port)
-        browser.log_in(password, secret)
-        base_path = f"/sources/{source_id}/items/{item_id}"
-        fetch(browser, base_path + "/export", pid)  # warm the page cache and the worker
-        idle = rss_kib(pid)
-        raw = fetch(browser, base_path + "/export", pid)
-        plain = fetch(browser, base_path + "/download", pid)
+        servers[0].browser.log_in(password, secret)  # one session (in the shared database)
+        for server in servers:
+            server.browser.cookie = servers[0].browser.cookie
+            fetch(server.browser, path + "/export", server.pid)  # warm the cache and the worker
+        idle = {server.threads: rss_kib(server.pid) for server in servers}
+        best = best_fetches(servers, path, fetches)
     finally:
-        server.terminate()
-        server.wait(timeout=60)
-    report_download(size, raw, plain, idle, expected)
+        for server in servers:
+            server.stop()
+    for count, (raw, plain) in best.items():
+        report_download(size, raw, plain, idle[count], expected, count)
 
 
-def report_download(size: int, raw: tuple[float, int, str, int],
-                    plain: tuple[float, int, str, int], idle: int, expected: str) -> None:
+Fetched = tuple[float, int, str, int]
+
+
+def best_fetches(servers: list[Server], path: str, fetches: int
+                 ) -> dict[int, tuple[Fetched, Fetched]]:
+    """Per thread count: the fastest /export and /download of ``fetches``, interleaved."""
+    runs: dict[int, tuple[list[Fetched], list[Fetched]]] = {
+        server.threads: ([], []) for server in servers}
+    for _ in range(fetches):
+        for server in servers:
+            runs[server.threads][0].append(fetch(server.browser, path + "/export", server.pid))
+            runs[server.threads][1].append(fetch(server.browser, path + "/download", server.pid))
+    return {count: (min(raw), min(plain)) for count, (raw, plain) in runs.items()}
+
+
+def report_download(size: int, raw: Fetched, plain: Fetched, idle: int, expected: str,
+                    threads: int) -> None:
     raw_rate = raw[1] / MIB / raw[0]
     plain_rate = plain[1] / MIB / plain[0]
-    print(f"\nDownload of a {size / MIB:.0f} MiB file through gunicorn (1 worker):")
+    print(f"\nDownload of a {size / MIB:.0f} MiB file through gunicorn (1 worker), "
+          f"TIPBOX_CRYPTO_THREADS={threads}:")
     print(f"  ciphertext as stored (/export):  {raw_rate:8.1f} MiB/s  ({raw[0]:.2f} s)")
     print(f"  decrypted stream (/download):    {plain_rate:8.1f} MiB/s  ({plain[0]:.2f} s)")
     print(f"  ratio decrypted / ciphertext:    {plain_rate / raw_rate:8.2f}x  (target >= 0.7x)")
@@ -554,14 +589,19 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=5)
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--skip-download", action="store_true")
+    parser.add_argument("--fetches", type=int, default=3,
+                        help="downloads of each kind per server (best kept; default 3)")
+    parser.add_argument("--crypto-threads", default="1,2",
+                        help="TIPBOX_CRYPTO_THREADS values to compare (default 1,2)")
     args = parser.parse_args()
+    threads = [int(count) for count in args.crypto_threads.split(",")]
     counts = [int(n) for n in args.sources.split(",")]
     with tempfile.TemporaryDirectory(prefix="tipbox-bench-") as tmp:
         report_list({n: time_list(Path(tmp) / f"list{n}", n, args.repeats) for n in counts})
         if not args.skip_search:
             bench_search(Path(tmp) / "search", args.messages, args.message_size, args.searches)
         if not args.skip_download:
-            bench_download(Path(tmp) / "download", args.size)
+            bench_download(Path(tmp) / "download", args.size, threads, max(1, args.fetches))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Upload throughput and worker memory: tipbox vs the age CLI vs dd, in one run.
 
     .venv/bin/python bench/upload.py            # 1 GiB
-    .venv/bin/python bench/upload.py --size 256M
+    .venv/bin/python bench/upload.py --size 256M --dir /dev/shm/bench
 
 What is measured (same input file, same disk, page cache warm for all):
 
@@ -10,8 +10,11 @@ What is measured (same input file, same disk, page cache warm for all):
   one ``multipart/form-data`` POST with ``csrf_token``, ``message``,
   ``no_codename`` and the file. (Issuing a codename adds one Argon2id run,
   64 MiB and a fraction of a second whatever the size; its peak is printed
-  separately.) Timed from the first byte sent to the response, which comes only
-  after the encrypted blob is fsynced and committed.
+  separately.) Timed from the first byte sent to the response (the 303 to the
+  receipt), which comes only after the encrypted blob is fsynced and committed.
+  Once for each ``--crypto-threads`` count (``TIPBOX_CRYPTO_THREADS``: the
+  threads that seal the upload; default ``1,2``: before and after issue 19's
+  parallel STREAM), each on its own server, rounds interleaved.
 - ``age``: Debian's ``/usr/bin/age -r age1...`` encrypting the file to a
   file, then fsync of the output.
 - ``dd``: ``dd bs=1M conv=fdatasync`` copying the file.
@@ -109,7 +112,7 @@ def run_age(source: Path, target: Path, recipient: str) -> None:
 class Server:
     """gunicorn for the source app on a free port, one worker, temp data dir."""
 
-    def __init__(self, workdir: Path, max_upload: int) -> None:
+    def __init__(self, workdir: Path, max_upload: int, crypto_threads: int) -> None:
         self.process: subprocess.Popen[bytes]
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
@@ -121,6 +124,7 @@ class Server:
             "TIPBOX_MAX_UPLOAD_BYTES": str(max_upload),
             "TIPBOX_MIN_FREE_BYTES": "0",
             "TIPBOX_DEV": "1",
+            "TIPBOX_CRYPTO_THREADS": str(crypto_threads),
         }
         init_instance(load_settings(values))
         self.data_dir = workdir / "data"
@@ -197,7 +201,7 @@ def upload(port: int, source: Path | None, size: int, *, codename: bool) -> floa
     response = connection.getresponse()
     response.read()
     elapsed = time.perf_counter() - start
-    if response.status != 200:
+    if response.status != 303:  # to the receipt, once the submission is committed
         raise RuntimeError(f"upload failed with HTTP {response.status}")
     return elapsed
 
@@ -275,42 +279,51 @@ def main() -> None:
                         help="rounds; the best run of each method is shown (default 3)")
     parser.add_argument("--dir", type=Path, default=ROOT / ".bench",
                         help="work directory on the disk to measure (default ./.bench)")
+    parser.add_argument("--crypto-threads", default="1,2",
+                        help="TIPBOX_CRYPTO_THREADS values to compare (default 1,2)")
     args = parser.parse_args()
+    threads = [int(count) for count in args.crypto_threads.split(",")]
     size: int = args.size
     args.dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="upload-", dir=args.dir))
     try:
-        run_all(workdir, size, max(1, args.repeat))
+        run_all(workdir, size, max(1, args.repeat), threads)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         with contextlib.suppress(OSError):
             args.dir.rmdir()  # only if empty
 
 
-def run_all(workdir: Path, size: int, repeat: int) -> None:
-    """Interleave the three methods ``repeat`` times; keep each one's best run."""
+def run_all(workdir: Path, size: int, repeat: int, threads: list[int]) -> None:
+    """Interleave the methods ``repeat`` times; keep each one's best run."""
     source = workdir / "input.bin"
     print(f"input: {size / MIB:.0f} MiB of random data in {workdir}; best of {repeat}",
           flush=True)
     make_input(source, size)
     recipient = str(X25519Identity.generate().recipient())
-    server = Server(workdir, max_upload=size + MIB)
+    servers: dict[int, Server] = {}
     try:
-        dd_runs, age_runs, tipbox_runs = [], [], []
+        for count in threads:
+            servers[count] = Server(workdir / f"threads-{count}", size + MIB, count)
+        dd_runs, age_runs = [], []
+        tipbox_runs: dict[int, list[Measured]] = {count: [] for count in threads}
         for _ in range(repeat):
             dd_runs.append(timed(run_dd, source, workdir / "dd.out"))
             (workdir / "dd.out").unlink()
             age_runs.append(timed(run_age, source, workdir / "age.out", recipient))
             (workdir / "age.out").unlink()
-            tipbox_runs.append(measure_upload(server, source, size))
-            remove_blobs(server.data_dir)
+            for count, server in servers.items():
+                tipbox_runs[count].append(measure_upload(server, source, size))
+                remove_blobs(server.data_dir)
     finally:
-        server.stop()
-    best = min(tipbox_runs, key=lambda run: run.seconds)
-    print_table(size, min(dd_runs), min(age_runs), best.seconds)
-    print(f"\nCPU: tipbox worker {best.cpu_seconds:.2f} s (best run), "
-          f"age {min(AGE_CPU):.2f} s (user + system)")
-    print_memory(best, tipbox_runs)
+        for server in servers.values():
+            server.stop()
+    best = {count: min(runs, key=lambda run: run.seconds) for count, runs in tipbox_runs.items()}
+    print_table(size, min(dd_runs), min(age_runs), {n: run.seconds for n, run in best.items()})
+    for count, run in best.items():
+        print(f"\nTIPBOX_CRYPTO_THREADS={count}: CPU of the tipbox worker {run.cpu_seconds:.2f} s "
+              f"(best run), age {min(AGE_CPU):.2f} s (user + system)")
+        print_memory(run, tipbox_runs[count])
 
 
 def remove_blobs(data_dir: Path) -> None:
@@ -329,12 +342,15 @@ def print_memory(best: Measured, runs: list[Measured]) -> None:
           f"{best.codename_peak_kib / 1024:.1f} MiB, whatever the upload size)")
 
 
-def print_table(size: int, dd_seconds: float, age_seconds: float, upload_seconds: float) -> None:
-    rows = [("dd conv=fdatasync", dd_seconds), ("age CLI (file to file, fsync)", age_seconds),
-            ("tipbox upload via gunicorn", upload_seconds)]
-    print(f"\n{'method':32} {'seconds':>8} {'MiB/s':>8} {'vs age':>7} {'vs dd':>7}")
+def print_table(size: int, dd_seconds: float, age_seconds: float,
+                upload_seconds: dict[int, float]) -> None:
+    rows = [("dd conv=fdatasync", dd_seconds), ("age CLI (file to file, fsync)", age_seconds)]
+    rows += [(f"tipbox upload, {count} crypto thread{'s' if count > 1 else ''}", seconds)
+             for count, seconds in upload_seconds.items()]
+    print(f"\n{'method (tipbox: via gunicorn)':34} {'seconds':>8} {'MiB/s':>8} {'vs age':>7} "
+          f"{'vs dd':>7}")
     for name, seconds in rows:
-        print(f"{name:32} {seconds:8.2f} {rate(size, seconds):8.0f} "
+        print(f"{name:34} {seconds:8.2f} {rate(size, seconds):8.0f} "
               f"{age_seconds / seconds:7.2f} {dd_seconds / seconds:7.2f}")
 
 

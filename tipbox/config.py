@@ -89,6 +89,10 @@ class Settings:
     client_header_seconds: float = 20.0
     client_idle_seconds: float = 120.0
     max_concurrent_uploads: int = 960
+    #: Threads that seal an uploaded file or open a downloaded one (the request's
+    #: included). 1: measured best on two cores, where an upload already keeps
+    #: three threads busy (bench/upload.py, bench/inbox.py --crypto-threads).
+    crypto_threads: int = 1
     #: Lower-case host names of the source app (the onion address); empty: no check.
     onion_hosts: tuple[str, ...] = ()
 
@@ -146,6 +150,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         client_header_seconds=env.integer("CLIENT_HEADER_SECONDS", 20, minimum=1),
         client_idle_seconds=env.integer("CLIENT_IDLE_SECONDS", 120, minimum=1),
         max_concurrent_uploads=env.integer("MAX_CONCURRENT_UPLOADS", 960, minimum=1),
+        crypto_threads=env.integer("CRYPTO_THREADS", 1, minimum=1),
         onion_hosts=env.host_names("ONION_HOSTS"),
     )
     if settings.session_idle_seconds > settings.session_absolute_seconds:

@@ -111,6 +111,15 @@ class Encryptor:
         if self._armor:
             self._armor.close()
 
+    def abandon(self) -> None:
+        """Stop without finishing: the output stays a detectably truncated file.
+
+        Ends the worker threads at once (also what leaving a ``with`` block by
+        an exception does). Idempotent; nothing is written after it.
+        """
+        self.closed = True
+        self._stream.abandon()
+
     def __enter__(self) -> Encryptor:
         return self
 
@@ -123,8 +132,7 @@ class Encryptor:
         if kind is None:
             self.close()
         else:
-            self.closed = True
-            self._stream.abandon()
+            self.abandon()
 
 
 def encrypt(recipients: Iterable[Recipient], plaintext: bytes, *, armor: bool = False) -> bytes:

@@ -222,7 +222,8 @@ class ReviewerServices:
             reviewers=reviewers,
             sessions=sessions,
             logins=Logins(reviewers, sessions, instance.keyring, audit),
-            inbox=Inbox(instance.store, instance.sources, audit),
+            inbox=Inbox(instance.store, instance.sources, audit,
+                        crypto_threads=settings.crypto_threads),
             triage=Triage(db, audit),
             search=Search(instance.store),
             notes=Notes(

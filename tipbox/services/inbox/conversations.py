@@ -232,11 +232,11 @@ def _answers_entry(row: sqlite3.Row, document: dict[str, Any]) -> Entry | None:
 
 
 def stream_payload(
-    header: bytes, payload: BinaryIO, identities: Sequence[KeyIdentity]
+    header: bytes, payload: BinaryIO, identities: Sequence[KeyIdentity], *, threads: int = 1
 ) -> Iterator[bytes]:
     """Decrypt ``payload`` chunk by chunk and close it when done or abandoned."""
     try:
-        yield from decrypt_detached(identities, header, payload)
+        yield from decrypt_detached(identities, header, payload, threads=threads)
     finally:
         payload.close()
 
@@ -245,12 +245,14 @@ class Inbox:
     """Read, download and delete what sources sent (see the module contract)."""
 
     def __init__(
-        self, store: Store, sources: Sources, audit: Audit, *, page_size: int = PAGE_SIZE
+        self, store: Store, sources: Sources, audit: Audit, *, page_size: int = PAGE_SIZE,
+        crypto_threads: int = 1,
     ) -> None:
         self._store = store
         self._sources = sources
         self._audit = audit
         self._page_size = page_size
+        self._crypto_threads = crypto_threads
 
     # -- sources list ---------------------------------------------------------------
 
@@ -408,7 +410,8 @@ class Inbox:
         row = self._item(source_id, item_id)
         name, size = self._file_meta(row, identities)
         payload = self._store.blobs.open_blob(str(row["blob"]))
-        chunks = stream_payload(bytes(row["header"]), payload, identities)
+        chunks = stream_payload(bytes(row["header"]), payload, identities,
+                                threads=self._crypto_threads)
         try:
             first = next(chunks, b"")
         except DecryptionError:

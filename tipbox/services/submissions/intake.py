@@ -154,6 +154,7 @@ class FileUpload:
         """Stop the worker threads without finishing the file (the draft is aborting)."""
         self._hashing.cancel()
         self._sealing.cancel()
+        self._encryptor.abandon()
 
 
 @dataclass
@@ -262,7 +263,8 @@ class SubmissionDraft:
     def _start_file(self, filename: str, content_type: str) -> FileUpload:
         writer = self._ctx.store.blobs.writer()
         try:
-            encryptor = Encryptor(self._recipients, cast(BinaryIO, writer), detached=True)
+            encryptor = Encryptor(self._recipients, cast(BinaryIO, writer), detached=True,
+                                  threads=self._ctx.settings.crypto_threads)
         except BaseException:
             writer.abort()
             raise
