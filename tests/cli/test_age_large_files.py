@@ -1,0 +1,83 @@
+"""``python -m tipbox age`` on files of several MiB, in real processes.
+
+Past 1 MiB the tool seals and opens on several threads (where there are
+CPUs) and writes decrypted chunks sixteen to a system call, straight to its
+output descriptor. Through pipes (which take part of a write at a time) and
+files, the output is the input; a damaged file still gives exactly the
+verified chunks before the damage on stdout, and no file with ``-o``.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tipbox.crypto import X25519Identity
+
+ROOT = Path(__file__).resolve().parents[2]
+CHUNK = 64 * 1024
+SEALED_CHUNK = CHUNK + 16
+DATA = random.Random(19).randbytes(5 * 1024 * 1024 + 123)
+
+
+def tipbox_age(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "tipbox", "age", *args], input=stdin,
+                          capture_output=True, cwd=ROOT, check=False, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "key.txt"
+    path.write_text(f"{X25519Identity.generate()}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def sealed(key_file: Path) -> bytes:
+    result = tipbox_age("encrypt", "-i", str(key_file), stdin=DATA)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def payload_start(sealed: bytes) -> int:
+    """Offset of the first chunk: after the header's MAC line and the 16-byte nonce."""
+    return sealed.index(b"\n", sealed.index(b"\n--- ") + 1) + 1 + 16
+
+
+def test_pipes_round_trip(key_file: Path, sealed: bytes) -> None:
+    result = tipbox_age("decrypt", "-i", str(key_file), stdin=sealed)
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert result.stdout == DATA
+
+
+def test_files_round_trip(key_file: Path, tmp_path: Path) -> None:
+    plain, age_file, out = tmp_path / "plain", tmp_path / "plain.age", tmp_path / "out"
+    plain.write_bytes(DATA)
+    assert tipbox_age("encrypt", "-i", str(key_file), "-o", str(age_file), str(plain)
+                      ).returncode == 0
+    assert tipbox_age("decrypt", "-i", str(key_file), "-o", str(out), str(age_file)
+                      ).returncode == 0
+    assert out.read_bytes() == DATA
+
+
+@pytest.mark.parametrize("bad_chunk", [0, 15, 16, 40, 80])
+def test_a_damaged_chunk_leaves_exactly_the_verified_prefix_on_stdout(
+    key_file: Path, sealed: bytes, tmp_path: Path, bad_chunk: int
+) -> None:
+    damaged = bytearray(sealed)
+    damaged[payload_start(sealed) + bad_chunk * SEALED_CHUNK + 7] ^= 0x40
+    source = tmp_path / "damaged.age"
+    source.write_bytes(damaged)
+    result = tipbox_age("decrypt", "-i", str(key_file), str(source))
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith("error: payload failed to verify")
+    assert result.stdout == DATA[: bad_chunk * CHUNK]
+    out = tmp_path / "out"
+    assert tipbox_age("decrypt", "-i", str(key_file), "-o", str(out), str(source)
+                      ).returncode == 1
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [source]
