@@ -238,7 +238,9 @@ WORKERS: dict[str, Callable[[argparse.Namespace], Callable[[], int]]] = {
 
 def run_worker(args: argparse.Namespace) -> None:
     """Worker process: time one measurement, print JSON {seconds, rss_kib, size}."""
-    import cryptography.hazmat.primitives.ciphers.aead  # noqa: F401 - warm the imports
+    import concurrent.futures  # noqa: F401 - warm the imports (the pool's on its first use)
+
+    import cryptography.hazmat.primitives.ciphers.aead  # noqa: F401
 
     import tipbox.crypto  # noqa: F401
 
