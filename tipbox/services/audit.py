@@ -58,6 +58,8 @@ REVIEWER_ACTIONS = frozenset(
         "assign",
         "unassign",
         "notification preferences",
+        "add security key",
+        "remove security key",
     }
 )
 ADMIN_ACTIONS = frozenset(

@@ -19,7 +19,10 @@ session check.
   absolute;
 - ``retention_days``: 0 (keep forever) to 36,500 when the environment has
   no retention; when it has one (``TIPBOX_RETENTION_DAYS`` > 0) that is a
-  policy, and admins may only shorten it (1 up to that value).
+  policy, and admins may only shorten it (1 up to that value);
+- ``require_security_keys`` (issue 17): ``1`` or ``0`` (default); when set,
+  every account logs in with a security key, and one without a key must add
+  one before anything else (:mod:`tipbox.services.accounts.security_keys`).
 
 :meth:`SettingsStore.effective` returns the environment settings with the
 stored values applied, for the app factories and commands that honour them.
@@ -81,6 +84,8 @@ class InstanceSettings:
     retention_days: int
     #: The stored logo's version (hex digest), ``""`` when there is none.
     logo: str = ""
+    #: Every account must log in with a security key (issue 17).
+    require_security_keys: bool = False
 
     def landing_for(self, language: str) -> str:
         """The landing text of ``language`` (``"uk"``), else the default one."""
@@ -92,6 +97,8 @@ class InstanceSettings:
 NAMES = tuple(field.name for field in dataclasses.fields(InstanceSettings) if field.name != "logo")
 _LANDING = ("landing_text", *(f"landing_text_{code}" for code in LANDING_LANGUAGES))
 _TEXT = ("organisation", *_LANDING)
+#: Yes/no settings, stored as ``1`` or ``0``.
+_FLAGS = ("require_security_keys",)
 
 
 def defaults(env: Settings) -> InstanceSettings:
@@ -152,6 +159,11 @@ _TEXT_CHECKS: dict[str, Callable[[str], str]] = {
     "organisation": _check_organisation,
     **dict.fromkeys(_LANDING, _check_landing),
 }
+
+
+def _check_flag(name: str, value: str) -> bool:
+    """``1`` (yes) or ``0`` (no), ASCII digits only (:mod:`tipbox.digits`)."""
+    return bool(parse_number(value, low=0, high=1, label=name.replace("_", " ")))
 
 
 def _check_number(name: str, value: str, bounds: tuple[int, int]) -> int:
@@ -222,7 +234,7 @@ class SettingsStore:
             raise InvalidInput("the idle timeout cannot be longer than the absolute one",
                            code="idle_over_absolute")
         with self._db.transaction() as conn:
-            write_settings(conn, {name: str(value) for name, value in parsed.items()})
+            write_settings(conn, {name: _stored(value) for name, value in parsed.items()})
         self._cached = None
         self._audit.record("change settings", reviewer=by, target=", ".join(sorted(changes)))
         return merged
@@ -265,21 +277,30 @@ class SettingsStore:
             retention_days=current.retention_days,
         )
 
-    def _parse(self, raw: Mapping[str, str], *, ignore_invalid: bool) -> dict[str, str | int]:
+    def _parse(
+        self, raw: Mapping[str, str], *, ignore_invalid: bool
+    ) -> dict[str, str | int | bool]:
         bounds = _bounds(self._env)
-        parsed: dict[str, str | int] = {}
+        parsed: dict[str, str | int | bool] = {}
         for name, value in raw.items():
             if name not in NAMES:
                 continue
             try:
                 if name in _TEXT:
                     parsed[name] = _TEXT_CHECKS[name](value)
+                elif name in _FLAGS:
+                    parsed[name] = _check_flag(name, value)
                 else:
                     parsed[name] = _check_number(name, value, bounds[name])
             except InvalidInput:
                 if not ignore_invalid:
                     raise
         return parsed
+
+
+def _stored(value: str | int | bool) -> str:
+    """How a parsed value is stored: flags as ``1``/``0``, the rest as text."""
+    return str(int(value)) if isinstance(value, bool) else str(value)
 
 
 def _logo_version(value: str) -> str:

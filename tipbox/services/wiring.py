@@ -24,6 +24,7 @@ from tipbox.passwords import Argon2Params
 from tipbox.services.accounts.notifications import NotificationPreferences
 from tipbox.services.accounts.reviewer_admin import ReviewerAdmin
 from tipbox.services.accounts.reviewers import Reviewers
+from tipbox.services.accounts.security_keys import SecurityKeys
 from tipbox.services.accounts.sessions import Logins, Sessions
 from tipbox.services.accounts.throttle import throttle_key
 from tipbox.services.audit import Audit
@@ -200,6 +201,7 @@ class ReviewerServices:
     audit: Audit
     admin: AdminServices
     notifications: NotificationPreferences
+    security_keys: SecurityKeys
 
     @classmethod
     def open(
@@ -233,4 +235,10 @@ class ReviewerServices:
             audit=audit,
             admin=AdminServices.open(instance, reviewers),
             notifications=NotificationPreferences(db, audit),
+            security_keys=SecurityKeys(
+                db, params=settings.password_argon2, reviewers=reviewers, sessions=sessions,
+                keyring=instance.keyring, audit=audit, settings=instance.instance_settings,
+                instance_secret=instance.secrets.flask_secret_key, argon2_slots=argon2_slots,
+                clock=clock,
+            ),
         )

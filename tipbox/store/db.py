@@ -378,6 +378,42 @@ _V9_DESKS: Migration = (
     ),
 )
 
+# Security keys (issue 17): a reviewer's WebAuthn credentials and the
+# challenges of ceremonies under way. A credential is its id, COSE public key,
+# last sign count and the RP ID it was made for; where the authenticator has
+# the PRF extension, also the salt it is asked to hash and the reviewer's
+# identity and TOTP secret sealed under the key derived from that hash (all
+# three NULL otherwise). Credentials go with their account, so a reset (a
+# delete and re-create) drops them. A challenge is kept as its SHA-256 until it
+# is used once or expires; ``binding`` ties it to the session that asked for it.
+_V10_SECURITY_KEYS: Migration = (
+    """CREATE TABLE webauthn_credentials (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        reviewer_id INTEGER NOT NULL REFERENCES reviewers (id) ON DELETE CASCADE,
+        credential_id BLOB NOT NULL UNIQUE,
+        public_key BLOB NOT NULL,
+        sign_count INTEGER NOT NULL CHECK (sign_count >= 0),
+        transports TEXT NOT NULL,
+        name TEXT NOT NULL,
+        rp_id TEXT NOT NULL,
+        created_hour INTEGER NOT NULL,
+        prf_salt BLOB,
+        sealed_identity BLOB,
+        sealed_totp BLOB,
+        CHECK ((prf_salt IS NULL) = (sealed_identity IS NULL)
+               AND (sealed_identity IS NULL) = (sealed_totp IS NULL))
+    ) STRICT""",
+    "CREATE INDEX webauthn_credentials_by_reviewer ON webauthn_credentials (reviewer_id, id)",
+    """CREATE TABLE webauthn_challenges (
+        challenge_hash BLOB PRIMARY KEY,
+        purpose TEXT NOT NULL CHECK (purpose IN ('register', 'login')),
+        binding BLOB NOT NULL,
+        prf_salt BLOB,
+        expires REAL NOT NULL
+    ) STRICT, WITHOUT ROWID""",
+    "CREATE INDEX webauthn_challenges_by_expiry ON webauthn_challenges (expires)",
+)
+
 #: Forward migrations, in order. Migration ``i`` takes the schema from
 #: version ``i`` to ``i + 1``. Append only; never edit a released one.
 MIGRATIONS: tuple[Migration, ...] = (
@@ -385,6 +421,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V7_NOTIFY_PREFERENCES,
     _V8_SENT_FORMS,
     _V9_DESKS,
+    _V10_SECURITY_KEYS,
 )
 
 

@@ -180,6 +180,12 @@ CODES: dict[str, Outcome] = {
         "%(label)s must be a whole number written with the digits 0-9")),
     "number_out_of_range": _entry(400, "bad_request",
                                   N_("%(label)s must be between %(low)d and %(high)d")),
+    # -- security keys (issue 17, tipbox.services.accounts.security_keys); worded with
+    # messages the catalogs have until their own wordings are translated
+    "security_key_login_failed": _entry(403, "login_failed", LOGIN_FAILED),
+    "security_key_refused": _entry(403, "login_failed",
+                                   N_("This request could not be handled")),
+    "security_keys_required": _entry(403, "forbidden", N_("Set up your account")),
     # -- administration
     "username_taken": _entry(400, "bad_request", N_("that username is taken")),
     "last_admin": _entry(400, "forbidden", N_(

@@ -4,13 +4,21 @@ Security contract (DESIGN 5, issue 4):
 
 - A **factor** (:class:`Factor`) is what a reviewer presents; it yields a
   32-byte *key-encryption key* (KEK) or raises ``AuthenticationFailed``.
-  The password is one (:class:`PasswordFactor`); a security key's PRF
-  output or a recovery share would be others, beside it, with no change to
-  what the KEK opens.
+  The password is one (:class:`PasswordFactor`), a security key's PRF
+  output another (:class:`PrfFactor`); a recovery share would be a third,
+  beside them, with no change to what the KEK opens.
 - **Password.** One Argon2id derivation (parameters and salt stored per
   account, :class:`StoredPassword`), split by HKDF into a *verifier*
   (stored, compared with :func:`hmac.compare_digest`) and the KEK (never
   stored).
+- **Security key (PRF).** A WebAuthn authenticator with the PRF extension
+  (CTAP ``hmac-secret``) returns 32 bytes that depend on a secret inside the
+  authenticator, the credential and a salt the server sends (stored per
+  credential, :func:`new_prf_salt`, not secret). HKDF-SHA256 of that output,
+  salted with the credential's salt, under its own label, is the KEK. The
+  output is never stored; without the authenticator the server cannot
+  compute it. The caller proves first that the authenticator signed the
+  ceremony (WebAuthn assertion): the PRF output itself is not signed.
 - **What the KEK opens** (:func:`open_identity`): the reviewer's
   :class:`~tipbox.crypto.HybridIdentity` and TOTP secret, each stored only
   sealed under the KEK (:func:`tipbox.crypto.seal`: ChaCha20-Poly1305,
@@ -30,9 +38,13 @@ Security contract (DESIGN 5, issue 4):
 from __future__ import annotations
 
 import hmac
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tipbox.crypto import HybridIdentity, KeyFormatError, SealError, parse_identity, seal, unseal
 from tipbox.errors import AuthenticationFailed
@@ -42,10 +54,14 @@ __all__ = [
     "Derive",
     "Factor",
     "OpenedIdentity",
+    "PRF_OUTPUT_BYTES",
+    "PRF_SALT_BYTES",
     "PasswordFactor",
+    "PrfFactor",
     "SealedIdentity",
     "StoredPassword",
     "WRONG_FACTOR",
+    "new_prf_salt",
     "new_stored_password",
     "open_identity",
     "seal_identity",
@@ -56,6 +72,11 @@ Derive = Callable[[str, bytes, Argon2Params], PasswordKeys]
 
 #: The one message of every refused factor (it never says which part was wrong).
 WRONG_FACTOR = "wrong username, password or code"
+
+#: The size of a PRF salt (per credential) and of what the authenticator returns.
+PRF_SALT_BYTES = 32
+PRF_OUTPUT_BYTES = 32
+_PRF_KEK_INFO = b"tipbox reviewer security key kek v1"
 
 
 def _password_keys(password: str, salt: bytes, params: Argon2Params) -> PasswordKeys:
@@ -112,6 +133,35 @@ def new_stored_password(
     salt = new_salt()
     keys = derive(password, salt, params)
     return StoredPassword(params, salt, keys.verifier), keys.kek
+
+
+def new_prf_salt() -> bytes:
+    """A fresh random salt for one credential's PRF (sent to the authenticator, stored)."""
+    return secrets.token_bytes(PRF_SALT_BYTES)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PrfFactor:
+    """A security key's PRF output for a credential's ``salt``.
+
+    The caller must have verified the authenticator's assertion of the same
+    ceremony: this class only turns the output into a KEK (a wrong output
+    yields a KEK that opens nothing, which :func:`open_identity` reports).
+    """
+
+    output: bytes
+    salt: bytes
+
+    def kek(self) -> bytes:
+        """HKDF-SHA256 of the output (salt: the credential's); ``AuthenticationFailed``
+        for an output or salt of the wrong size."""
+        if len(self.output) != PRF_OUTPUT_BYTES or len(self.salt) != PRF_SALT_BYTES:
+            raise AuthenticationFailed(WRONG_FACTOR)
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=self.salt, info=_PRF_KEK_INFO)
+        return hkdf.derive(self.output)
+
+    def __repr__(self) -> str:
+        return "PrfFactor(<secret>)"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
