@@ -2,18 +2,19 @@
 
 Chunk ``i`` is sealed with the nonce ``i`` (11 bytes, big endian) followed by
 a flag byte, 1 for the last chunk. Writing holds back up to one chunk so
-that the last one can be flagged at close. Reading looks one chunk ahead so
+that the last one can be flagged at close. Reading looks ahead (one run) so
 that a full-size last chunk is recognised, and never yields a chunk before
 its tag has been verified.
 
 Chunks are sealed and opened in runs of up to :data:`RUN_CHUNKS` (1 MiB of
 plaintext), each into one buffer. With ``threads=1`` every run is processed
-in the calling thread. With more, runs go to that many worker threads while
-the calling thread reads and writes (:class:`~tipbox.crypto.ordered.OrderedPool`):
-output keeps the input's order, at most ``threads + 2`` runs are in flight
-(about 2 MiB each, input and output), and the threads end with the stream.
-A run that ends the payload is processed in the calling thread, so a
-payload of one run (up to 1 MiB) never starts a thread.
+in the calling thread. With more, runs go to ``threads - 1`` worker threads
+and to the calling thread when it would otherwise wait, while it reads and
+writes (:class:`~tipbox.crypto.ordered.OrderedPool`): output keeps the
+input's order, at most ``threads + 2`` runs are in flight (about 2 MiB each,
+input and output), and the threads end with the stream. A run that ends the
+payload is processed in the calling thread, so a payload of one run (up to
+1 MiB) never starts a thread.
 """
 
 from __future__ import annotations
@@ -86,11 +87,11 @@ class _Buffers:
 class StreamWriter:
     """Encrypts written bytes into sealed chunks written to ``sink``, in order.
 
-    ``sink.write`` gets a buffer that is reused once it returns (as the
-    ``io`` write contract allows): a sink copies what it keeps. With
-    ``threads > 1`` a ``bytes`` argument to :meth:`write` is sealed where it
-    lies, and any other buffer is copied first, so the caller may reuse it
-    once ``write`` returns.
+    ``sink.write`` is called from the calling thread only, with a buffer
+    that is reused once it returns (as the ``io`` write contract allows): a
+    sink copies what it keeps. With ``threads > 1`` a ``bytes`` argument to
+    :meth:`write` is sealed where it lies, and any other buffer is copied
+    first, so the caller may reuse it once ``write`` returns.
     """
 
     def __init__(self, key: bytes, sink: BinaryIO, *, threads: int = 1) -> None:
@@ -314,7 +315,7 @@ def _plaintext_size(sealed: Chunk) -> int:
 
 
 def _open(aead: ChaCha20Poly1305, counter: int, sealed: Chunk, flag: bytes) -> bytes:
-    _check_size(counter, sealed, flag)
+    _check_size(sealed, flag)
     try:
         plaintext = aead.decrypt(_nonce(counter, flag), sealed, None)
     except InvalidTag:
@@ -325,7 +326,7 @@ def _open(aead: ChaCha20Poly1305, counter: int, sealed: Chunk, flag: bytes) -> b
 
 def _open_into(aead: ChaCha20Poly1305, counter: int, sealed: Chunk, flag: bytes,
                into: memoryview) -> memoryview:
-    _check_size(counter, sealed, flag)
+    _check_size(sealed, flag)
     plaintext = into[: _plaintext_size(sealed)]
     try:
         aead.decrypt_into(_nonce(counter, flag), sealed, None, plaintext)
@@ -335,7 +336,7 @@ def _open_into(aead: ChaCha20Poly1305, counter: int, sealed: Chunk, flag: bytes,
     return plaintext
 
 
-def _check_size(counter: int, sealed: Chunk, flag: bytes) -> None:
+def _check_size(sealed: Chunk, flag: bytes) -> None:
     if flag == _LAST and len(sealed) < TAG_SIZE:
         raise PayloadError("truncated chunk")
 
