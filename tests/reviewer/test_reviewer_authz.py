@@ -13,9 +13,11 @@ from tipbox.reviewer.guard import admin_required
 from tipbox.services.accounts.sessions import enrolment_secrets
 
 #: Routes anyone may load: the login and enrolment pages (enrolment needs an
-#: enrolment session and sends everyone else to the login page) and static files.
+#: enrolment session and sends everyone else to the login page), the security-key
+#: login pages (issue 17) and static files.
 PUBLIC = {"auth.login_form", "auth.login", "auth.enrol_form", "auth.enrol", "auth.logout",
-          "static"}
+          "auth.security_keys.login_form", "auth.security_keys.login_options",
+          "auth.security_keys.login", "static"}
 
 
 def routes(site: ReviewerSite, submitted: Submitted) -> list[tuple[str, str, str]]:

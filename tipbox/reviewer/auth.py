@@ -9,6 +9,10 @@ the password is checked, and every failure after it is one
 ``AuthenticationFailed`` (or ``AccountLocked``, raised before the password
 is looked at). The status and the message of every refusal come from
 :func:`tipbox.web.errors.explain`, by the error's code.
+
+When an admin requires security keys, a code login of an account that has
+one is refused the same way (it logs in with its key:
+:mod:`tipbox.reviewer.security_keys`, whose pages this blueprint carries).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox.errors import AuthenticationFailed, InvalidInput
-from tipbox.reviewer import forms
+from tipbox.reviewer import forms, security_keys
 from tipbox.reviewer.guard import (
     current_session,
     end_session,
@@ -34,6 +38,7 @@ from tipbox.web.errors import explain
 from tipbox.web.i18n import N_, gettext
 
 bp = Blueprint("auth", __name__)
+bp.register_blueprint(security_keys.bp)  # issue 17: /account/security-keys, /login/key
 
 
 def _page(template: str, status: int = 200, /, **context: object) -> tuple[str, int]:
@@ -59,6 +64,7 @@ def login() -> BaseResponse | tuple[str, int]:
         username = forms.username(request.form)
         password = forms.password(request.form)
         code = forms.text(request.form, "code", label=N_("code"), max_chars=32)
+        services().security_keys.refuse_code_login(username, password)
         result = services().logins.login(username, password, code)
     except (InvalidInput, AuthenticationFailed) as error:
         status, message = explain(error)
