@@ -22,14 +22,29 @@ from tipbox.store import BlobDir
 
 NO_SWAP = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
 PLENTY = 1 << 50
+SHIPPED_TORRC = Path(__file__).resolve().parents[2] / "deploy" / "torrc"
+ONION = "a" * 56 + ".onion"
+
+
+def doctor_settings(tmp_path: Path, **extra: str) -> Settings:
+    """Test settings as deployed: ``TIPBOX_ONION_HOSTS`` set (binds as in deploy/torrc)."""
+    return make_test_settings(tmp_path, **{"TIPBOX_ONION_HOSTS": ONION, **extra})
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return doctor_settings(tmp_path)
 
 
 @pytest.fixture
 def system(tmp_path: Path) -> System:
-    """A machine without swap and with plenty of disk."""
+    """A machine without swap, with plenty of disk and the shipped torrc installed."""
     swaps = tmp_path / "proc-swaps"
     swaps.write_text(NO_SWAP)
-    return System(proc_swaps=swaps, sys_block=tmp_path / "sys-block", free_bytes=lambda _: PLENTY)
+    torrc = tmp_path / "torrc"
+    torrc.write_text(SHIPPED_TORRC.read_text())
+    return System(proc_swaps=swaps, sys_block=tmp_path / "sys-block",
+                  free_bytes=lambda _: PLENTY, torrc=torrc)
 
 
 @pytest.fixture
@@ -118,7 +133,7 @@ def test_cli_commands_refuse_an_instance_of_another_user(sound: Settings, tmp_pa
 
 
 def test_initialised_finds_a_missing_instance(tmp_path: Path, system: System) -> None:
-    settings = make_test_settings(tmp_path / "nothing-here")
+    settings = doctor_settings(tmp_path / "nothing-here")
     problems = diagnose(settings, system)
     assert [p.check for p in problems] == ["initialised"]
     assert "python -m tipbox init" in problems[0].fix
@@ -217,7 +232,7 @@ def test_swap_accepts_lvm_inside_luks(sound: Settings, tmp_path: Path) -> None:
 
 
 def test_settings_finds_dev_mode(tmp_path: Path, system: System) -> None:
-    settings = make_test_settings(tmp_path, TIPBOX_DEV="1")
+    settings = doctor_settings(tmp_path, TIPBOX_DEV="1")
     problems = found(settings, system, "settings")
     assert len(problems) == 1
     assert "Secure" in problems[0].message
@@ -227,7 +242,7 @@ def test_settings_finds_dev_mode(tmp_path: Path, system: System) -> None:
     "bind", ["0.0.0.0:8080", "[::]:8080", "192.0.2.10:8080", "tipbox.example:8080"]
 )
 def test_settings_finds_a_public_bind(tmp_path: Path, system: System, bind: str) -> None:
-    settings = make_test_settings(tmp_path, TIPBOX_SOURCE_BIND=bind)
+    settings = doctor_settings(tmp_path, TIPBOX_SOURCE_BIND=bind)
     problems = found(settings, system, "settings")
     assert len(problems) == 1
     assert "TIPBOX_SOURCE_BIND" in problems[0].message
@@ -238,7 +253,7 @@ def test_settings_finds_a_public_bind(tmp_path: Path, system: System, bind: str)
     "bind", ["127.0.0.1:9000", "127.1.2.3:9000", "[::1]:9000", "localhost:9000"]
 )
 def test_settings_accepts_loopback_binds(tmp_path: Path, system: System, bind: str) -> None:
-    settings = make_test_settings(tmp_path, TIPBOX_REVIEWER_BIND=bind)
+    settings = doctor_settings(tmp_path, TIPBOX_REVIEWER_BIND=bind)
     assert found(settings, system, "settings") == []
 
 
@@ -285,7 +300,7 @@ def crash_orphan(instance: Instance) -> Path:
 def at(system: System, now: float) -> System:
     return System(
         proc_swaps=system.proc_swaps, sys_block=system.sys_block,
-        free_bytes=system.free_bytes, now=lambda: now,
+        free_bytes=system.free_bytes, now=lambda: now, torrc=system.torrc,
     )
 
 
@@ -313,7 +328,7 @@ def test_orphans_follow_the_configured_grace_period(
     sound: Settings, system: System, instance: Instance, tmp_path: Path
 ) -> None:
     blob = crash_orphan(instance)
-    short = make_test_settings(tmp_path, TIPBOX_ORPHAN_GRACE_SECONDS="120")
+    short = doctor_settings(tmp_path, TIPBOX_ORPHAN_GRACE_SECONDS="120")
     assert short.data_dir == sound.data_dir
     [problem] = found(short, at(system, blob.stat().st_ctime + 121), "orphans")
     assert "1 past the grace period (TIPBOX_ORPHAN_GRACE_SECONDS=120)" in problem.message
@@ -373,6 +388,60 @@ def test_permissions_cover_the_blob_pool(sound: Settings, system: System) -> Non
     assert fixes == [f"chmod 600 {pooled}", f"chmod 700 {pool.pool}"]
 
 
+# -- onion services --------------------------------------------------------------
+
+
+def torrc_without(system: System, *dropped: str) -> System:
+    """``system`` whose torrc lacks the shipped lines starting with ``dropped``."""
+    lines = SHIPPED_TORRC.read_text().splitlines()
+    system.torrc.write_text("\n".join(
+        line for line in lines if not line.startswith(dropped)) + "\n")
+    return system
+
+
+def test_onion_accepts_the_shipped_torrc(sound: Settings, system: System) -> None:
+    assert found(sound, system, "onion") == []
+
+
+def test_onion_finds_a_missing_torrc(sound: Settings, system: System) -> None:
+    system.torrc.unlink()
+    problems = found(sound, system, "onion")
+    assert len(problems) == 1
+    assert str(system.torrc) in problems[0].message
+    assert "deploy/torrc" in problems[0].fix
+
+
+def test_onion_finds_an_app_no_service_forwards_to(tmp_path: Path, system: System) -> None:
+    settings = doctor_settings(tmp_path, TIPBOX_REVIEWER_BIND="127.0.0.1:9081")
+    problems = found(settings, system, "onion")
+    assert [p.message for p in problems] == [
+        f"no onion service in {system.torrc} forwards to TIPBOX_REVIEWER_BIND=127.0.0.1:9081"]
+    assert "HiddenServicePort 80 127.0.0.1:9081" in problems[0].fix
+
+
+def test_onion_reads_targets_as_tor_does(sound: Settings, system: System) -> None:
+    text = SHIPPED_TORRC.read_text().replace("HiddenServicePort 80 127.0.0.1:8080",
+                                             "hiddenserviceport 80 8080  # a bare port")
+    system.torrc.write_text(text)
+    assert found(sound, system, "onion") == []
+
+
+def test_onion_finds_the_source_without_proof_of_work(sound: Settings, system: System) -> None:
+    problems = found(sound, torrc_without(system, "HiddenServicePoWDefensesEnabled"), "onion")
+    assert len(problems) == 1
+    assert "proof-of-work" in problems[0].message
+    assert "/var/lib/tor/tipbox-source/" in problems[0].message
+    assert "HiddenServicePoWDefensesEnabled 1" in problems[0].fix
+
+
+def test_onion_finds_no_onion_hosts(tmp_path: Path, system: System) -> None:
+    settings = make_test_settings(tmp_path)
+    problems = found(settings, system, "onion")
+    assert len(problems) == 1
+    assert "TIPBOX_ONION_HOSTS" in problems[0].message
+    assert "/var/lib/tor/tipbox-source/hostname" in problems[0].fix
+
+
 # -- command line -----------------------------------------------------------------
 
 
@@ -380,6 +449,7 @@ def env_of(settings: Settings, **extra: str) -> dict[str, str]:
     return {
         "TIPBOX_DATA_DIR": str(settings.data_dir),
         "TIPBOX_KEYS_DIR": str(settings.keys_dir),
+        "TIPBOX_ONION_HOSTS": ONION,
         **extra,
     }
 

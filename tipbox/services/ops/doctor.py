@@ -35,6 +35,13 @@ it. :func:`diagnose` runs them all. The checks:
   birth time is the upload's time): the sweep is not running or an hour of
   uploads needs a larger pool.
 
+- **onion**: ``/etc/tor/torrc`` declares an onion service forwarding to
+  each app's bind (``HiddenServicePort``), the source one with the
+  proof-of-work defence on, and ``TIPBOX_ONION_HOSTS`` is set (without it no
+  visitor by another address is warned). Tor's own directories
+  (``/var/lib/tor``) are readable by Tor's user only, so their ``hostname``
+  and ``authorized_clients`` are checked by hand (docs/deploy.md, step 10).
+
 Security contract: read-only. Doctor never modifies the instance (it does
 not even open it through :func:`~tipbox.services.instance.open_instance`,
 which cleans up), never decrypts anything and prints only paths, modes and
@@ -59,6 +66,7 @@ from tipbox.errors import NotInitialised, StorageUnavailable
 from tipbox.services.custody.keyring import Keyring
 from tipbox.services.instance import is_initialised
 from tipbox.services.ops.backup import SNAPSHOT_PREFIX
+from tipbox.services.ops.torrc import OnionServiceLines, onion_services
 from tipbox.store import Database, find_orphans, open_blob_store
 from tipbox.store.blobs import is_locked
 from tipbox.store.desks import DEFAULT_DESK, desk_rows
@@ -93,6 +101,7 @@ class System:
     sys_block: Path = Path("/sys/block")
     free_bytes: Callable[[Path], int] = field(default=_statvfs_free)
     now: Callable[[], float] = field(default=time.time)
+    torrc: Path = Path("/etc/tor/torrc")
 
 
 Check = Callable[[Settings, System], list[Problem]]
@@ -499,6 +508,46 @@ def check_blob_pool(settings: Settings, _system: System) -> list[Problem]:
     ]
 
 
+# -- onion services -------------------------------------------------------------
+
+
+def check_onion_services(settings: Settings, system: System) -> list[Problem]:
+    """Tor publishes both apps, the source with proof of work; TIPBOX_ONION_HOSTS is set."""
+    try:
+        services = onion_services(system.torrc.read_text("utf-8", "replace"))
+    except OSError as error:
+        return [Problem("onion", f"{system.torrc} cannot be read ({error.strerror})",
+                        "install deploy/torrc as /etc/tor/torrc (docs/deploy.md, step 10)")]
+    problems: list[Problem] = []
+    for name, bind in (("SOURCE", settings.source_bind), ("REVIEWER", settings.reviewer_bind)):
+        if not any(service.forwards_to(bind) for service in services):
+            problems.append(Problem(
+                "onion",
+                f"no onion service in {system.torrc} forwards to TIPBOX_{name}_BIND={bind}",
+                f"under its HiddenServiceDir: HiddenServicePort 80 {bind} (as in deploy/torrc), "
+                "then `systemctl reload tor`"))
+    source = next((s for s in services if s.forwards_to(settings.source_bind)), None)
+    if source is not None:
+        problems += _source_service_problems(settings, source)
+    return problems
+
+
+def _source_service_problems(settings: Settings, source: OnionServiceLines) -> list[Problem]:
+    problems: list[Problem] = []
+    if source.options.get("hiddenservicepowdefensesenabled") != "1":
+        problems.append(Problem(
+            "onion", f"the source onion service ({source.directory}) has no proof-of-work defence",
+            "under its HiddenServiceDir: HiddenServicePoWDefensesEnabled 1 (as in deploy/torrc), "
+            "then `systemctl reload tor`"))
+    if not settings.onion_hosts:
+        hostname = f"{source.directory.rstrip('/')}/hostname"
+        problems.append(Problem(
+            "onion", "TIPBOX_ONION_HOSTS is empty: a visitor by another address is not warned",
+            f"set TIPBOX_ONION_HOSTS to the address in {hostname} (readable by root) in "
+            "/etc/tipbox/tipbox.env, then `systemctl restart tipbox-source`"))
+    return problems
+
+
 #: Every check, in the order their problems are printed.
 CHECKS: tuple[Check, ...] = (
     check_user,
@@ -512,4 +561,5 @@ CHECKS: tuple[Check, ...] = (
     check_leftovers,
     check_orphans,
     check_blob_pool,
+    check_onion_services,
 )
