@@ -295,7 +295,7 @@ def test_another_origin_gets_no_answer_from_the_key(
         key_site: KeySite, browsers: Browsers) -> None:
     """The same server under another name: the page asks for that name's RP ID, and the
     key, registered for ``localhost``, gives nothing (the server-side refusal of an
-    answer signed for another origin is in tests/reviewer/test_security_keys.py)."""
+    answer signed for another origin is in tests/reviewer/test_security_key_service.py)."""
     nils = key_site.people["nils"]
     page = browsers("nils").page
     page.goto(f"http://evil.localhost:{key_site.server.port}/login/key")
