@@ -1,10 +1,9 @@
 """``python -m tipbox age`` on files of several MiB, in real processes.
 
 Past 1 MiB the tool seals and opens on several threads (where there are
-CPUs) and writes decrypted chunks sixteen to a system call, straight to its
-output descriptor. Through pipes (which take part of a write at a time) and
-files, the output is the input; a damaged file still gives exactly the
-verified chunks before the damage on stdout, and no file with ``-o``.
+CPUs). Through pipes (which take part of a write at a time) and files, the
+output is the input; a damaged file still gives exactly the verified chunks
+before the damage on stdout, and no file with ``-o``.
 """
 
 from __future__ import annotations

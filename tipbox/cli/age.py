@@ -26,7 +26,7 @@ import io
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, ParamSpec, TypeVar
 
@@ -65,8 +65,6 @@ BUFFER_SIZE = 1 << 20
 #: buffers) and written through a small buffer that the core's 64 KiB and
 #: 1 MiB writes bypass: no copy of the data in this process.
 _WRITE_BUFFER = 8192
-#: Decrypted chunks (64 KiB) gathered into one ``writev``: 1 MiB a system call.
-_CHUNKS_PER_WRITE = 16
 
 _ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
 _SCRYPT_HEADER = b"age-encryption.org/v1\n-> scrypt "
@@ -187,40 +185,6 @@ def _create_private(directory: str, name: str) -> tuple[int, str]:
 def _copy(source: BinaryIO, write: Callable[[bytes], object]) -> None:
     while block := source.read(BUFFER_SIZE):
         write(block)
-
-
-def _write_chunks(sink: BinaryIO, chunks: Iterable[bytes]) -> None:
-    """Write CHUNKS to SINK as they come, sixteen to a system call where it has a descriptor.
-
-    Every chunk received is written, even when the next one fails to verify.
-    """
-    try:
-        fd = sink.fileno()
-    except (OSError, ValueError):  # io.UnsupportedOperation: an in-memory stream
-        for chunk in chunks:
-            sink.write(chunk)
-        return
-    sink.flush()
-    batch: list[bytes] = []
-    try:
-        for chunk in chunks:
-            batch.append(chunk)
-            if len(batch) == _CHUNKS_PER_WRITE:
-                _write_all(fd, batch)
-                batch = []
-    finally:
-        _write_all(fd, batch)
-
-
-def _write_all(fd: int, buffers: list[bytes]) -> None:
-    """``os.writev`` until all of BUFFERS is written (a pipe may take part of it)."""
-    views = [memoryview(buffer) for buffer in buffers if buffer]
-    while views:
-        written = os.writev(fd, views)
-        while views and written >= len(views[0]):
-            written -= len(views.pop(0))
-        if written:
-            views[0] = views[0][written:]
 
 
 def read_passphrase(prompt: str, *, confirm: bool) -> str:
@@ -448,7 +412,10 @@ def decrypt(identity_files: tuple[str, ...], output: str | None, input_path: str
                 _fail("incorrect passphrase")
             raise
         with _open_output(output) as sink:
-            _write_chunks(sink, chunks)
+            # One write a chunk, each freed at once: batching them into a writev
+            # lets malloc give the memory back and fault it in again (much slower).
+            for chunk in chunks:
+                sink.write(chunk)
 
 
 def _decryption_identities(identity_files: Sequence[str], passphrase: bool) -> list[Identity]:
