@@ -79,6 +79,8 @@ def onion_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OnionSite]:
     _require(TOR)
     _require(TOR_GENCERT)
     base = tmp_path_factory.mktemp("onion")
+    # instance_env keeps TIPBOX_DEV=1: Chromium, unlike Tor Browser, does not take
+    # http://*.onion for a secure context and would drop a Secure session cookie.
     values = instance_env(base, TIPBOX_MAX_UPLOAD_BYTES=str(MAX_UPLOAD))
     targets = {"tipbox-source": values["TIPBOX_SOURCE_BIND"],
                "tipbox-reviewer": values["TIPBOX_REVIEWER_BIND"]}
