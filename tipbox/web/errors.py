@@ -180,12 +180,16 @@ CODES: dict[str, Outcome] = {
         "%(label)s must be a whole number written with the digits 0-9")),
     "number_out_of_range": _entry(400, "bad_request",
                                   N_("%(label)s must be between %(low)d and %(high)d")),
-    # -- security keys (issue 17, tipbox.services.accounts.security_keys); worded with
-    # messages the catalogs have until their own wordings are translated
-    "security_key_login_failed": _entry(403, "login_failed", LOGIN_FAILED),
-    "security_key_refused": _entry(403, "login_failed",
-                                   N_("This request could not be handled")),
-    "security_keys_required": _entry(403, "forbidden", N_("Set up your account")),
+    # -- security keys (issue 17, tipbox.services.accounts.security_keys)
+    "security_key_login_failed": _entry(403, "login_failed", N_(
+        "That username, password and security key did not work together.")),
+    "security_key_refused": _entry(403, "login_failed", N_(
+        "The security key was not accepted. Please try again.")),
+    "security_keys_required": _entry(403, "forbidden", N_(
+        "This organisation requires a security key: log in with one in the browser.")),
+    # -- shared recovery (issue 17, tipbox.services.custody.shares; the command line)
+    "invalid_share": _entry(400, "bad_request", N_(
+        "those recovery shares do not give the recovery identity")),
     # -- administration
     "username_taken": _entry(400, "bad_request", N_("that username is taken")),
     "last_admin": _entry(400, "forbidden", N_(
