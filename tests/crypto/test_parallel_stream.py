@@ -111,6 +111,51 @@ def test_a_reused_write_buffer_is_copied_before_it_changes() -> None:
     assert out.getvalue() == seal(data, 1)
 
 
+class Trickle(io.RawIOBase):
+    """Gives at most ``step`` bytes a read, as a pipe may."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        super().__init__()
+        self._data, self._step, self._position = data, step, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self._step, len(self._data) - self._position)
+        buffer[:count] = self._data[self._position : self._position + count]
+        self._position += count
+        return count
+
+
+def sealed_from(source: Any, threads: int) -> bytes:
+    out = io.BytesIO()
+    writer = StreamWriter(KEY, out, threads=threads)
+    writer.write_from(source)
+    writer.close()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("threads", THREADS)
+@pytest.mark.parametrize("size", SIZES)
+def test_write_from_reads_the_same_ciphertext(size: int, threads: int) -> None:
+    """Read straight into the run buffers, from a file or a pipe-like trickle."""
+    data = payload(size)
+    expected = seal(data, 1)
+    assert sealed_from(io.BytesIO(data), threads) == expected
+    assert sealed_from(Trickle(data, 50_000), threads) == expected
+
+
+def test_write_from_after_write_continues_the_same_stream() -> None:
+    data = payload(3 * RUN + 5)
+    out = io.BytesIO()
+    writer = StreamWriter(KEY, out, threads=3)
+    writer.write(data[:1000])
+    writer.write_from(io.BytesIO(data[1000:]))
+    writer.close()
+    assert out.getvalue() == seal(data, 1)
+
+
 @pytest.mark.parametrize("threads", THREADS)
 @pytest.mark.parametrize("size", SIZES)
 def test_round_trip_yields_whole_chunks_in_order(size: int, threads: int) -> None:
@@ -288,6 +333,29 @@ def test_encryption_holds_a_bounded_number_of_runs() -> None:
     writer.close()
     assert max(behind) <= (threads + 3) * RUN
     assert max(behind) >= RUN
+
+
+class ReadCounter(io.BytesIO):
+    """A BytesIO that records, at each read, how much ciphertext the sink had by then."""
+
+    def __init__(self, data: bytes, sink: CountingSink) -> None:
+        super().__init__(data)
+        self.sink, self.behind = sink, [0]
+
+    def readinto(self, buffer: Any) -> int:
+        self.behind.append(self.tell() - self.sink.size // SEALED_CHUNK_SIZE * CHUNK_SIZE)
+        return super().readinto(buffer)
+
+
+def test_write_from_holds_a_bounded_number_of_runs() -> None:
+    threads = 3
+    sink = CountingSink()
+    source = ReadCounter(payload(40 * RUN), sink)
+    writer = StreamWriter(KEY, sink, threads=threads)  # type: ignore[arg-type]
+    writer.write_from(source)
+    writer.close()
+    assert max(source.behind) <= (threads + 3) * RUN
+    assert max(source.behind) >= RUN
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ import io
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, ParamSpec, TypeVar
 
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 # Start-up time is part of every run of this tool, so the modules that only
 # one command needs (datetime, getpass) are imported where they are used.
 
-#: Read plaintext in 1 MiB blocks: fewer system calls, same constant memory.
+#: Buffer of a pipe's reader (the core reads 1 MiB runs).
 BUFFER_SIZE = 1 << 20
 #: Files are read unbuffered (the core reads in 1 MiB runs, straight into its
 #: buffers) and written through a small buffer that the core's 64 KiB and
@@ -180,11 +180,6 @@ def _create_private(directory: str, name: str) -> tuple[int, str]:
             return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
         except FileExistsError:
             continue
-
-
-def _copy(source: BinaryIO, write: Callable[[bytes], object]) -> None:
-    while block := source.read(BUFFER_SIZE):
-        write(block)
 
 
 def read_passphrase(prompt: str, *, confirm: bool) -> str:
@@ -373,7 +368,7 @@ def encrypt(
         recipients = [ScryptRecipient(read_passphrase("Enter passphrase", confirm=True))]
     with _open_input(input_path) as source, _open_output(output) as sink, \
             Encryptor(recipients, sink, armor=armor, threads=default_threads()) as encryptor:
-        _copy(source, encryptor.write)
+        encryptor.write_from(source)
 
 
 def _encryption_recipients(

@@ -13,7 +13,7 @@ import io
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from tipbox.crypto.armor import ArmorReader, ArmorWriter, looks_armored, read_start
 from tipbox.crypto.errors import HeaderError, NoIdentityMatch, RecipientError
@@ -25,7 +25,13 @@ from tipbox.crypto.header import (
     parse_header_bytes,
 )
 from tipbox.crypto.recipients import FILE_KEY_SIZE, Identity, Recipient
-from tipbox.crypto.stream import NONCE_SIZE, StreamWriter, decrypt_chunks, payload_key
+from tipbox.crypto.stream import (
+    NONCE_SIZE,
+    Filling,
+    StreamWriter,
+    decrypt_chunks,
+    payload_key,
+)
 
 
 def _check_recipients(recipients: Sequence[Recipient]) -> None:
@@ -96,6 +102,19 @@ class Encryptor:
         written = self._stream.write(data)
         self.plaintext_size += written
         return written
+
+    def write_from(self, source: BinaryIO) -> int:
+        """Encrypt everything ``source`` holds (to its end) as if written here.
+
+        It reads straight into the encryptor's buffers (``readinto``): no
+        copy, no buffer made per read. Returns the number of bytes read.
+        """
+        if self.closed:
+            raise ValueError("write to a closed Encryptor")
+        # typing.BinaryIO declares no readinto, which every binary io object has.
+        read = self._stream.write_from(cast(Filling, source))
+        self.plaintext_size += read
+        return read
 
     def writable(self) -> bool:
         return True

@@ -97,30 +97,55 @@ class StreamWriter:
     def __init__(self, key: bytes, sink: BinaryIO, *, threads: int = 1) -> None:
         self._aead = ChaCha20Poly1305(key)
         self._sink = sink
-        self._runs: OrderedPool[memoryview] = OrderedPool(threads)
+        self._runs: OrderedPool[_Sealed] = OrderedPool(threads)
         self._buffers = _Buffers(RUN_CHUNKS * SEALED_CHUNK_SIZE)
+        self._plain_buffers = _Buffers(RUN_CHUNKS * CHUNK_SIZE)  # for write_from
         self._counter = 0  # of the first chunk in self._full
         self._full: list[Chunk] = []  # complete chunks, none of them the last one
         self._pending = bytearray()  # held back: 1..CHUNK_SIZE bytes once data came
 
     def write(self, data: Chunk) -> int:
         view = memoryview(data).cast("B")
-        size = len(view)
+        copy = self._runs.threads > 1 and not isinstance(view.obj, bytes)
+        self._take(view, copy=copy)  # a worker may read it after this returns
+        return len(view)
+
+    def write_from(self, source: Filling) -> int:
+        """Encrypt all that ``source`` holds, read straight into the run buffers.
+
+        The same as writing what it reads, without a copy or a new buffer for
+        each read (which malloc may hand back to the kernel and fault in
+        again). Returns the number of bytes read.
+        """
+        total = 0
+        while True:
+            buffer = self._plain_buffers.get()
+            size = _fill(source, memoryview(buffer))
+            if not size:
+                return total
+            total += size
+            self._take(memoryview(buffer)[:size], copy=False, owner=buffer)
+
+    def _take(self, view: memoryview, *, copy: bool, owner: bytearray | None = None) -> None:
+        """Cut ``view`` into chunks, hold back the last one, seal full runs.
+
+        ``owner``: the run buffer ``view`` lies in, recycled with the run that
+        takes its last chunk.
+        """
         if self._pending:
             room = CHUNK_SIZE - len(self._pending)
             self._pending += view[:room]
             view = view[room:]
             if not view:
-                return size
+                return
             self._full.append(self._pending)
         full = (len(view) - 1) // CHUNK_SIZE if view else 0
         body = view[: full * CHUNK_SIZE]
-        if full and self._runs.threads > 1 and not isinstance(body.obj, bytes):
-            body = memoryview(bytes(body))  # a worker may read it after this returns
+        if full and copy:
+            body = memoryview(bytes(body))
         self._full += [body[at : at + CHUNK_SIZE] for at in range(0, len(body), CHUNK_SIZE)]
         self._pending = bytearray(view[full * CHUNK_SIZE :])
-        self._seal_full_runs()
-        return size
+        self._seal_full_runs(owner)
 
     def close(self) -> None:
         """Seal the held-back data as the last chunk (empty only for an empty payload)."""
@@ -135,29 +160,39 @@ class StreamWriter:
         """Stop without finishing the payload: the output stays detectably truncated."""
         self._runs.close()
 
-    def _seal_full_runs(self) -> None:
+    def _seal_full_runs(self, owner: bytearray | None = None) -> None:
         # One thread: seal everything now, the caller's buffer is not ours to keep.
         step = RUN_CHUNKS if self._runs.threads > 1 else 1
         while len(self._full) >= step:
-            self._put(self._full[:RUN_CHUNKS], last=False)
+            chunks = self._full[:RUN_CHUNKS]
             del self._full[:RUN_CHUNKS]
+            self._put(chunks, last=False, owner=None if self._full else owner)
             self._write_out(self._runs.due())
 
-    def _put(self, chunks: list[Chunk], *, last: bool) -> None:
+    def _put(self, chunks: list[Chunk], *, last: bool, owner: bytearray | None = None) -> None:
         size = sum(map(len, chunks)) + TAG_SIZE * len(chunks)
-        job = partial(_seal_run, self._aead, self._counter, chunks, last, self._buffers.get(size))
+        job = partial(_seal_run, self._aead, self._counter, chunks, last,
+                      self._buffers.get(size), owner)
         self._runs.put(job, inline=last)
         self._counter += len(chunks)
 
-    def _write_out(self, sealed_runs: Iterator[memoryview]) -> None:
-        for sealed in sealed_runs:
+    def _write_out(self, sealed_runs: Iterator[_Sealed]) -> None:
+        for sealed, owner in sealed_runs:
             self._sink.write(sealed)
             self._buffers.recycle(sealed.obj)  # type: ignore[arg-type]
+            if owner is not None:
+                self._plain_buffers.recycle(owner)
 
 
-def _seal_run(
-    aead: ChaCha20Poly1305, first: int, chunks: Sequence[Chunk], last: bool, buffer: bytearray
-) -> memoryview:
+class _Sealed(NamedTuple):
+    """A sealed run in its buffer, and the plaintext run buffer it frees, if any."""
+
+    sealed: memoryview
+    owner: bytearray | None
+
+
+def _seal_run(aead: ChaCha20Poly1305, first: int, chunks: Sequence[Chunk], last: bool,
+              buffer: bytearray, owner: bytearray | None) -> _Sealed:
     """Seal ``chunks`` (numbered from ``first``) into ``buffer``; flag the final one if ``last``."""
     out = memoryview(buffer)
     final, position = len(chunks) - 1, 0
@@ -166,7 +201,18 @@ def _seal_run(
         flag = _LAST if last and index == final else _MORE
         aead.encrypt_into(_nonce(first + index, flag), chunk, None, out[position:end])
         position = end
-    return out
+    return _Sealed(out, owner)
+
+
+def _fill(source: Filling, view: memoryview) -> int:
+    """Read into ``view`` until it is full or ``source`` ends (a pipe gives part at a time)."""
+    filled = 0
+    while filled < len(view):
+        count = source.readinto(view[filled:])
+        if not count:
+            break
+        filled += count
+    return filled
 
 
 # -- decryption ----------------------------------------------------------------------
