@@ -98,11 +98,14 @@ class StreamWriter:
         self._aead = ChaCha20Poly1305(key)
         self._sink = sink
         self._runs: OrderedPool[_Sealed] = OrderedPool(threads)
-        self._buffers = _Buffers(RUN_CHUNKS * SEALED_CHUNK_SIZE)
-        self._plain_buffers = _Buffers(RUN_CHUNKS * CHUNK_SIZE)  # for write_from
+        self._sealed_buffers = _Buffers(RUN_CHUNKS * SEALED_CHUNK_SIZE)
+        self._run_buffers = _Buffers(RUN_CHUNKS * CHUNK_SIZE)  # what write_from reads into
+        self._chunk_buffers = _Buffers(CHUNK_SIZE)  # chunks pieced together from writes
         self._counter = 0  # of the first chunk in self._full
         self._full: list[Chunk] = []  # complete chunks, none of them the last one
-        self._pending = bytearray()  # held back: 1..CHUNK_SIZE bytes once data came
+        self._ours: list[bytearray] = []  # buffers of ours that self._full uses
+        self._pending = self._chunk_buffers.get()  # held back: the first ..._pending_size bytes
+        self._pending_size = 0  # 1..CHUNK_SIZE once data came
 
     def write(self, data: Chunk) -> int:
         view = memoryview(data).cast("B")
@@ -114,44 +117,58 @@ class StreamWriter:
         """Encrypt all that ``source`` holds, read straight into the run buffers.
 
         The same as writing what it reads, without a copy or a new buffer for
-        each read (which malloc may hand back to the kernel and fault in
-        again). Returns the number of bytes read.
+        each read. Returns the number of bytes read.
         """
         total = 0
         while True:
-            buffer = self._plain_buffers.get()
+            buffer = self._run_buffers.get()
             size = _fill(source, memoryview(buffer))
             if not size:
+                self._run_buffers.recycle(buffer)
                 return total
             total += size
-            self._take(memoryview(buffer)[:size], copy=False, owner=buffer)
+            self._take(memoryview(buffer)[:size], copy=False, ours=buffer)
 
-    def _take(self, view: memoryview, *, copy: bool, owner: bytearray | None = None) -> None:
+    def _take(self, view: memoryview, *, copy: bool, ours: bytearray | None = None) -> None:
         """Cut ``view`` into chunks, hold back the last one, seal full runs.
 
-        ``owner``: the run buffer ``view`` lies in, recycled with the run that
-        takes its last chunk.
+        ``ours``: the run buffer ``view`` lies in, recycled with the runs it feeds.
         """
-        if self._pending:
-            room = CHUNK_SIZE - len(self._pending)
-            self._pending += view[:room]
-            view = view[room:]
-            if not view:
-                return
-            self._full.append(self._pending)
-        full = (len(view) - 1) // CHUNK_SIZE if view else 0
+        view = self._top_up(view)
+        if not view:
+            return
+        full = (len(view) - 1) // CHUNK_SIZE
         body = view[: full * CHUNK_SIZE]
         if full and copy:
             body = memoryview(bytes(body))
         self._full += [body[at : at + CHUNK_SIZE] for at in range(0, len(body), CHUNK_SIZE)]
-        self._pending = bytearray(view[full * CHUNK_SIZE :])
-        self._seal_full_runs(owner)
+        if full and ours is not None:
+            self._ours.append(ours)
+        rest = view[full * CHUNK_SIZE :]
+        self._pending[: len(rest)] = rest
+        self._pending_size = len(rest)
+        self._seal_full_runs()
+
+    def _top_up(self, view: memoryview) -> memoryview:
+        """Fill the held-back chunk from ``view``; pass it on once more data follows."""
+        if not self._pending_size:
+            return view
+        room = min(CHUNK_SIZE - self._pending_size, len(view))
+        self._pending[self._pending_size : self._pending_size + room] = view[:room]
+        self._pending_size += room
+        view = view[room:]
+        if view:
+            self._full.append(memoryview(self._pending))
+            self._ours.append(self._pending)
+            self._pending, self._pending_size = self._chunk_buffers.get(), 0
+        return view
 
     def close(self) -> None:
         """Seal the held-back data as the last chunk (empty only for an empty payload)."""
         try:
-            self._put(self._full + [self._pending], last=True)
-            self._full, self._pending = [], bytearray()
+            last = memoryview(self._pending)[: self._pending_size]
+            self._put(self._full + [last], last=True)
+            self._full, self._pending_size = [], 0
             self._write_out(self._runs.rest())
         finally:
             self._runs.close()
@@ -160,39 +177,44 @@ class StreamWriter:
         """Stop without finishing the payload: the output stays detectably truncated."""
         self._runs.close()
 
-    def _seal_full_runs(self, owner: bytearray | None = None) -> None:
+    def _seal_full_runs(self) -> None:
         # One thread: seal everything now, the caller's buffer is not ours to keep.
         step = RUN_CHUNKS if self._runs.threads > 1 else 1
         while len(self._full) >= step:
             chunks = self._full[:RUN_CHUNKS]
             del self._full[:RUN_CHUNKS]
-            self._put(chunks, last=False, owner=None if self._full else owner)
+            self._put(chunks, last=False)
             self._write_out(self._runs.due())
 
-    def _put(self, chunks: list[Chunk], *, last: bool, owner: bytearray | None = None) -> None:
+    def _put(self, chunks: list[Chunk], *, last: bool) -> None:
+        """Seal ``chunks``; buffers of ours that no chunk left needs are recycled after."""
+        left = {id(chunk.obj) for chunk in self._full if isinstance(chunk, memoryview)}
+        freed = [buffer for buffer in self._ours if id(buffer) not in left]
+        self._ours = [buffer for buffer in self._ours if id(buffer) in left]
         size = sum(map(len, chunks)) + TAG_SIZE * len(chunks)
-        job = partial(_seal_run, self._aead, self._counter, chunks, last,
-                      self._buffers.get(size), owner)
-        self._runs.put(job, inline=last)
+        buffer = self._sealed_buffers.get(size)
+        self._runs.put(partial(_seal_run, self._aead, self._counter, chunks, last, buffer, freed),
+                       inline=last)
         self._counter += len(chunks)
 
     def _write_out(self, sealed_runs: Iterator[_Sealed]) -> None:
-        for sealed, owner in sealed_runs:
+        for sealed, freed in sealed_runs:
             self._sink.write(sealed)
-            self._buffers.recycle(sealed.obj)  # type: ignore[arg-type]
-            if owner is not None:
-                self._plain_buffers.recycle(owner)
+            self._sealed_buffers.recycle(sealed.obj)  # type: ignore[arg-type]
+            for buffer in freed:
+                pool = self._chunk_buffers if len(buffer) == CHUNK_SIZE else self._run_buffers
+                pool.recycle(buffer)
 
 
 class _Sealed(NamedTuple):
-    """A sealed run in its buffer, and the plaintext run buffer it frees, if any."""
+    """A sealed run in its buffer, and the plaintext buffers of ours it frees."""
 
     sealed: memoryview
-    owner: bytearray | None
+    freed: list[bytearray]
 
 
 def _seal_run(aead: ChaCha20Poly1305, first: int, chunks: Sequence[Chunk], last: bool,
-              buffer: bytearray, owner: bytearray | None) -> _Sealed:
+              buffer: bytearray, freed: list[bytearray]) -> _Sealed:
     """Seal ``chunks`` (numbered from ``first``) into ``buffer``; flag the final one if ``last``."""
     out = memoryview(buffer)
     final, position = len(chunks) - 1, 0
@@ -201,7 +223,7 @@ def _seal_run(aead: ChaCha20Poly1305, first: int, chunks: Sequence[Chunk], last:
         flag = _LAST if last and index == final else _MORE
         aead.encrypt_into(_nonce(first + index, flag), chunk, None, out[position:end])
         position = end
-    return _Sealed(out, owner)
+    return _Sealed(out, freed)
 
 
 def _fill(source: Filling, view: memoryview) -> int:
