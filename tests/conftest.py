@@ -1,18 +1,29 @@
 """Shared fixtures: settings under ``tmp_path`` with cheap Argon2, an initialised instance.
 
 Kept small and generic; layer-specific fixtures live in each test folder.
+
+The database back end: ``settings`` uses the one ``database_backend`` names,
+SQLite unless a folder or module overrides that fixture, e.g. with
+``pytest.fixture(params=BACKENDS)`` to run its tests on both. A PostgreSQL
+test gets a new database on one throwaway server started for the session
+(:mod:`tests.postgres_cluster`), dropped after the test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.postgres_cluster import PostgresCluster
 from tipbox.config import Settings, load_settings
 from tipbox.services.instance import InitResult, init_instance
 from tipbox.services.wiring import Instance, open_instance
+from tipbox.store import Database
+
+#: The database back ends, for ``pytest.fixture(params=BACKENDS)``.
+BACKENDS = ("sqlite", "postgresql")
 
 #: Argon2 parameters that cost almost nothing (never use outside tests).
 CHEAP_ARGON2 = {
@@ -34,9 +45,64 @@ def make_test_settings(tmp_path: Path, **extra: str) -> Settings:
     return load_settings(env)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only: tests SQLite itself (its files, pragmas, WAL, instances made by earlier"
+        " releases), not the store's API: runs on SQLite only",
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One PostgreSQL server for the whole run, started on first use."""
+    cluster = PostgresCluster()
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_test_settings(tmp_path)
+def database_backend() -> str:
+    """The back end of this test's database: SQLite unless overridden (see the module)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def new_database_url(request: pytest.FixtureRequest) -> Callable[[], str]:
+    """Makes new PostgreSQL databases (each dropped after the test); starts the server."""
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+
+    def make() -> str:
+        url = cluster.create_database()
+        request.addfinalizer(lambda: cluster.drop_database(url))
+        return url
+
+    return make
+
+
+@pytest.fixture
+def database_env(request: pytest.FixtureRequest, database_backend: str) -> dict[str, str]:
+    """The environment that selects this test's database (none for SQLite)."""
+    if database_backend == "sqlite":
+        return {}
+    return {"TIPBOX_DATABASE_URL": request.getfixturevalue("new_database_url")()}
+
+
+@pytest.fixture
+def store_database(
+    tmp_path: Path, database_env: dict[str, str]
+) -> Iterator[Database]:
+    """A migrated, empty :class:`Database` on this test's back end, closed afterwards."""
+    database = Database(tmp_path / "tipbox.db", url=database_env.get("TIPBOX_DATABASE_URL"))
+    database.migrate()
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_env: dict[str, str]) -> Settings:
+    return make_test_settings(tmp_path, **database_env)
 
 
 @pytest.fixture

@@ -34,6 +34,11 @@ accepts at once (it has 1024 threads: the rest serve pages); more get a 503
 (comma-separated, no port) sources should reach the source app by, e.g.
 the onion address; a source page requested under any other ``Host`` warns
 the visitor to use Tor Browser and the onion address.
+``TIPBOX_DATABASE_URL`` [empty = SQLite in the data directory]: a
+``postgresql://`` URL (libpq's syntax, e.g.
+``postgresql:///tipbox?host=/run/postgresql``) puts the database in
+PostgreSQL instead (see :mod:`tipbox.store.postgres`); it may not hold a
+password (use peer authentication, a client certificate or a password file).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from tipbox.errors import ConfigError, InvalidInput
 from tipbox.passwords import Argon2Params
@@ -95,10 +101,13 @@ class Settings:
     crypto_threads: int = 1
     #: Lower-case host names of the source app (the onion address); empty: no check.
     onion_hosts: tuple[str, ...] = ()
+    #: A PostgreSQL database (``postgresql://`` URL) to use instead of the SQLite
+    #: file in the data directory; None: SQLite, the embedded default.
+    database_url: str | None = None
 
     @property
     def database_path(self) -> Path:
-        """The SQLite database file."""
+        """The SQLite database file (unused when :attr:`database_url` is set)."""
         return self.data_dir / "tipbox.db"
 
     @property
@@ -152,6 +161,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_concurrent_uploads=env.integer("MAX_CONCURRENT_UPLOADS", 960, minimum=1),
         crypto_threads=env.integer("CRYPTO_THREADS", 1, minimum=1),
         onion_hosts=env.host_names("ONION_HOSTS"),
+        database_url=env.database_url("DATABASE_URL"),
     )
     if settings.session_idle_seconds > settings.session_absolute_seconds:
         raise ConfigError(
@@ -220,6 +230,25 @@ class _Env:
                     f"{_PREFIX}{name} must be host names separated by commas, without port,"
                     " e.g. abc...xyz.onion")
         return names
+
+    def database_url(self, name: str) -> str | None:
+        """A ``postgresql://`` URL without a password, or None when unset or empty."""
+        value = self._raw(name)
+        if not value:
+            return None
+        try:
+            parts = urlsplit(value)
+            password = parts.password
+        except ValueError:
+            raise ConfigError(f"{_PREFIX}{name} is not a valid URL") from None
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ConfigError(f"{_PREFIX}{name} must be a postgresql:// URL")
+        if password is not None or "password" in parse_qs(parts.query):
+            raise ConfigError(
+                f"{_PREFIX}{name} must not hold a password: use peer authentication, a client"
+                " certificate or a password file (passfile=... in the URL, or ~/.pgpass)"
+            )
+        return value
 
     def argon2(self, name: str) -> Argon2Params:
         default = Argon2Params()

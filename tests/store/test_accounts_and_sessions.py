@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -43,11 +41,8 @@ CREDENTIALS = Credentials("argon2id$t=1$m=8$p=1", b"salt", b"verifier", b"identi
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(tmp_path / "tipbox.db")
-    database.migrate()
-    yield database
-    database.close()
+def db(store_database: Database) -> Database:
+    return store_database
 
 
 def _add(conn: sqlite3.Connection, username: str, *, disabled: bool = False) -> int:
@@ -137,7 +132,8 @@ def test_source_sessions_are_live_while_both_rows_exist(db: Database) -> None:
     with db.transaction() as conn:
         source_id = int(conn.execute(
             "INSERT INTO sources (lookup_id, designation, reply_recipient, created_hour,"
-            " last_activity_hour, desk_id) VALUES (x'00', 'a b', 'age1x', 0, 0, 1) RETURNING id"
+            " last_activity_hour, desk_id) VALUES (?, 'a b', 'age1x', 0, 0, 1) RETURNING id",
+            (b"\x00",),
         ).fetchone()[0])
         insert_source_session(conn, b"h1", 5)
         insert_source_session(conn, b"h2", 9)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -36,12 +35,9 @@ from tipbox.store.reviewers import (
 
 
 @pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    db = Database(tmp_path / "tipbox.db")
-    db.migrate()
-    with db.transaction() as connection:
+def conn(store_database: Database) -> Iterator[sqlite3.Connection]:
+    with store_database.transaction() as connection:
         yield connection
-    db.close()
 
 
 def _key(conn: sqlite3.Connection, name: str, state: str = "active") -> int:
@@ -56,8 +52,8 @@ def _reviewer(conn: sqlite3.Connection, name: str, *, is_admin: bool = False) ->
     row = conn.execute(
         "INSERT INTO reviewers (username, is_admin, recipient, password_params, password_salt,"
         " verifier, sealed_identity, sealed_totp, totp_last_step, created_hour)"
-        " VALUES (?, ?, ?, '', x'', x'', x'', x'', 0, 0) RETURNING id",
-        (name, int(is_admin), f"age1{name}"),
+        " VALUES (?, ?, ?, '', ?, ?, ?, ?, 0, 0) RETURNING id",
+        (name, int(is_admin), f"age1{name}", b"", b"", b"", b""),
     ).fetchone()
     return int(row[0])
 

@@ -16,6 +16,9 @@ from tipbox.store.security_keys import (
     take_challenge,
 )
 
+#: Earlier releases made SQLite instances only: their upgrades are SQLite's.
+pytestmark = pytest.mark.sqlite_only
+
 
 def _version_9(path: Path) -> sqlite3.Connection:
     conn = connect(path)

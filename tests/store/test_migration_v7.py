@@ -9,6 +9,9 @@ import pytest
 
 from tipbox.store.db import MIGRATIONS, connect, migrate, schema_version
 
+#: Earlier releases made SQLite instances only: their upgrades are SQLite's.
+pytestmark = pytest.mark.sqlite_only
+
 
 def _version_6(path: Path) -> sqlite3.Connection:
     conn = connect(path)

@@ -22,6 +22,9 @@ from tipbox.services.desks.desks import DEFAULT_DESK
 from tipbox.services.wiring import Instance, ReviewerServices, open_instance
 from tipbox.store.db import MIGRATIONS
 
+#: Earlier releases made SQLite instances only: their upgrades are SQLite's.
+pytestmark = pytest.mark.sqlite_only
+
 FIXTURE = Path(__file__).parent / "fixtures" / "instance-v8.tar.gz"
 
 

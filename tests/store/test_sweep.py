@@ -7,7 +7,6 @@ looks at every file and directory under the data directory.
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tipbox.services.instance import init_instance
 from tipbox.services.wiring import Instance, open_instance
 from tipbox.store import Store, hour
 from tipbox.store.blobs import BlobDir, list_directory
+from tipbox.store.db import open_database
 
 
 def submit(instance: Instance) -> None:
@@ -36,8 +36,12 @@ def submit(instance: Instance) -> None:
 
 
 def item_blobs(settings: Settings) -> list[Path]:
-    with sqlite3.connect(settings.database_path) as conn:
-        rows = conn.execute("SELECT blob FROM items").fetchall()
+    database = open_database(settings)
+    try:
+        with database.reading() as conn:
+            rows = conn.execute("SELECT blob FROM items").fetchall()
+    finally:
+        database.close()
     return [settings.blobs_dir / row[0] for row in rows]
 
 
@@ -235,6 +239,7 @@ def env_of(settings: Settings) -> dict[str, str]:
         "TIPBOX_KEYS_DIR": str(settings.keys_dir),
         "TIPBOX_MIN_FREE_BYTES": "0",
         "TIPBOX_BLOB_POOL_SIZE": "300",
+        **({"TIPBOX_DATABASE_URL": settings.database_url} if settings.database_url else {}),
     }
 
 

@@ -42,7 +42,7 @@ from tipbox.services.custody.keyring import (
     insert_key,
 )
 from tipbox.store import Store, hour
-from tipbox.store.db import write_meta
+from tipbox.store.db import database_exists, write_meta
 from tipbox.store.desks import DEFAULT_DESK
 from tipbox.store.files import write_atomically
 
@@ -105,6 +105,7 @@ def init_instance(
         now=now,
         pool_size=settings.blob_pool_size,
         orphan_grace_seconds=settings.orphan_grace_seconds,
+        database_url=settings.database_url,
     )
     try:
         key = _record_first_key(store, settings, newsroom, recovery, hour(now()))
@@ -136,6 +137,11 @@ def _refuse_existing(settings: Settings) -> None:
         raise AlreadyInitialised(
             f"{existing[0]} already exists: this instance is initialised (or a previous "
             "init was interrupted); refusing to overwrite anything"
+        )
+    if settings.database_url is not None and database_exists(settings):
+        raise AlreadyInitialised(
+            "the database of TIPBOX_DATABASE_URL already holds a tipbox schema: this instance"
+            " is initialised (or a previous init was interrupted); refusing to overwrite anything"
         )
 
 

@@ -46,7 +46,7 @@ from tipbox.services.sources.returning import CodenameKdf, Sources
 from tipbox.services.submissions.intake import Submissions
 from tipbox.services.submissions.sent_forms import SentForms
 from tipbox.store import Store
-from tipbox.store.db import read_meta
+from tipbox.store.db import database_exists, read_meta
 
 __all__ = ["AdminServices", "Instance", "ReviewerServices", "open_instance", "reviewers_of"]
 
@@ -79,7 +79,7 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
     the database: ``Instance.settings`` is the effective configuration.
     """
     instance_secrets = read_secrets(settings.secrets_path)
-    if not settings.database_path.exists():
+    if not database_exists(settings):
         raise NotInitialised(
             f"no initialised instance in {settings.data_dir} (no database);"
             " run `python -m tipbox init`"
@@ -91,6 +91,7 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
         now=now,
         pool_size=settings.blob_pool_size,
         orphan_grace_seconds=settings.orphan_grace_seconds,
+        database_url=settings.database_url,
     )
     # Limits and timeouts edited by admins apply at once: the services read
     # them per submission or session check (the environment stays their

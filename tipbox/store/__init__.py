@@ -1,4 +1,4 @@
-"""Storage: SQLite metadata (:mod:`.db`) and encrypted payload files (:mod:`.blobs`).
+"""Storage: metadata in SQLite or PostgreSQL (:mod:`.db`), encrypted payload files (:mod:`.blobs`).
 
 No Flask here and no plaintext: the store holds detached age headers in the
 database and age payloads in the blob directory.
@@ -94,8 +94,13 @@ class Store:
         now: Callable[[], float] = time.time,
         pool_size: int = DEFAULT_POOL_SIZE,
         orphan_grace_seconds: int = ORPHAN_GRACE_SECONDS,
+        database_url: str | None = None,
     ) -> Store:
         """Open (creating if needed) and migrate the store, and clean up.
+
+        The database is the SQLite file ``database_path`` unless
+        ``database_url`` names a PostgreSQL one (see :class:`Database`); the
+        data directory is ``database_path``'s either way.
 
         Start-up cleanup removes blob temporaries left by dead writers (live
         writers in other processes are left alone, see :mod:`.blobs`) and
@@ -105,7 +110,7 @@ class Store:
         blobs = BlobDir(blobs_dir, min_free_bytes=min_free_bytes, now=now)
         blobs.create()
         blobs.remove_temporaries()
-        db = Database(database_path)
+        db = Database(database_path, url=database_url)
         db.migrate()
         store = cls(
             db=db, blobs=blobs, pool_size=pool_size, orphan_grace_seconds=orphan_grace_seconds
@@ -117,7 +122,7 @@ class Store:
 
     @property
     def data_dir(self) -> Path:
-        """The instance's data directory: the one that holds the database."""
+        """The instance's data directory: the one that holds (or would hold) the SQLite file."""
         return self.db.path.parent
 
     def remove_orphans(self, *, now: float, grace_seconds: float | None = None) -> int:
@@ -146,6 +151,7 @@ class Store:
         (zeroed in the database by ``secure_delete``) do not linger in it;
         then unlink the blobs and sync the blob directory. A crash in between
         leaves only orphans nobody can decrypt, which the cleanup removes.
+        (PostgreSQL zeroes nothing: see :meth:`Database.checkpoint`.)
 
         ``rows_deleted=False`` says the transaction deleted no row at all:
         with no blobs either, nothing is done. The directory is synced only
@@ -185,8 +191,7 @@ class Store:
             if orphan.past_grace:
                 self.blobs.delete_blob(orphan.name)
         added = self.blobs.fill_pool(self.pool_size, stamp=stamp)
-        with self.db.connection() as conn:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self.db.checkpoint(passive=True)
         young = self.blobs.local_paths(orphan.name for orphan in orphans if not orphan.past_grace)
         stamped, unstamped = _stamp_tree(self.data_dir, stamp, skip=young)
         return SweepReport(

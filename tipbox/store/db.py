@@ -1,4 +1,9 @@
-"""SQLite for metadata: connections, transactions and the versioned schema.
+"""The metadata database: connections, transactions and the versioned schema.
+
+SQLite is the embedded default; with a ``postgresql://`` URL the same
+schema, migrations and store functions run on PostgreSQL (see
+:mod:`tipbox.store.dialect` for what differs and
+:mod:`tipbox.store.postgres` for the connection). What follows is SQLite's.
 
 Every connection is opened by :func:`connect` with WAL, ``foreign_keys=ON``,
 ``secure_delete=ON`` (deleted rows are overwritten with zeros, so deleting a
@@ -23,18 +28,26 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from tipbox.errors import StorageUnavailable
+from tipbox.store.dialect import POSTGRESQL, SQLITE, Dialect, PerDialect, dialect_of
+
+if TYPE_CHECKING:
+    from tipbox.config import Settings
 
 __all__ = [
     "MIGRATIONS",
     "Database",
     "Migration",
+    "PerDialect",
     "connect",
+    "database_exists",
     "hour",
     "migrate",
+    "open_database",
     "read_meta",
     "schema_version",
     "transaction",
@@ -44,7 +57,7 @@ __all__ = [
 BUSY_TIMEOUT_MS = 10_000
 _POOL_SIZE = 8
 
-Step = str | Callable[[sqlite3.Connection], None]
+Step = str | PerDialect | Callable[[sqlite3.Connection], None]
 Migration = tuple[Step, ...]
 
 _V1: Migration = (
@@ -113,6 +126,17 @@ _V1: Migration = (
     "CREATE INDEX items_by_key ON items (key_id)",
 )
 
+_REFUSE_DESTROYED_KEY_SQLITE = """CREATE TRIGGER items_refuse_destroyed_key BEFORE INSERT ON items
+    WHEN NEW.key_id IS NOT NULL AND EXISTS
+        (SELECT 1 FROM newsroom_keys WHERE id = NEW.key_id AND state = 'destroyed')
+    BEGIN
+        SELECT RAISE(ABORT, 'the newsroom key of this item was destroyed');
+    END"""
+_REFUSE_DESTROYED_KEY_POSTGRESQL = (
+    "CREATE TRIGGER items_refuse_destroyed_key BEFORE INSERT ON items"
+    " FOR EACH ROW EXECUTE FUNCTION items_refuse_destroyed_key()"
+)
+
 # Reviewer inbox (issue 4): accounts, login throttle, sessions, audit log,
 # and the read/starred flags the inbox sorts and counts by.
 _V2_REVIEWERS: Migration = (
@@ -178,12 +202,19 @@ _V3_ADMIN: Migration = (
     "ALTER TABLE newsroom_keys ADD COLUMN retired_hour INTEGER",
     # Backstop: an item is never recorded under a destroyed key (it could
     # never be decrypted); the late writer gets an error instead.
-    """CREATE TRIGGER items_refuse_destroyed_key BEFORE INSERT ON items
-    WHEN NEW.key_id IS NOT NULL AND EXISTS
-        (SELECT 1 FROM newsroom_keys WHERE id = NEW.key_id AND state = 'destroyed')
-    BEGIN
-        SELECT RAISE(ABORT, 'the newsroom key of this item was destroyed');
-    END""",
+    PerDialect(_REFUSE_DESTROYED_KEY_SQLITE, (
+        """CREATE FUNCTION items_refuse_destroyed_key() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.key_id IS NOT NULL AND EXISTS
+                (SELECT 1 FROM newsroom_keys WHERE id = NEW.key_id AND state = 'destroyed')
+            THEN
+                RAISE EXCEPTION 'the newsroom key of this item was destroyed'
+                    USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            RETURN NEW;
+        END $$""",
+        _REFUSE_DESTROYED_KEY_POSTGRESQL,
+    )),
 )
 
 # Returning sources' sessions (issue 11), revocable on the server. A row is
@@ -255,12 +286,7 @@ _V6_WORKSPACE: Migration = (
     "CREATE INDEX items_by_source_seen ON items (source_id, seen, kind)",
     "CREATE INDEX items_by_hour ON items (created_hour)",
     "CREATE INDEX items_by_author ON items (author_id)",
-    """CREATE TRIGGER items_refuse_destroyed_key BEFORE INSERT ON items
-    WHEN NEW.key_id IS NOT NULL AND EXISTS
-        (SELECT 1 FROM newsroom_keys WHERE id = NEW.key_id AND state = 'destroyed')
-    BEGIN
-        SELECT RAISE(ABORT, 'the newsroom key of this item was destroyed');
-    END""",
+    PerDialect(_REFUSE_DESTROYED_KEY_SQLITE, _REFUSE_DESTROYED_KEY_POSTGRESQL),
     "ALTER TABLE sources ADD COLUMN status TEXT NOT NULL DEFAULT 'new'"
     " CHECK (status IN ('new', 'in_progress', 'waiting', 'closed'))",
     "ALTER TABLE sources ADD COLUMN activity_seq INTEGER NOT NULL DEFAULT 0",
@@ -276,10 +302,21 @@ _V6_WORKSPACE: Migration = (
     "CREATE INDEX sources_by_status ON sources (status, activity_seq DESC, id DESC)",
     "CREATE INDEX sources_by_status_star ON sources"
     " (status, starred DESC, activity_seq DESC, id DESC)",
-    """CREATE TABLE labels (
+    # Label names are unique and sorted without regard to case. PostgreSQL:
+    # a case-insensitive ICU collation named like SQLite's, so that queries
+    # saying COLLATE NOCASE read the same on both.
+    PerDialect(None, "CREATE COLLATION nocase"
+               " (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"),
+    PerDialect(
+        """CREATE TABLE labels (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         name TEXT NOT NULL UNIQUE COLLATE NOCASE
     ) STRICT""",
+        """CREATE TABLE labels (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        name TEXT COLLATE nocase NOT NULL UNIQUE
+    )""",
+    ),
     """CREATE TABLE source_labels (
         source_id INTEGER NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
         label_id INTEGER NOT NULL REFERENCES labels (id) ON DELETE CASCADE,
@@ -328,7 +365,17 @@ _V8_SENT_FORMS: Migration = (
 # on, so the two desk_id columns start NULL, are filled, and triggers refuse
 # NULL from then on.
 _V9_DESKS: Migration = (
-    """CREATE TABLE desks (
+    # PostgreSQL has no json_valid before version 16 (IS JSON): a function.
+    PerDialect(None, """CREATE FUNCTION json_valid(document text) RETURNS boolean
+        LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN
+            PERFORM document::jsonb;
+            RETURN true;
+        EXCEPTION WHEN invalid_text_representation THEN
+            RETURN false;
+        END $$"""),
+    PerDialect(
+        """CREATE TABLE desks (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         slug TEXT NOT NULL UNIQUE
             CHECK (length(slug) BETWEEN 1 AND 40 AND slug NOT GLOB '*[^a-z0-9-]*'),
@@ -337,13 +384,25 @@ _V9_DESKS: Migration = (
         position INTEGER NOT NULL,
         created_hour INTEGER NOT NULL
     ) STRICT""",
+        """CREATE TABLE desks (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        slug TEXT COLLATE "C" NOT NULL UNIQUE
+            CHECK (length(slug) BETWEEN 1 AND 40 AND slug !~ '[^a-z0-9-]'),
+        texts TEXT COLLATE "C" NOT NULL CHECK (json_valid(texts)),
+        open BIGINT NOT NULL DEFAULT 1 CHECK (open IN (0, 1)),
+        position BIGINT NOT NULL,
+        created_hour BIGINT NOT NULL
+    )""",
+    ),
     """CREATE TABLE desk_members (
         desk_id INTEGER NOT NULL REFERENCES desks (id) ON DELETE CASCADE,
         reviewer_id INTEGER NOT NULL REFERENCES reviewers (id) ON DELETE CASCADE,
         PRIMARY KEY (desk_id, reviewer_id)
     ) STRICT, WITHOUT ROWID""",
     "CREATE INDEX desk_members_by_reviewer ON desk_members (reviewer_id, desk_id)",
-    """CREATE TABLE desk_questions (
+    # (json_valid: the function above on PostgreSQL.)
+    PerDialect(
+        """CREATE TABLE desk_questions (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         desk_id INTEGER NOT NULL REFERENCES desks (id) ON DELETE CASCADE,
         position INTEGER NOT NULL,
@@ -351,10 +410,24 @@ _V9_DESKS: Migration = (
         texts TEXT NOT NULL CHECK (json_valid(texts)),
         required INTEGER NOT NULL DEFAULT 0 CHECK (required IN (0, 1))
     ) STRICT""",
+        """CREATE TABLE desk_questions (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        desk_id BIGINT NOT NULL REFERENCES desks (id) ON DELETE CASCADE,
+        position BIGINT NOT NULL,
+        kind TEXT COLLATE "C" NOT NULL CHECK (kind IN ('short', 'long', 'choice')),
+        texts TEXT COLLATE "C" NOT NULL CHECK (json_valid(texts)),
+        required BIGINT NOT NULL DEFAULT 0 CHECK (required IN (0, 1))
+    )""",
+    ),
     "CREATE INDEX desk_questions_by_desk ON desk_questions (desk_id, position, id)",
-    """INSERT INTO desks (id, slug, texts, open, position, created_hour)
+    PerDialect(
+        """INSERT INTO desks (id, slug, texts, open, position, created_hour)
         VALUES (1, 'newsroom', '{"en": {"name": "Newsroom", "description": ""}}', 1, 0,
                 unixepoch() - unixepoch() % 3600)""",
+        """INSERT INTO desks (id, slug, texts, open, position, created_hour)
+        VALUES (1, 'newsroom', '{"en": {"name": "Newsroom", "description": ""}}', 1, 0,
+                extract(epoch FROM now())::bigint / 3600 * 3600)""",
+    ),
     "ALTER TABLE newsroom_keys ADD COLUMN desk_id INTEGER REFERENCES desks (id)",
     "UPDATE newsroom_keys SET desk_id = 1",
     "ALTER TABLE sources ADD COLUMN desk_id INTEGER REFERENCES desks (id)",
@@ -367,12 +440,24 @@ _V9_DESKS: Migration = (
     "CREATE INDEX sources_by_desk_seq ON sources (desk_id, activity_seq DESC, id DESC)",
     "CREATE INDEX sources_by_desk_star_seq ON sources"
     " (desk_id, starred DESC, activity_seq DESC, id DESC)",
+    PerDialect(None, """CREATE FUNCTION need_a_desk() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.desk_id IS NULL THEN
+                RAISE EXCEPTION 'every % belongs to a desk', TG_ARGV[0]
+                    USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            RETURN NEW;
+        END $$"""),
     *(
-        f"""CREATE TRIGGER {table}_need_a_desk_{event} BEFORE {event.upper()}
+        PerDialect(
+            f"""CREATE TRIGGER {table}_need_a_desk_{event} BEFORE {event.upper()}
         ON {table} WHEN NEW.desk_id IS NULL
         BEGIN
             SELECT RAISE(ABORT, 'every {what} belongs to a desk');
-        END"""
+        END""",
+            f"CREATE TRIGGER {table}_need_a_desk_{event} BEFORE {event.upper()} ON {table}"
+            f" FOR EACH ROW EXECUTE FUNCTION need_a_desk('{what}')",
+        )
         for table, what in (("newsroom_keys", "key"), ("sources", "source"))
         for event in ("insert", "update")
     ),
@@ -465,11 +550,13 @@ def transaction(
     """Run the block as one transaction: commit on success, roll back on error.
 
     ``immediate`` takes the write lock at the start, so that a writer never
-    fails half-way on a lock upgrade. SQLite operational errors (locked,
-    read-only, disk I/O) surface as :class:`~tipbox.errors.StorageUnavailable`.
+    fails half-way on a lock upgrade (PostgreSQL: the writers' advisory lock,
+    see :mod:`tipbox.store.dialect`). Operational errors (locked, read-only,
+    disk I/O, connection lost) surface as
+    :class:`~tipbox.errors.StorageUnavailable`.
     """
     try:
-        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        dialect_of(conn).begin(conn, write=immediate)
     except sqlite3.OperationalError as error:
         raise StorageUnavailable(f"database unavailable: {error}") from None
     try:
@@ -477,15 +564,16 @@ def transaction(
         conn.execute("COMMIT")
     except BaseException as error:
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
+            with suppress(sqlite3.OperationalError):  # the connection itself may be gone
+                conn.execute("ROLLBACK")
         if isinstance(error, sqlite3.OperationalError):
             raise StorageUnavailable(f"database unavailable: {error}") from error
         raise
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
-    """The schema version recorded in the database (0 for a new file)."""
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    """The schema version recorded in the database (0 for a new one)."""
+    return dialect_of(conn).schema_version(conn)
 
 
 def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
@@ -493,10 +581,12 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRAT
 
     Refuses (``StorageUnavailable``) a database whose version is newer than
     ``migrations`` knows. Safe to run concurrently: the write lock is taken
-    before the version is read.
+    before the version is read. Each step runs as its back end renders it
+    (:meth:`~tipbox.store.dialect.Dialect.render`).
     """
+    dialect = dialect_of(conn)
     with transaction(conn):
-        current = schema_version(conn)
+        current = dialect.schema_version(conn)
         if current > len(migrations):
             raise StorageUnavailable(
                 f"the database has schema version {current}, newer than this tipbox "
@@ -504,26 +594,42 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRAT
             )
         for version, migration in enumerate(migrations[current:], start=current + 1):
             for step in migration:
-                if isinstance(step, str):
-                    conn.execute(step)
-                else:
-                    step(conn)
-            conn.execute(f"PRAGMA user_version = {version:d}")
+                _run_step(conn, dialect, step)
+            dialect.set_schema_version(conn, version)
+        if current < len(migrations):
+            dialect.after_migrations(conn)
         return len(migrations)
 
 
-class Database:
-    """The instance's database: a pool of :func:`connect` connections.
+def _run_step(conn: sqlite3.Connection, dialect: Dialect, step: Step) -> None:
+    if callable(step):
+        step(conn)
+        return
+    for statement in dialect.render(step):
+        conn.execute(statement)
 
+
+class Database:
+    """The instance's database: a pool of connections.
+
+    SQLite (the file ``path``, opened by :func:`connect`) unless ``url``
+    names a PostgreSQL database (:func:`tipbox.store.postgres.connect`); the
+    file's directory is the instance's data directory either way.
     :meth:`transaction` is for writes, :meth:`reading` for consistent reads.
     Each borrows one connection for the block and returns it afterwards.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, url: str | None = None) -> None:
         self.path = path
+        self.url = url
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+
+    @property
+    def dialect(self) -> Dialect:
+        """The back end's :class:`~tipbox.store.dialect.Dialect`."""
+        return SQLITE if self.url is None else POSTGRESQL
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
@@ -551,14 +657,31 @@ class Database:
         with self.connection() as conn:
             return migrate(conn)
 
-    def checkpoint(self) -> None:
+    def exists(self) -> bool:
+        """Whether the database holds a schema (SQLite: whether its file exists).
+
+        PostgreSQL: :class:`~tipbox.errors.StorageUnavailable` if it cannot be reached.
+        """
+        if self.url is None:
+            return self.path.exists()
+        with self.connection() as conn:
+            return schema_version(conn) > 0
+
+    def checkpoint(self, *, passive: bool = False) -> None:
         """Copy the WAL into the database and truncate it to zero bytes.
 
         Called after deletions so that shredded headers do not linger in the
-        WAL file; best effort if readers are active.
+        WAL file; best effort if readers are active. ``passive`` only copies
+        what no reader needs, never waiting (the hourly sweep).
+
+        PostgreSQL: nothing. Its write-ahead log is the server's (recycled at
+        its checkpoints) and deleted rows stay in the table's pages until
+        vacuumed: docs/architecture.md, section 7, says what that means.
         """
+        if self.url is not None:
+            return
         with self.connection() as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute(f"PRAGMA wal_checkpoint({'PASSIVE' if passive else 'TRUNCATE'})")
 
     def close(self) -> None:
         """Close the idle connections (borrowed ones close when returned)."""
@@ -572,9 +695,16 @@ class Database:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return connect(self.path)
+        if self.url is None:
+            return connect(self.path)
+        from tipbox.store import postgres  # psycopg is loaded only when it is used
+
+        return cast(sqlite3.Connection, postgres.connect(self.url))
 
     def _give_back(self, conn: sqlite3.Connection) -> None:
+        if getattr(conn, "broken", False):
+            conn.close()
+            return
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         with self._lock:
@@ -582,6 +712,20 @@ class Database:
                 self._idle.append(conn)
                 return
         conn.close()
+
+
+def open_database(settings: Settings) -> Database:
+    """The database of the instance ``settings`` configure (not migrated here)."""
+    return Database(settings.database_path, url=settings.database_url)
+
+
+def database_exists(settings: Settings) -> bool:
+    """Whether the instance ``settings`` configure has a database (see :meth:`Database.exists`)."""
+    database = open_database(settings)
+    try:
+        return database.exists()
+    finally:
+        database.close()
 
 
 def read_meta(conn: sqlite3.Connection, key: str) -> str | None:

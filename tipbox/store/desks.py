@@ -120,7 +120,7 @@ def is_member(conn: sqlite3.Connection, desk_id: int, reviewer_id: int) -> bool:
 def add_member(conn: sqlite3.Connection, desk_id: int, reviewer_id: int) -> bool:
     """Make a reviewer a member; whether they were not one already."""
     cursor = conn.execute(
-        "INSERT OR IGNORE INTO desk_members (desk_id, reviewer_id) VALUES (?, ?)",
+        "INSERT INTO desk_members (desk_id, reviewer_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
         (desk_id, reviewer_id),
     )
     return cursor.rowcount > 0

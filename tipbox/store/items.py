@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tipbox.store.dialect import SQLITE, Dialect, dialect_of
+
 __all__ = [
     "CONTENT_KINDS",
     "count_items_of_key",
@@ -389,20 +391,23 @@ _AFTER_SQL = {
 }
 #: Separates names in the ``labels`` and ``assignees`` columns of a summary.
 NAME_SEPARATOR = "\x1f"
-_SUMMARY_SELECT = (
-    "SELECT s.id, s.designation, s.starred, s.status, s.activity_seq, s.last_activity_hour,"
-    " s.reply_recipient,"
-    " (SELECT count(*) FROM items i WHERE i.source_id = s.id"
-    "  AND i.kind IN ('message', 'file')) AS items,"
-    " (SELECT count(*) FROM items i WHERE i.source_id = s.id AND i.seen = 0"
-    "  AND i.kind IN ('message', 'file')) AS unread,"
-    " (SELECT count(*) FROM items i WHERE i.source_id = s.id AND i.kind = 'file') AS files,"
-    " (SELECT group_concat(l.name, char(31)) FROM source_labels sl"
-    "  JOIN labels l ON l.id = sl.label_id WHERE sl.source_id = s.id) AS labels,"
-    " (SELECT group_concat(r.username, char(31)) FROM assignments a"
-    "  JOIN reviewers r ON r.id = a.reviewer_id WHERE a.source_id = s.id) AS assignees"
-    " FROM sources s"
-)
+
+
+def _summary_select(dialect: Dialect) -> str:
+    return (  # the dialect's fragments are fixed text, never input
+        "SELECT s.id, s.designation, s.starred, s.status, s.activity_seq,"  # noqa: S608
+        " s.last_activity_hour, s.reply_recipient,"
+        " (SELECT count(*) FROM items i WHERE i.source_id = s.id"
+        "  AND i.kind IN ('message', 'file')) AS items,"
+        " (SELECT count(*) FROM items i WHERE i.source_id = s.id AND i.seen = 0"
+        "  AND i.kind IN ('message', 'file')) AS unread,"
+        " (SELECT count(*) FROM items i WHERE i.source_id = s.id AND i.kind = 'file') AS files,"
+        f" (SELECT {dialect.names_joined('l.name')} FROM source_labels sl"
+        "  JOIN labels l ON l.id = sl.label_id WHERE sl.source_id = s.id) AS labels,"
+        f" (SELECT {dialect.names_joined('r.username')} FROM assignments a"
+        "  JOIN reviewers r ON r.id = a.reviewer_id WHERE a.source_id = s.id) AS assignees"
+        " FROM sources s"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,7 +443,9 @@ def _yes_no(condition: str, wanted: bool | None) -> list[str]:
     return [condition if wanted else f"NOT {condition}"]
 
 
-def conditions_of(chosen: SourceFilter) -> tuple[list[str], list[object]]:
+def conditions_of(
+    chosen: SourceFilter, *, dialect: Dialect = SQLITE
+) -> tuple[list[str], list[object]]:
     """The SQL conditions of a filter, and their parameters in order."""
     parts: list[str] = []
     params: list[object] = []
@@ -459,17 +466,17 @@ def conditions_of(chosen: SourceFilter) -> tuple[list[str], list[object]]:
         params.append(int(chosen.starred))
     parts += _yes_no(_UNREAD, chosen.unread) + _yes_no(_HAS_FILES, chosen.has_files)
     if chosen.ids is not None:
-        parts.append("s.id IN (SELECT value FROM json_each(?))")
+        parts.append(f"s.id IN ({dialect.ids_of_json})")
         params.append(json.dumps([int(i) for i in chosen.ids]))
     if chosen.desks is not None:
-        parts.append("s.desk_id IN (SELECT value FROM json_each(?))")
+        parts.append(f"s.desk_id IN ({dialect.ids_of_json})")
         params.append(json.dumps([int(i) for i in chosen.desks]))
     return parts, params
 
 
 def page_query(
     order: str, conditions: Sequence[str] = (), *, with_cursor: bool = False,
-    fixed_star: bool = False,
+    fixed_star: bool = False, dialect: Dialect = SQLITE,
 ) -> str:
     """The SQL of one page of sources: an index walk in ``order``, never a sort.
 
@@ -479,7 +486,7 @@ def page_query(
     walk = "newest" if fixed_star else order
     conditions = [*conditions, _AFTER_SQL[walk]] if with_cursor else list(conditions)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    return f"{_SUMMARY_SELECT}{where} ORDER BY {_ORDER_SQL[walk]} LIMIT ?"  # noqa: S608
+    return f"{_summary_select(dialect)}{where} ORDER BY {_ORDER_SQL[walk]} LIMIT ?"  # noqa: S608
 
 
 def source_page(
@@ -497,11 +504,14 @@ def source_page(
     unread count messages and files), and ``labels`` and ``assignees``: names
     joined by :data:`NAME_SEPARATOR` in no particular order, or None.
     """
-    conditions, params = conditions_of(chosen)
+    dialect = dialect_of(conn)
+    conditions, params = conditions_of(chosen, dialect=dialect)
     fixed_star = chosen.starred is not None
     if fixed_star and order == "starred":
         after = after[1:]
-    sql = page_query(order, conditions, with_cursor=bool(after), fixed_star=fixed_star)
+    sql = page_query(
+        order, conditions, with_cursor=bool(after), fixed_star=fixed_star, dialect=dialect
+    )
     return conn.execute(sql, (*params, *after, limit)).fetchall()
 
 
@@ -524,7 +534,7 @@ def existing_sources(conn: sqlite3.Connection, source_ids: Sequence[int]) -> lis
     return [
         str(row[0])
         for row in conn.execute(
-            "SELECT designation FROM sources WHERE id IN (SELECT value FROM json_each(?))"
+            f"SELECT designation FROM sources WHERE id IN ({dialect_of(conn).ids_of_json})"  # noqa: S608
             " ORDER BY id",
             (json.dumps([int(i) for i in source_ids]),),
         )
@@ -534,7 +544,7 @@ def existing_sources(conn: sqlite3.Connection, source_ids: Sequence[int]) -> lis
 def source_summary(conn: sqlite3.Connection, source_id: int) -> sqlite3.Row | None:
     """One source's summary (as in :func:`source_page`); None if there is no such source."""
     row: sqlite3.Row | None = conn.execute(
-        f"{_SUMMARY_SELECT} WHERE s.id = ?", (source_id,)  # noqa: S608
+        f"{_summary_select(dialect_of(conn))} WHERE s.id = ?", (source_id,)  # noqa: S608
     ).fetchone()
     return row
 

@@ -106,13 +106,13 @@ def insert_reviewer(
     created_hour: int,
 ) -> int:
     """Insert a pending account (not active, no TOTP step used yet); returns its id."""
-    cursor = conn.execute(
+    row = conn.execute(
         "INSERT INTO reviewers (username, is_admin, disabled, active, recipient,"
         " password_params, password_salt, verifier, sealed_identity, sealed_totp,"
-        " totp_last_step, created_hour) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, -1, ?)",
+        " totp_last_step, created_hour) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, -1, ?) RETURNING id",
         (username, int(is_admin), int(disabled), recipient, *credentials, created_hour),
-    )
-    return int(cursor.lastrowid or 0)
+    ).fetchone()
+    return int(row[0])
 
 
 def set_credentials(
@@ -121,7 +121,8 @@ def set_credentials(
     """Replace a reviewer's credentials; ``activate`` also makes the account active."""
     conn.execute(
         "UPDATE reviewers SET password_params = ?, password_salt = ?, verifier = ?,"
-        " sealed_identity = ?, sealed_totp = ?, active = MAX(active, ?) WHERE id = ?",
+        " sealed_identity = ?, sealed_totp = ?,"
+        " active = CASE WHEN ? = 1 THEN 1 ELSE active END WHERE id = ?",
         (*credentials, int(activate), reviewer_id),
     )
 
@@ -163,9 +164,10 @@ def read_attempts(conn: sqlite3.Connection, name_hash: bytes) -> Attempts | None
 def write_attempts(conn: sqlite3.Connection, name_hash: bytes, attempts: Attempts) -> None:
     """Store (insert or replace) the throttle state of ``name_hash``."""
     conn.execute(
-        "INSERT OR REPLACE INTO login_throttle"
-        " (name_hash, failures, window_start, locked_until, lockouts)"
-        " VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO login_throttle (name_hash, failures, window_start, locked_until, lockouts)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name_hash) DO UPDATE SET"
+        " failures = excluded.failures, window_start = excluded.window_start,"
+        " locked_until = excluded.locked_until, lockouts = excluded.lockouts",
         (name_hash, *attempts),
     )
 
@@ -304,8 +306,11 @@ def notify_watchers(conn: sqlite3.Connection) -> list[sqlite3.Row]:
 
 def set_notified(conn: sqlite3.Connection, reviewer_id: int, marks: tuple[int, int]) -> None:
     """Record that everything up to ``marks`` (source id, submission id) was considered."""
+    source, submission = marks
     conn.execute(
-        "UPDATE reviewers SET notified_source = MAX(notified_source, ?),"
-        " notified_submission = MAX(notified_submission, ?) WHERE id = ?",
-        (*marks, reviewer_id),
+        "UPDATE reviewers"
+        " SET notified_source = CASE WHEN notified_source > ? THEN notified_source ELSE ? END,"
+        " notified_submission = CASE WHEN notified_submission > ? THEN notified_submission"
+        " ELSE ? END WHERE id = ?",
+        (source, source, submission, submission, reviewer_id),
     )

@@ -58,13 +58,13 @@ class NewCredential(NamedTuple):
 
 def insert_credential(conn: sqlite3.Connection, new: NewCredential) -> int:
     """Store a registered credential; returns its row id."""
-    cursor = conn.execute(
+    row = conn.execute(
         "INSERT INTO webauthn_credentials (reviewer_id, credential_id, public_key, sign_count,"
         " transports, name, rp_id, created_hour, prf_salt, sealed_identity, sealed_totp)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         tuple(new),
-    )
-    return int(cursor.lastrowid or 0)
+    ).fetchone()
+    return int(row[0])
 
 
 def credentials_of(conn: sqlite3.Connection, reviewer_id: int) -> list[sqlite3.Row]:
@@ -133,7 +133,7 @@ def session_key_state(conn: sqlite3.Connection, id_hash: bytes) -> sqlite3.Row |
 def end_sessions_except(conn: sqlite3.Connection, id_hash: bytes | None) -> int:
     """Delete every reviewer session but ``id_hash``'s; returns how many went."""
     cursor = conn.execute(
-        "DELETE FROM reviewer_sessions WHERE id_hash IS NOT ?", (id_hash,)
+        "DELETE FROM reviewer_sessions WHERE id_hash IS DISTINCT FROM ?", (id_hash,)
     )
     return cursor.rowcount
 

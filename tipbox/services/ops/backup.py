@@ -154,7 +154,7 @@ def _database_snapshot(settings: Settings) -> Iterator[Path]:
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # tells `doctor` this one is not a leftover
-        snapshots.copy_database(settings.database_path, path)
+        snapshots.copy_database(settings.database_path, path, url=settings.database_url)
         yield path
     finally:
         for leftover in (path, path.with_name(path.name + "-journal")):
@@ -251,6 +251,10 @@ def restore_backup(
 
 
 def _require_empty(settings: Settings) -> None:
+    if settings.database_url is not None:
+        raise RestoreRefused(
+            "restore makes an SQLite instance: run it without TIPBOX_DATABASE_URL"
+        )
     if settings.keys_dir.is_relative_to(settings.data_dir):
         raise RestoreRefused("restore needs the keys directory outside the data directory")
     if _entries(settings.data_dir):

@@ -67,8 +67,9 @@ from tipbox.services.custody.keyring import Keyring
 from tipbox.services.instance import is_initialised
 from tipbox.services.ops.backup import SNAPSHOT_PREFIX
 from tipbox.services.ops.torrc import OnionServiceLines, onion_services
-from tipbox.store import Database, find_orphans, open_blob_store
+from tipbox.store import find_orphans, open_blob_store
 from tipbox.store.blobs import is_locked
+from tipbox.store.db import database_exists, open_database
 from tipbox.store.desks import DEFAULT_DESK, desk_rows
 
 __all__ = ["CHECKS", "Problem", "System", "diagnose", "foreign_user"]
@@ -221,7 +222,7 @@ _AS_OWNER = "run `tipbox doctor` (deploy/tipbox-admin.sh), or `runuser -u tipbox
 
 def check_initialised(settings: Settings, _system: System) -> list[Problem]:
     """``init`` has completed: secrets file and database exist."""
-    if is_initialised(settings) and settings.database_path.exists():
+    if is_initialised(settings) and database_exists(settings):
         return []
     return [
         Problem(
@@ -236,9 +237,9 @@ def check_initialised(settings: Settings, _system: System) -> list[Problem]:
 def check_keys(settings: Settings, _system: System) -> list[Problem]:
     """A recovery recipient, and for every desk an active key that its file shows
     (``newsroom.txt`` for the first desk, ``newsroom-<slug>.txt`` for others)."""
-    if not settings.database_path.exists() or foreign_user(settings) is not None:
+    if not _store_readable(settings):
         return []  # reported by check_initialised or check_user
-    database = Database(settings.database_path)
+    database = open_database(settings)
     try:
         with database.reading() as conn:
             desks = [(int(row["id"]), str(row["slug"])) for row in desk_rows(conn)]
@@ -455,7 +456,7 @@ def _dead_temporaries(directory: Path, pattern: re.Pattern[str]) -> Iterator[Pat
 
 def _store_readable(settings: Settings) -> bool:
     """Whether the database may be opened (else check_initialised or check_user report)."""
-    return settings.database_path.exists() and foreign_user(settings) is None
+    return foreign_user(settings) is None and database_exists(settings)
 
 
 def check_orphans(settings: Settings, system: System) -> list[Problem]:
@@ -463,7 +464,7 @@ def check_orphans(settings: Settings, system: System) -> list[Problem]:
     if not _store_readable(settings):
         return []
     blobs = open_blob_store(settings)
-    database = Database(settings.database_path)
+    database = open_database(settings)
     try:
         grace = settings.orphan_grace_seconds
         orphans = find_orphans(database, blobs, now=system.now(), grace_seconds=grace)

@@ -66,6 +66,7 @@ from tipbox.config import NotifySettings, Settings
 from tipbox.errors import NotInitialised, TipboxError
 from tipbox.services.accounts.notifications import Preference
 from tipbox.store import Database
+from tipbox.store.db import database_exists, open_database
 from tipbox.store.files import write_atomically
 from tipbox.store.reviewers import notice_marks, notify_watchers, set_notified
 
@@ -164,7 +165,7 @@ def notify_if_due(
     notify = settings.notify
     if not notify.enabled:
         return Outcome.DISABLED
-    if not settings.database_path.exists():
+    if not database_exists(settings):
         raise NotInitialised("no instance here; run `python -m tipbox init` first")
     with _locked(settings.data_dir):  # one caller at a time: never two notices
         period = int(now()) // notify.period_seconds
@@ -178,7 +179,7 @@ def _notify_locked(settings: Settings, channel: Channel, period: int) -> Outcome
         return Outcome.NOT_DUE
     start = period * settings.notify.period_seconds
     failures: list[NotifyFailed] = []
-    database = Database(settings.database_path)
+    database = open_database(settings)
     try:
         with database.reading() as conn:
             marks = notice_marks(conn)
