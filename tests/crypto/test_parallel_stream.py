@@ -1,6 +1,6 @@
 """The STREAM payload on several threads: same bytes, same errors, bounded, no leaks.
 
-Chunks are sealed and opened in runs of 16 (1 MiB) on ``threads - 1``
+Chunks are sealed and opened in runs of RUN_CHUNKS on ``threads - 1``
 worker threads plus the caller. Whatever the number of threads, the
 ciphertext for a given key is the same, decryption releases the same
 chunks and raises the same error, memory stays bounded and no thread
@@ -183,7 +183,7 @@ def test_threads_must_be_positive() -> None:
 
 # -- same errors -----------------------------------------------------------------------
 
-PLAIN = payload(3 * RUN + 1000)
+PLAIN = payload(49 * CHUNK_SIZE + 1000)
 SEALED = seal(PLAIN, 1)  # 50 chunks, the last one short
 CHUNKS = [SEALED[at : at + SEALED_CHUNK_SIZE] for at in range(0, len(SEALED), SEALED_CHUNK_SIZE)]
 
@@ -219,15 +219,15 @@ def sealed_empty_last_after(full_chunks: int) -> bytes:
 DAMAGED = {
     "flip in chunk 0": flipped(0),
     "flip in chunk 1": flipped(1),
-    "flip in the last chunk of a run": flipped(16),
-    "flip in the first chunk of a run": flipped(17),
+    "flip in the last chunk of a run": flipped(RUN_CHUNKS),
+    "flip in the first chunk of a run": flipped(RUN_CHUNKS + 1),
     "flip in a tag": flipped(30, SEALED_CHUNK_SIZE - 1),
     "flip in the last chunk": flipped(len(CHUNKS) - 1, 5),
     "swap 3 and 4": swapped(3, 4),
-    "swap across runs": swapped(16, 17),
+    "swap across runs": swapped(RUN_CHUNKS, RUN_CHUNKS + 1),
     "chunk 20 missing": without(20),
     "last chunk missing": b"".join(CHUNKS[:-1]),
-    "cut at a run's end": SEALED[: 17 * SEALED_CHUNK_SIZE],
+    "cut at a run's end": SEALED[: (RUN_CHUNKS + 1) * SEALED_CHUNK_SIZE],
     "cut mid-chunk": SEALED[: 20 * SEALED_CHUNK_SIZE + 1234],
     "cut inside a tag": SEALED[: 33 * SEALED_CHUNK_SIZE + 8],
     "cut to 10 bytes": SEALED[:10],

@@ -3,7 +3,8 @@
 Keys are generated once per module (ML-KEM key generation is the slow
 part); hypothesis varies sizes, write patterns and the position of faults.
 Each property holds with one thread and with several: the sizes reach past
-a few 1 MiB runs of chunks, which is where worker threads take part.
+a few runs of chunks (tipbox.crypto.stream.RUN_CHUNKS), which is where
+worker threads take part.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from tipbox.crypto import (
     encrypt,
     rewrap_header,
 )
+from tipbox.crypto.stream import RUN_CHUNKS
 
 CHUNK = 64 * 1024
-RUN = 16 * CHUNK  # chunks sealed or opened together; the first run is one chunk
+RUN = RUN_CHUNKS * CHUNK  # chunks sealed or opened together; the first run is one chunk
 PQ = HybridIdentity.generate()
 CLASSIC = X25519Identity.generate()
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

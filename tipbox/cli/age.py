@@ -59,11 +59,11 @@ if TYPE_CHECKING:
 # Start-up time is part of every run of this tool, so the modules that only
 # one command needs (datetime, getpass) are imported where they are used.
 
-#: Buffer of a pipe's reader (the core reads 1 MiB runs).
+#: Buffer of a pipe's reader (the core reads runs of 512 KiB).
 BUFFER_SIZE = 1 << 20
-#: Files are read unbuffered (the core reads in 1 MiB runs, straight into its
+#: Files are read unbuffered (the core reads in runs of 512 KiB, straight into its
 #: buffers) and written through a small buffer that the core's 64 KiB and
-#: 1 MiB writes bypass: no copy of the data in this process.
+#: 512 KiB writes bypass: no copy of the data in this process.
 _WRITE_BUFFER = 8192
 
 _ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"

@@ -6,15 +6,15 @@ that the last one can be flagged at close. Reading looks ahead (one run) so
 that a full-size last chunk is recognised, and never yields a chunk before
 its tag has been verified.
 
-Chunks are sealed and opened in runs of up to :data:`RUN_CHUNKS` (1 MiB of
+Chunks are sealed and opened in runs of up to :data:`RUN_CHUNKS` (512 KiB of
 plaintext), each into one buffer. With ``threads=1`` every run is processed
 in the calling thread. With more, runs go to ``threads - 1`` worker threads
 and to the calling thread when it would otherwise wait, while it reads and
 writes (:class:`~tipbox.crypto.ordered.OrderedPool`): output keeps the
-input's order, at most ``threads + 2`` runs are in flight (about 2 MiB each,
+input's order, at most ``threads + 2`` runs are in flight (about 1 MiB each,
 input and output), and the threads end with the stream. A run that ends the
 payload is processed in the calling thread, so a payload of one run (up to
-1 MiB) never starts a thread.
+512 KiB) never starts a thread.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ CHUNK_SIZE = 64 * 1024
 TAG_SIZE = 16
 SEALED_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE
 NONCE_SIZE = 16
-#: Chunks sealed or opened together, by one thread, into one buffer.
-RUN_CHUNKS = 16
+#: Chunks sealed or opened together, by one thread, into one buffer: 8 went
+#: as fast as 16 on two cores and halved the memory in flight.
+RUN_CHUNKS = 8
 _LAST = b"\x01"
 _MORE = b"\x00"
 
