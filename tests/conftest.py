@@ -45,12 +45,31 @@ def make_test_settings(tmp_path: Path, **extra: str) -> Settings:
     return load_settings(env)
 
 
+def database_env_of(settings: Settings) -> dict[str, str]:
+    """The variable that points a subprocess or CliRunner at ``settings``' database (none for
+    SQLite, which is found in the data directory)."""
+    return {} if settings.database_url is None else {"TIPBOX_DATABASE_URL": settings.database_url}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "sqlite_only: tests SQLite itself (its files, pragmas, WAL, instances made by earlier"
         " releases), not the store's API: runs on SQLite only",
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A ``sqlite_only`` test in a folder that runs on both back ends runs on SQLite only."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_postgresql = params.get("database_backend") == "postgresql"
+        (dropped if on_postgresql and item.get_closest_marker("sqlite_only") else kept).append(
+            item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
@@ -82,11 +101,21 @@ def new_database_url(request: pytest.FixtureRequest) -> Callable[[], str]:
 
 
 @pytest.fixture
-def database_env(request: pytest.FixtureRequest, database_backend: str) -> dict[str, str]:
-    """The environment that selects this test's database (none for SQLite)."""
+def make_database_env(
+    request: pytest.FixtureRequest, database_backend: str
+) -> Callable[[], dict[str, str]]:
+    """Makes the environment of one more instance's database on this test's back end: a
+    new PostgreSQL database each call, nothing for SQLite (it lives in the data directory)."""
     if database_backend == "sqlite":
-        return {}
-    return {"TIPBOX_DATABASE_URL": request.getfixturevalue("new_database_url")()}
+        return dict
+    make_url: Callable[[], str] = request.getfixturevalue("new_database_url")
+    return lambda: {"TIPBOX_DATABASE_URL": make_url()}
+
+
+@pytest.fixture
+def database_env(make_database_env: Callable[[], dict[str, str]]) -> dict[str, str]:
+    """The environment that selects this test's database (see ``settings``)."""
+    return make_database_env()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.conftest import CHEAP_ARGON2
+from tests.conftest import CHEAP_ARGON2, database_env_of
 from tests.reviewer.reviewer_kit import (  # noqa: F401 - shared with the admin tests
     ADMIN_PASSWORD,
     STEP,
@@ -123,6 +123,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "TIPBOX_KEYS_DIR": str(settings.keys_dir),
         "TIPBOX_MIN_FREE_BYTES": "0",
         **CHEAP_ARGON2,
+        **database_env_of(settings),
     }
 
 

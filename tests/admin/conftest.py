@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from admin_kit import ADMIN_PASSWORD, Person, Site, close_site, enrol, open_site
 from flask.testing import FlaskClient
 
-from tests.conftest import make_test_settings
+from tests.conftest import BACKENDS, make_test_settings
 from tipbox.services.accounts.reviewers import create_first_admin
 from tipbox.services.instance import InitResult
 from tipbox.services.wiring import AdminServices, Instance, ReviewerServices
@@ -35,9 +35,10 @@ def admin(services: ReviewerServices, instance: Instance, init_result: InitResul
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
+def site(tmp_path: Path, make_database_env: Callable[[], dict[str, str]]) -> Iterator[Site]:
     """A reviewer app over a new instance, with its first admin enrolled through the web."""
-    opened = open_site(make_test_settings(tmp_path / "site", TIPBOX_DEV="1"), Site)
+    env = make_database_env()
+    opened = open_site(make_test_settings(tmp_path / "site", TIPBOX_DEV="1", **env), Site)
     yield opened
     close_site(opened)
 
@@ -48,3 +49,9 @@ def client(site: Site) -> FlaskClient:
     logged_in = site.client()
     site.log_in(logged_in)
     return logged_in
+
+
+@pytest.fixture(params=BACKENDS)
+def database_backend(request: pytest.FixtureRequest) -> str:
+    """These tests run on both back ends (see tests/conftest.py)."""
+    return str(request.param)

@@ -5,7 +5,6 @@ and a copy of the database."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from tipbox.services.instance import InitResult
 from tipbox.services.wiring import AdminServices, Instance, ReviewerServices
 from tipbox.store import Database
 from tipbox.store.desks import DEFAULT_DESK
+from tipbox.store.snapshot import copy_database
 
 PASSWORD = "bob's long enough password"
 
@@ -174,12 +174,10 @@ def test_rewrap_resumes_after_an_interruption(
 
 
 def _copy_database(settings: Settings, target: Path) -> Database:
-    """What a thief or a removed reviewer takes: a consistent copy of the database."""
+    """What a thief or a removed reviewer takes: a consistent copy of the database (an
+    SQLite snapshot, from either back end)."""
     target.mkdir()
-    source = Database(settings.database_path)
-    source.checkpoint()
-    source.close()
-    shutil.copy(settings.database_path, target / "tipbox.db")
+    copy_database(settings.database_path, target / "tipbox.db", url=settings.database_url)
     return Database(target / "tipbox.db")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from desk_kit import Desks, Person, csrf, logged_in, send
 from flask import url_for
 
+from tests.conftest import database_env_of
 from tests.reviewer.reviewer_kit import ReviewerSite, make_settings
 from tipbox.crypto import DecryptionError, decrypt_detached
 from tipbox.services.accounts.reviewers import Reviewers
@@ -16,8 +17,8 @@ from tipbox.services.accounts.totp import totp_code
 from tipbox.services.custody.keyring import Keyring
 from tipbox.services.desks.desks import DEFAULT_DESK
 from tipbox.services.ops.notify import Preference, notify_if_due
-from tipbox.store import Database
 from tipbox.store.blobs import BlobDir
+from tipbox.store.db import open_database
 
 SECRET = "the colonel signed the order"
 
@@ -33,8 +34,8 @@ def test_a_member_of_desk_a_with_a_copy_of_the_data_cannot_decrypt_desk_b(
     copy = tmp_path / "stolen"
     shutil.copytree(instance.settings.data_dir, copy / "data")
     shutil.copytree(instance.settings.keys_dir, copy / "keys")
-    settings = make_settings(copy)
-    database = Database(settings.database_path)
+    settings = make_settings(copy, **database_env_of(instance.settings))  # PostgreSQL: the same
+    database = open_database(settings)
     try:
         reviewers = Reviewers(database, params=settings.password_argon2, throttle_key=b"k" * 32)
         unlocked = reviewers.unlock("alice", desks.alice.password)

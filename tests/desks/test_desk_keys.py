@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from desk_kit import Desks, csrf, logged_in, send
 
+from tests.conftest import database_env_of
 from tests.reviewer.reviewer_kit import ReviewerSite
 from tipbox.cli import cli
 from tipbox.crypto import DecryptionError, decrypt_detached, parse_identity
@@ -140,7 +141,7 @@ def test_the_command_line_creates_desks_and_moves_with_the_recovery_identity(
     instance = site.services.instance
     settings = instance.settings
     env = {"TIPBOX_DATA_DIR": str(settings.data_dir), "TIPBOX_KEYS_DIR": str(settings.keys_dir),
-           "TIPBOX_MIN_FREE_BYTES": "0"}
+           "TIPBOX_MIN_FREE_BYTES": "0", **database_env_of(settings)}
     runner = CliRunner()
     created = runner.invoke(cli, ["desks", "create", "regional", "--name", "Regional bureau",
                                   "--member", "alice"], env=env)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.conftest import BACKENDS
 from tipbox.crypto import decrypt_detached, parse_identity
 from tipbox.services.custody.keyring import KeyIdentity
 from tipbox.services.instance import InitResult
@@ -61,3 +62,9 @@ class Reader:
 def reader(instance: Instance, init_result: InitResult) -> Reader:
     recovery = parse_identity(init_result.recovery_identity)
     return Reader(instance, instance.keyring.open_identities(recovery))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_backend(request: pytest.FixtureRequest) -> str:
+    """These tests run on both back ends (see tests/conftest.py)."""
+    return str(request.param)

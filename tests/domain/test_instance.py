@@ -40,7 +40,10 @@ def test_init_creates_private_data_dir_and_secrets(settings: Settings) -> None:
     assert is_initialised(settings)
     assert mode(settings.data_dir) == 0o700
     assert mode(settings.secrets_path) == 0o600
-    assert mode(settings.database_path) == 0o600
+    if settings.database_url is None:
+        assert mode(settings.database_path) == 0o600
+    else:
+        assert not settings.database_path.exists()  # the database is PostgreSQL's
     assert mode(settings.blobs_dir) == 0o700
     document = json.loads(settings.secrets_path.read_text())
     assert len(bytes.fromhex(document["flask_secret_key"])) == 32

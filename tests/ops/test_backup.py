@@ -6,18 +6,17 @@ import base64
 import io
 import os
 import shutil
-import sqlite3
 import subprocess
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import make_test_settings
+from tests.conftest import BACKENDS, database_env_of, make_test_settings
 from tipbox.cli import cli
 from tipbox.config import Settings
 from tipbox.crypto import (
@@ -39,6 +38,7 @@ from tipbox.services.ops.backup import (
 )
 from tipbox.services.ops.export import export_submissions, unlock_identities
 from tipbox.services.wiring import Instance, open_instance
+from tipbox.store.db import open_database
 
 CANARY = "canary-7f3a-the-minister-took-the-bribe"
 WRITERS = 4
@@ -54,12 +54,20 @@ def submit(instance: Instance, number: int) -> None:
     draft.commit(want_codename=number % 2 == 0)
 
 
+@pytest.fixture(params=BACKENDS)
+def database_backend(request: pytest.FixtureRequest) -> str:
+    """The backed-up instance (``settings``) is on either back end; a restore makes an
+    SQLite instance (``elsewhere``)."""
+    return str(request.param)
+
+
 def count(settings: Settings, table: str) -> int:
-    conn = sqlite3.connect(settings.database_path)
+    database = open_database(settings)
     try:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+        with database.reading() as conn:
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
     finally:
-        conn.close()
+        database.close()
 
 
 def backup_bytes(instance: Instance) -> tuple[bytes, BackupReport]:
@@ -233,6 +241,18 @@ def test_backup_drops_rows_whose_blob_was_shredded_meanwhile(
     assert count(elsewhere, "items") == 5
 
 
+def test_restore_makes_sqlite_instances_only(
+    instance: Instance, tmp_path: Path, recovery: list[Identity],
+    new_database_url: Callable[[], str],
+) -> None:
+    """Restoring into PostgreSQL comes with moving instances (`store migrate`): refused."""
+    data, _ = backup_bytes(instance)
+    target = make_test_settings(tmp_path / "pg", TIPBOX_DATABASE_URL=new_database_url())
+    with pytest.raises(RestoreRefused, match="restore makes an SQLite instance"):
+        restore_backup(target, io.BytesIO(data), recovery)
+    assert not target.data_dir.exists()
+
+
 def test_restore_refuses_a_non_empty_instance(
     instance: Instance, settings: Settings, elsewhere: Settings, recovery: list[Identity]
 ) -> None:
@@ -357,7 +377,8 @@ def test_restore_refuses_a_manifest_that_does_not_match(
 
 
 def env_of(settings: Settings) -> dict[str, str]:
-    return {"TIPBOX_DATA_DIR": str(settings.data_dir), "TIPBOX_KEYS_DIR": str(settings.keys_dir)}
+    return {"TIPBOX_DATA_DIR": str(settings.data_dir), "TIPBOX_KEYS_DIR": str(settings.keys_dir),
+            **database_env_of(settings)}
 
 
 def test_cli_backup_and_restore(

@@ -251,10 +251,6 @@ def restore_backup(
 
 
 def _require_empty(settings: Settings) -> None:
-    if settings.database_url is not None:
-        raise RestoreRefused(
-            "restore makes an SQLite instance: run it without TIPBOX_DATABASE_URL"
-        )
     if settings.keys_dir.is_relative_to(settings.data_dir):
         raise RestoreRefused("restore needs the keys directory outside the data directory")
     if _entries(settings.data_dir):
@@ -264,6 +260,10 @@ def _require_empty(settings: Settings) -> None:
     if set(_entries(settings.keys_dir)) - {KEYS_README}:
         raise RestoreRefused(
             f"{settings.keys_dir} is not empty: restore only into a new, empty instance"
+        )
+    if settings.database_url is not None:
+        raise RestoreRefused(
+            "restore makes an SQLite instance: run it without TIPBOX_DATABASE_URL"
         )
 
 
