@@ -87,6 +87,11 @@ def test_settings_are_frozen() -> None:
         ("TIPBOX_PASSWORD_ARGON2_PARALLELISM", "0", "TIPBOX_PASSWORD_ARGON2_PARALLELISM"),
         ("TIPBOX_DATA_DIR", "a\0b", "TIPBOX_DATA_DIR is not a valid path"),
         ("TIPBOX_SESSION_IDLE_SECONDS", "999999", "must not exceed"),
+        ("TIPBOX_DATABASE_URL", "mysql://db/tipbox", "TIPBOX_DATABASE_URL must be a postgresql"),
+        ("TIPBOX_DATABASE_URL", "/var/lib/tipbox.db", "TIPBOX_DATABASE_URL must be a postgresql"),
+        ("TIPBOX_DATABASE_URL", "postgresql://tipbox:hunter2@db/tipbox", "must not hold a pass"),
+        ("TIPBOX_DATABASE_URL", "postgresql://db/tipbox?password=hunter2", "must not hold a pa"),
+        ("TIPBOX_DATABASE_URL", "postgresql://[::1/tipbox", "TIPBOX_DATABASE_URL is not a valid"),
     ],
 )
 def test_invalid_values_name_the_variable(name: str, value: str, fragment: str) -> None:
@@ -108,3 +113,17 @@ def test_config_error_is_invalid_input() -> None:
 def test_os_environ_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIPBOX_MAX_FILES", "7")
     assert load_settings().max_files == 7
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql:///tipbox?host=/run/postgresql", "postgres://tipbox@db.internal:5432/tipbox",
+     "postgresql://db/tipbox?sslmode=verify-full&passfile=/etc/tipbox/pgpass"],
+)
+def test_a_postgresql_url_selects_postgresql(url: str) -> None:
+    assert load_settings({"TIPBOX_DATABASE_URL": f" {url} "}).database_url == url
+
+
+def test_sqlite_is_the_default() -> None:
+    assert load_settings({}).database_url is None
+    assert load_settings({"TIPBOX_DATABASE_URL": ""}).database_url is None

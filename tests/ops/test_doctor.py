@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import sqlite3
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import make_test_settings
+from tests.conftest import BACKENDS, database_env_of, make_test_settings
 from tipbox.cli import cli
 from tipbox.config import Settings
 from tipbox.crypto import HybridIdentity
@@ -19,6 +18,7 @@ from tipbox.services.ops import doctor as doctor_module
 from tipbox.services.ops.doctor import Problem, System, diagnose
 from tipbox.services.wiring import Instance
 from tipbox.store import BlobDir
+from tipbox.store.db import open_database
 
 NO_SWAP = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
 PLENTY = 1 << 50
@@ -31,9 +31,15 @@ def doctor_settings(tmp_path: Path, **extra: str) -> Settings:
     return make_test_settings(tmp_path, **{"TIPBOX_ONION_HOSTS": ONION, **extra})
 
 
+@pytest.fixture(params=BACKENDS)
+def database_backend(request: pytest.FixtureRequest) -> str:
+    """Doctor looks at an instance on either back end."""
+    return str(request.param)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return doctor_settings(tmp_path)
+def settings(tmp_path: Path, database_env: dict[str, str]) -> Settings:
+    return doctor_settings(tmp_path, **database_env)
 
 
 @pytest.fixture
@@ -72,7 +78,7 @@ def test_a_sound_instance_passes(sound: Settings, system: System) -> None:
         (lambda s: s.blobs_dir, 0o750),
         (lambda s: s.keys_dir, 0o755),
         (lambda s: s.secrets_path, 0o644),
-        (lambda s: s.database_path, 0o640),
+        pytest.param(lambda s: s.database_path, 0o640, marks=pytest.mark.sqlite_only),
         (lambda s: next(s.keys_dir.glob("newsroom-*.age")), 0o604),
     ],
     ids=["data dir", "blobs dir", "keys dir", "secrets", "database", "wrapped key"],
@@ -139,9 +145,17 @@ def test_initialised_finds_a_missing_instance(tmp_path: Path, system: System) ->
     assert "python -m tipbox init" in problems[0].fix
 
 
+def change_database(settings: Settings, statement: str) -> None:
+    database = open_database(settings)
+    try:
+        with database.transaction() as conn:
+            conn.execute(statement)
+    finally:
+        database.close()
+
+
 def test_keys_finds_no_active_key(sound: Settings, system: System) -> None:
-    with sqlite3.connect(sound.database_path) as conn:
-        conn.execute("UPDATE newsroom_keys SET state = 'retired'")
+    change_database(sound, "UPDATE newsroom_keys SET state = 'retired'")
     problems = found(sound, system, "keys")
     assert [p.message for p in problems] == ["the desk newsroom has no active newsroom key"]
 
@@ -154,8 +168,7 @@ def test_keys_finds_a_stale_newsroom_file(sound: Settings, system: System) -> No
 
 
 def test_keys_finds_a_missing_recovery_recipient(sound: Settings, system: System) -> None:
-    with sqlite3.connect(sound.database_path) as conn:
-        conn.execute("DELETE FROM meta WHERE key = 'recovery_recipient'")
+    change_database(sound, "DELETE FROM meta WHERE key = 'recovery_recipient'")
     assert [p.message for p in found(sound, system, "keys")] == [
         "no recovery recipient is recorded"
     ]
@@ -328,7 +341,7 @@ def test_orphans_follow_the_configured_grace_period(
     sound: Settings, system: System, instance: Instance, tmp_path: Path
 ) -> None:
     blob = crash_orphan(instance)
-    short = doctor_settings(tmp_path, TIPBOX_ORPHAN_GRACE_SECONDS="120")
+    short = doctor_settings(tmp_path, TIPBOX_ORPHAN_GRACE_SECONDS="120", **database_env_of(sound))
     assert short.data_dir == sound.data_dir
     [problem] = found(short, at(system, blob.stat().st_ctime + 121), "orphans")
     assert "1 past the grace period (TIPBOX_ORPHAN_GRACE_SECONDS=120)" in problem.message
@@ -450,6 +463,7 @@ def env_of(settings: Settings, **extra: str) -> dict[str, str]:
         "TIPBOX_DATA_DIR": str(settings.data_dir),
         "TIPBOX_KEYS_DIR": str(settings.keys_dir),
         "TIPBOX_ONION_HOSTS": ONION,
+        **database_env_of(settings),
         **extra,
     }
 
@@ -486,3 +500,15 @@ def test_cli_passes_a_sound_instance(
     result = CliRunner().invoke(cli, ["doctor"], env=env_of(sound, TIPBOX_MIN_FREE_BYTES="0"))
     assert result.exit_code == 0, result.output
     assert result.output == "doctor: no problems found\n"
+
+
+def test_an_unreachable_postgresql_is_one_problem(
+    tmp_path: Path, system: System, init_result: InitResult
+) -> None:
+    """The instance's PostgreSQL server is down: doctor says so, and checks the rest."""
+    gone = doctor_settings(tmp_path, TIPBOX_DATABASE_URL=f"postgresql:///x?host={tmp_path}")
+    problems = diagnose(gone, system)
+    [problem] = [p for p in problems if p.check == "initialised"]
+    assert problem.message.startswith("cannot open the database: ")
+    assert "\n" not in problem.message
+    assert "TIPBOX_DATABASE_URL" in problem.fix

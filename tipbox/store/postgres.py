@@ -259,6 +259,6 @@ def connect(url: str) -> PostgresConnection:
         raw = psycopg.connect(url, autocommit=True, row_factory=_row_maker)
         raw.execute(f"SET lock_timeout = {_LOCK_TIMEOUT_MS:d}")
     except psycopg.Error as error:
-        message = error.diag.message_primary or str(error).strip()
+        message = error.diag.message_primary or " ".join(str(error).split())
         raise StorageUnavailable(f"cannot open the database: {message}") from None
     return PostgresConnection(raw)

@@ -221,9 +221,13 @@ _AS_OWNER = "run `tipbox doctor` (deploy/tipbox-admin.sh), or `runuser -u tipbox
 
 
 def check_initialised(settings: Settings, _system: System) -> list[Problem]:
-    """``init`` has completed: secrets file and database exist."""
-    if is_initialised(settings) and database_exists(settings):
-        return []
+    """``init`` has completed: secrets file and database exist (PostgreSQL: it answers)."""
+    try:
+        if is_initialised(settings) and database_exists(settings):
+            return []
+    except StorageUnavailable as error:
+        return [Problem("initialised", str(error),
+                        "check TIPBOX_DATABASE_URL, and that the PostgreSQL server runs")]
     return [
         Problem(
             "initialised",
@@ -456,7 +460,12 @@ def _dead_temporaries(directory: Path, pattern: re.Pattern[str]) -> Iterator[Pat
 
 def _store_readable(settings: Settings) -> bool:
     """Whether the database may be opened (else check_initialised or check_user report)."""
-    return foreign_user(settings) is None and database_exists(settings)
+    if foreign_user(settings) is not None:
+        return False
+    try:
+        return database_exists(settings)
+    except StorageUnavailable:
+        return False  # reported by check_initialised
 
 
 def check_orphans(settings: Settings, system: System) -> list[Problem]:
