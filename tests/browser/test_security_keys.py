@@ -47,6 +47,7 @@ PEOPLE = {  # username: is an admin
     "ada": True, "pia": False, "nils": False, "kim": False,
 }
 LOGIN_FAILED = "That username, password and code did not work together."
+KEY_LOGIN_FAILED = "That username, password and security key did not work together."
 
 
 @dataclass
@@ -262,7 +263,7 @@ def test_a_key_without_prf_is_only_a_second_factor(
     log_out(page)
     sealed = break_password_seal(key_site, "nils")
     key_login(page, nils)  # the password still yields the KEK, and it opens nothing now
-    expect(page.locator("p.error")).to_have_text(LOGIN_FAILED)
+    expect(page.locator("p.error")).to_have_text(KEY_LOGIN_FAILED)
     key_site.sql("UPDATE reviewers SET sealed_identity = ? WHERE username = 'nils'", sealed)
     key_login(page, nils)
     expect(page.locator("h1")).to_have_text("Sources")
@@ -282,7 +283,7 @@ def test_a_cloned_credential_whose_counter_is_behind_is_refused(
         "authenticatorId": clone.authenticator_id,
         "credential": {**credential, "signCount": counter - 2}})
     key_login(clone.page, pia)
-    expect(clone.page.locator("p.error")).to_have_text(LOGIN_FAILED)
+    expect(clone.page.locator("p.error")).to_have_text(KEY_LOGIN_FAILED)
     assert key_site.keys_of("pia")[0][1] == counter  # the stored counter did not move
 
     log_out(original.page)

@@ -9,6 +9,7 @@ import pytest
 from reviewer_kit import Person, Submitted, login, submit
 
 from tipbox.crypto import decrypt, parse_identity
+from tipbox.crypto.padding import padded_size, payload_size
 from tipbox.errors import InvalidInput, NotFound
 from tipbox.services.wiring import Instance, ReviewerServices
 from tipbox.store.items import SourceFilter, conditions_of, page_query
@@ -80,11 +81,21 @@ def test_age_export_decrypts_offline_with_the_recovery_key(
     _, session = login(services, admin)
     entry = services.inbox.conversation(submitted.source_id, session.identities(),
                                         reviewer="admin").entries[1]
-    name, chunks = services.inbox.export_age(submitted.source_id, entry.id, reviewer="admin")
+    name, chunks = services.inbox.export_age(submitted.source_id, entry.id,
+                                             session.identities(), reviewer="admin")
     assert name.endswith(".age")
+    exported = b"".join(chunks)
     recovery = parse_identity(init_result.recovery_identity)
     newsroom = services.instance.keyring.open_identities(recovery)
-    assert decrypt(newsroom, b"".join(chunks)) == PDF
+    assert decrypt(newsroom, exported) == PDF
+    # The stored payload is padded; the export is the standard file an unpadded writer makes.
+    with services.instance.store.db.reading() as conn:
+        header, blob = conn.execute("SELECT header, blob FROM items WHERE id = ?",
+                                    (entry.id,)).fetchone()
+    payload = payload_size(len(PDF))
+    assert len(exported) == len(header) + payload
+    stored = (services.instance.settings.blobs_dir / blob).stat().st_size
+    assert stored == padded_size(payload) > payload
 
 
 def test_reply_reaches_the_source(

@@ -121,7 +121,7 @@ def test_a_refused_key_login_is_the_login_failure_page(
                key_login(site.client(), site.admin, authenticator, sign_count=0)]
     for answer in answers:
         assert answer.status_code == 403
-        assert "That username, password and code did not work together." in answer.get_data(
+        assert "That username, password and security key did not work together." in answer.get_data(
             as_text=True)
 
 

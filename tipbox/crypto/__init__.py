@@ -11,6 +11,7 @@ from tipbox.crypto.age import (
     decrypt_stream,
     encrypt,
     open_header,
+    padded_payload_size,
     rewrap_header,
 )
 from tipbox.crypto.errors import (
@@ -68,6 +69,7 @@ __all__ = [
     "encrypt",
     "fingerprint",
     "open_header",
+    "padded_payload_size",
     "parse_header_bytes",
     "parse_identity",
     "parse_identity_file",

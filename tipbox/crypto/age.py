@@ -24,6 +24,16 @@ from tipbox.crypto.header import (
     parse_header,
     parse_header_bytes,
 )
+from tipbox.crypto.padding import (
+    TRAILER_SIZE,
+    Bounded,
+    fill,
+    padded_size,
+    payload_end,
+    payload_size,
+    trailer,
+    unpad,
+)
 from tipbox.crypto.recipients import FILE_KEY_SIZE, Identity, Recipient
 from tipbox.crypto.stream import (
     NONCE_SIZE,
@@ -86,8 +96,10 @@ class Encryptor:
             raise ValueError("a detached payload cannot be armored")
         file_key = os.urandom(FILE_KEY_SIZE)
         self.header = _wrap(list(recipients), file_key)
+        self._file_key = file_key
         self._armor = ArmorWriter(sink) if armor else None
         out: BinaryIO = self._armor if self._armor else sink  # type: ignore[assignment]
+        self._out = out
         nonce = os.urandom(NONCE_SIZE)
         self._stream = StreamWriter(payload_key(file_key, nonce), out, threads=threads)
         if not detached:
@@ -129,6 +141,23 @@ class Encryptor:
         self._stream.close()
         if self._armor:
             self._armor.close()
+
+    def close_padded(self) -> int:
+        """Finish the file, then pad it to its PADMÉ size (:mod:`tipbox.crypto.padding`).
+
+        Random fill and a trailer sealing the payload's length under the file
+        key follow the payload; readers that hold a key cut the file there
+        (:func:`decrypt_detached` and :func:`decrypt_stream` do it for seekable
+        streams). Returns the size of the payload proper. Not for armor.
+        """
+        if self._armor:
+            raise ValueError("an armored file is not padded")
+        self.close()
+        size = payload_size(self.plaintext_size)
+        for block in fill(padded_size(size) - size - TRAILER_SIZE):
+            self._out.write(block)
+        self._out.write(trailer(self._file_key, size))
+        return size
 
     def abandon(self) -> None:
         """Stop without finishing: the output stays a detectably truncated file.
@@ -200,20 +229,40 @@ def decrypt_stream(
     """
     start = read_start(source)
     if armored or (armored is None and looks_armored(start)):
-        reader = ArmorReader(source, start)
-        head = LineSource(reader)
-    else:
-        head = LineSource(source, start)
+        head = LineSource(ArmorReader(source, start))
+        return _payload(open_header(parse_header(head), identities), head, threads)
+    head = LineSource(source, start)
     file_key = open_header(parse_header(head), identities)
-    return _payload(file_key, head, threads)
+    # A padded file (Encryptor.close_padded) is cut where its trailer says.
+    ahead = head.take_buffered()
+    size = payload_end(file_key, source, ahead=ahead)
+    if size is None:
+        return _payload(file_key, LineSource(source, ahead), threads)
+    rest = Bounded(source, max(0, size - len(ahead)))
+    return _payload(file_key, LineSource(rest, ahead[:size]), threads)
 
 
 def decrypt_detached(
     identities: Iterable[Identity], header: bytes, payload: BinaryIO, *, threads: int = 1
 ) -> Iterator[bytes]:
-    """Decrypt a payload stream whose header is stored apart (``threads``: as above)."""
+    """Decrypt a payload stream whose header is stored apart (``threads``: as above).
+
+    A padded payload (:meth:`Encryptor.close_padded`) read from a seekable
+    stream is cut at the length its trailer gives.
+    """
     file_key = open_header(parse_header_bytes(header), identities)
-    return _payload(file_key, LineSource(payload), threads)
+    return _payload(file_key, LineSource(unpad(file_key, payload)), threads)
+
+
+def padded_payload_size(
+    identities: Iterable[Identity], header: bytes, payload: BinaryIO
+) -> int | None:
+    """Where the age payload of a padded seekable ``payload`` ends (``None``: not padded).
+
+    Cutting there gives a standard age payload; needs a key that opens ``header``
+    (:class:`NoIdentityMatch` otherwise), since only it opens the trailer.
+    """
+    return payload_end(open_header(parse_header_bytes(header), identities), payload)
 
 
 def decrypt(identities: Iterable[Identity], data: bytes) -> bytes:

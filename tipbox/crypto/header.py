@@ -134,6 +134,15 @@ class LineSource:
         view[:taken] = self._take(taken)
         return taken + _readinto_fully(self._stream, view[taken:])
 
+    @property
+    def buffered(self) -> int:
+        """How many bytes were read ahead from the stream and not yet taken."""
+        return len(self._buffer)
+
+    def take_buffered(self) -> bytes:
+        """The bytes read ahead, now taken (to hand them to another reader)."""
+        return self._take(len(self._buffer))
+
     def _take(self, size: int) -> bytes:
         data = bytes(self._buffer[:size])
         del self._buffer[:size]

@@ -188,7 +188,9 @@ def download(source_id: int, item_id: int) -> BaseResponse:
 @login_required
 def export(source_id: int, item_id: int) -> BaseResponse:
     """The item still encrypted, as a standard .age file for an air-gapped machine."""
-    name, chunks = services().inbox.export_age(source_id, item_id, reviewer=_reviewer())
+    name, chunks = services().inbox.export_age(source_id, item_id,
+                                               current_session().identities(),
+                                               reviewer=_reviewer())
     return attachment(chunks, name)
 
 

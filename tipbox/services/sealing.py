@@ -32,12 +32,13 @@ class Sealed:
 def seal_bytes(
     store: Store, recipients: Sequence[Recipient], data: bytes, *, kind: ItemKind
 ) -> Sealed:
-    """Encrypt ``data`` into a new (uncommitted) blob; the caller commits or aborts it."""
+    """Encrypt ``data`` into a new (uncommitted) blob, padded to its PADMÉ size
+    (:mod:`tipbox.crypto.padding`); the caller commits or aborts it."""
     writer = store.blobs.writer()
     try:
         encryptor = Encryptor(recipients, cast(BinaryIO, writer), detached=True)
         encryptor.write(data)
-        encryptor.close()
+        encryptor.close_padded()
     except BaseException:
         writer.abort()
         raise

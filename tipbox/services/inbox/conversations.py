@@ -31,9 +31,10 @@ import sqlite3
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from tipbox.crypto import DecryptionError, decrypt_detached
+from tipbox.crypto import DecryptionError, decrypt_detached, padded_payload_size
+from tipbox.crypto.padding import Bounded
 from tipbox.digits import NotANumber, parse_number
 from tipbox.errors import Forbidden, InvalidInput, NotFound
 from tipbox.services.audit import Audit
@@ -229,6 +230,17 @@ def _answers_entry(row: sqlite3.Row, document: dict[str, Any]) -> Entry | None:
         return None
     return Entry(id=int(row["id"]), kind=ItemKind.MANIFEST, submission_id=row["submission_id"],
                  hour=int(row["created_hour"]), seen=True, answers=answers)
+
+
+def as_standard_payload(
+    payload: BinaryIO, header: bytes, identities: Sequence[KeyIdentity]
+) -> BinaryIO:
+    """``payload`` without its padding when ``identities`` open it, else as stored."""
+    try:
+        size = padded_payload_size(identities, header, payload)
+    except DecryptionError:
+        return payload
+    return payload if size is None else cast(BinaryIO, Bounded(payload, size))
 
 
 def stream_payload(
@@ -443,17 +455,21 @@ class Inbox:
         return name, _safe_int(meta.get("size"))
 
     def export_age(
-        self, source_id: int, item_id: int, *, reviewer: str
+        self, source_id: int, item_id: int, identities: Sequence[KeyIdentity], *, reviewer: str
     ) -> tuple[str, Iterator[bytes]]:
         """The item as a standard age file (header + payload), still encrypted (audited).
 
-        For decryption on an air-gapped machine; needs no key here.
+        For decryption on an air-gapped machine. A padded payload is cut where
+        its trailer says (the identities open it): the file is what an
+        unpadded writer would have written, and any age tool decrypts it. An
+        item the identities do not open goes out as stored.
         """
         row = self._item(source_id, item_id)
         self._audit.record("export", reviewer=reviewer, item_id=item_id)
+        header = bytes(row["header"])
         payload = self._store.blobs.open_blob(str(row["blob"]))
         return f"{row['kind']}-{row['id']}.age", _prepend(
-            bytes(row["header"]), _read_chunks(payload)
+            header, _read_chunks(as_standard_payload(payload, header, identities))
         )
 
     def zip_items(

@@ -8,9 +8,13 @@ Layout: ``OUT/<designation>/`` per source.
   ``message-<n>.txt`` (``n`` counts the source's submissions from 1), the
   answers to a desk's questions as ``answers-<n>.txt`` (each question, then
   its answer) and each reply the identities can open as ``reply-<n>.txt``.
-- Encrypted: ``<item id>-<kind>.age`` per item, each a standard age file
-  (stored header + payload) for decryption on an air-gapped machine; file
-  names stay inside the encrypted ``manifest`` items. Needs no identity.
+- Encrypted: ``<item id>-<kind>.age`` per item, each an age file (stored
+  header + payload) for decryption on an air-gapped machine; file names stay
+  inside the encrypted ``manifest`` items. Needs no identity; with one, each
+  padded payload (:mod:`tipbox.crypto.padding`) is cut where its trailer
+  says, so every file is a standard age file any age tool decrypts. Without
+  one, padded files keep their padding: ``python -m tipbox age decrypt``
+  reads them, other age tools report trailing data.
 
 Security contract: OUT must be new or empty; directories are created 0700
 and files 0600 with ``O_EXCL`` (never following or replacing anything).
@@ -30,9 +34,10 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from tipbox.crypto import DecryptionError, Identity, decrypt_detached
+from tipbox.crypto import DecryptionError, Identity, decrypt_detached, padded_payload_size
+from tipbox.crypto.padding import Bounded
 from tipbox.errors import InvalidInput, NotFound
 from tipbox.services.custody.keyring import KeyIdentity, Keyring
 from tipbox.services.desks.questions import Answer
@@ -121,7 +126,7 @@ def export_submissions(
         folder.path.mkdir(mode=0o700)
         summary.sources += 1
         if encrypted:
-            _export_encrypted(store, folder, rows, summary)
+            _export_encrypted(store, folder, rows, identities, summary)
         else:
             _export_decrypted(store, folder, rows, identities, summary)
     return summary
@@ -147,13 +152,19 @@ def _sources_with_items(store: Store) -> Iterator[tuple[str, list[sqlite3.Row]]]
 
 
 def _export_encrypted(
-    store: Store, folder: _SourceDir, rows: Iterable[sqlite3.Row], summary: ExportSummary
+    store: Store,
+    folder: _SourceDir,
+    rows: Iterable[sqlite3.Row],
+    identities: Sequence[Identity],
+    summary: ExportSummary,
 ) -> None:
     for row in rows:
         target = folder.path / f"{row['id']:08d}-{row['kind']}.age"
+        header = bytes(row["header"])
         try:
-            with store.blobs.open_blob(row["blob"]) as payload:
-                _write_exclusive(target, itertools.chain([row["header"]], _blocks(payload)))
+            with store.blobs.open_blob(row["blob"]) as stored:
+                payload = _standard(stored, header, identities)
+                _write_exclusive(target, itertools.chain([header], _blocks(payload)))
         except NotFound:
             summary.failed += 1
             continue
@@ -181,6 +192,15 @@ def _export_decrypted(
             summary.files += 1
         else:
             summary.failed += 1
+
+
+def _standard(stored: BinaryIO, header: bytes, identities: Sequence[Identity]) -> BinaryIO:
+    """The stored payload cut where its padding starts, when ``identities`` open it."""
+    try:
+        size = padded_payload_size(identities, header, stored) if identities else None
+    except DecryptionError:
+        return stored
+    return stored if size is None else cast(BinaryIO, Bounded(stored, size))
 
 
 def _target(folder: _SourceDir, row: sqlite3.Row, manifests: dict[tuple[int, int], str]) -> Path:

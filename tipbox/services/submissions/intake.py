@@ -144,7 +144,7 @@ class FileUpload:
         with self._draft.aborting_on_error():
             self._hashing.finish()
             self._sealing.finish()
-            self._encryptor.close()
+            self._encryptor.close_padded()  # stored at its PADMÉ size
             self.closed = True
             entry = cast(dict[str, object], self._part.entry)
             entry["size"] = self._encryptor.plaintext_size
