@@ -18,6 +18,10 @@ What is measured (same input file, same disk, page cache warm for all):
 - ``age``: Debian's ``/usr/bin/age -r age1...`` encrypting the file to a
   file, then fsync of the output.
 - ``dd``: ``dd bs=1M conv=fdatasync`` copying the file.
+- The padding's cost (issue 17): the same file encrypted file to file (fsync)
+  with ``Encryptor.close()`` and with ``close_padded()`` (PADMÉ), rounds
+  interleaved: stored bytes and MiB/s of each; and the largest overhead of
+  PADMÉ for small, middling and large payloads.
 - The worker's resident memory when idle (after a warm-up submission) and
   its peak during the upload (``VmHWM`` after resetting it through
   ``/proc/<pid>/clear_refs``, cross-checked by sampling ``VmRSS``).
@@ -50,7 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tipbox.config import load_settings  # noqa: E402
-from tipbox.crypto import X25519Identity  # noqa: E402
+from tipbox.crypto import Encryptor, X25519Identity, parse_recipient  # noqa: E402
+from tipbox.crypto.padding import padded_size  # noqa: E402
 from tipbox.services.instance import init_instance  # noqa: E402
 
 MIB = 1024 * 1024
@@ -324,6 +329,41 @@ def run_all(workdir: Path, size: int, repeat: int, threads: list[int]) -> None:
         print(f"\nTIPBOX_CRYPTO_THREADS={count}: CPU of the tipbox worker {run.cpu_seconds:.2f} s "
               f"(best run), age {min(AGE_CPU):.2f} s (user + system)")
         print_memory(run, tipbox_runs[count])
+    print_padding(source, workdir, size, repeat, recipient)
+
+
+def encrypt_to_file(source: Path, target: Path, recipient: str, *, padded: bool) -> int:
+    """Encrypt ``source`` into ``target`` (payload only, fsynced); the stored size."""
+    with source.open("rb") as plain, target.open("wb") as out:
+        encryptor = Encryptor([parse_recipient(recipient)], out, detached=True)
+        encryptor.write_from(plain)
+        encryptor.close_padded() if padded else encryptor.close()
+        out.flush()
+        os.fsync(out.fileno())
+    return target.stat().st_size
+
+
+def print_padding(source: Path, workdir: Path, size: int, repeat: int, recipient: str) -> None:
+    """The padding's cost on this file, and PADMÉ's largest overhead over all sizes."""
+    seconds: dict[bool, list[float]] = {False: [], True: []}
+    stored: dict[bool, int] = {}
+    for _ in range(repeat):
+        for padded in (False, True):
+            target = workdir / f"padded-{padded}.out"
+            start = time.perf_counter()
+            stored[padded] = encrypt_to_file(source, target, recipient, padded=padded)
+            seconds[padded].append(time.perf_counter() - start)
+            target.unlink()
+    plain, padded = min(seconds[False]), min(seconds[True])
+    print(f"\npadding (Encryptor, file to file, fsync; best of {repeat}):")
+    print(f"  unpadded {stored[False]:,} bytes at {rate(size, plain):.0f} MiB/s; "
+          f"padded {stored[True]:,} bytes at {rate(size, padded):.0f} MiB/s "
+          f"({stored[True] / stored[False] - 1:+.2%} bytes, {plain / padded:.2f}x the speed)")
+    # The worst case of each power of two is just past it: 2**E + 1 bytes stored.
+    for low, high in ((0, 1 << 10), (1 << 10, 1 << 20), (1 << 20, 2 << 30)):
+        worst = max(padded_size(n) / (n + 24) for e in range(5, 32)
+                    if low <= (n := (1 << e) + 1 - 24) < high and n > 0)
+        print(f"  PADMÉ, stored {low:,} to {high:,} bytes: at most {worst - 1:+.2%}")
 
 
 def remove_blobs(data_dir: Path) -> None:
