@@ -75,7 +75,7 @@ class Encryptor:
     ``threads`` threads seal the chunks, the caller's included (1: no other
     thread; :func:`~tipbox.crypto.default_threads` suits the machine). Memory
     is bounded whatever the amount written: one run of 8 chunks (512 KiB)
-    with one thread, ``threads + 2`` runs of input and output with more.
+    with one thread, ``2 x threads + 2`` runs of input and output with more.
     Ciphertext then reaches ``sink`` up to that much after its plaintext was
     written, always in order and all of it by ``close``. ``sink.write`` gets
     a buffer that is reused once it returns, as ``io`` allows: a sink copies

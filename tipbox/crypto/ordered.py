@@ -66,11 +66,11 @@ class OrderedPool(Generic[_T]):
 
     :meth:`put` starts a job; :meth:`due` yields the results to take now,
     oldest first: those already done and, while more than the ``window``
-    (``threads + 1``: one job for each thread and one ready to start) are in
+    (``2 x threads``: for each thread one job running and one ready) are in
     flight (put and not yet taken), the oldest ones, waiting for them. So
     memory is bounded by that many jobs' inputs and outputs, plus the one
-    being prepared. (Two jobs a thread go no faster on two cores, and hold
-    a third more memory.)
+    being prepared. (A smaller window made the calling thread take jobs it
+    had better leave to a worker while it writes.)
 
     A job runs on one of the ``threads - 1`` worker threads, or in the
     calling thread, at once, when that thread would otherwise only wait: if
@@ -90,7 +90,7 @@ class OrderedPool(Generic[_T]):
         if threads < 1:
             raise ValueError("threads must be at least 1")
         self.threads = threads
-        self.window = threads + 1
+        self.window = 2 * threads
         self._executor: ThreadPoolExecutor | None = None
         self._pending: deque[_Pending[_T]] = deque()
 

@@ -11,8 +11,8 @@ plaintext), each into one buffer. With ``threads=1`` every run is processed
 in the calling thread. With more, runs go to ``threads - 1`` worker threads
 and to the calling thread when it would otherwise wait, while it reads and
 writes (:class:`~tipbox.crypto.ordered.OrderedPool`): output keeps the
-input's order, at most ``threads + 2`` runs are in flight (about 1 MiB each,
-input and output), and the threads end with the stream. A run that ends the
+input's order, at most ``2 x threads + 2`` runs are in flight (about 1 MiB
+each, input and output), and the threads end with the stream. A run that ends the
 payload is processed in the calling thread, so a payload of one run (up to
 512 KiB) never starts a thread.
 """
