@@ -54,6 +54,7 @@ def test_upload_inbox_rotation_backup_and_retention_on_postgresql(
         with ThreadPoolExecutor(6) as pool:
             pages = list(pool.map(lambda n: _upload(source, n, files[n]), range(UPLOADS)))
         assert all("memorise your codename" in page for page in pages)
+        assert _distinct_activity(settings) == UPLOADS  # the writers took turns
         assert _inbox(api, token) == {f"tip {n}": files[n] for n in range(UPLOADS)}
 
         _cli(env, "keys", "rotate")
@@ -149,6 +150,18 @@ def _cli(env: dict[str, str], *args: str | Path) -> str:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def _distinct_activity(settings: Settings) -> int:
+    """How many different activity sequence numbers the sources have (each writer takes
+    max + 1 under the writers' lock: two at once would take the same)."""
+    database = open_database(settings)
+    try:
+        with database.reading() as conn:
+            return int(conn.execute(
+                "SELECT count(DISTINCT activity_seq) FROM sources").fetchone()[0])
+    finally:
+        database.close()
 
 
 def _keys_in_use(settings: Settings) -> int:

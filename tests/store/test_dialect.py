@@ -152,3 +152,16 @@ def test_id_lists_and_joined_names(store_database: Database) -> None:
         assert source_page(conn, "newest", (), 10, SourceFilter(ids=[second]))[0][
             "assignees"] is None
         assert dialect_of(conn).name in ("sqlite", "postgresql")
+
+
+def test_text_with_a_nul_matches_nothing_and_is_never_stored(store_database: Database) -> None:
+    """PostgreSQL text cannot hold U+0000: reads find nothing (as SQLite finds nothing when
+    none was stored), writes are refused there."""
+    with store_database.transaction() as conn:
+        _source(conn, "ad")
+        found = conn.execute("SELECT count(*) FROM sources WHERE designation = ?",
+                             ("ad\x00min",)).fetchone()[0]
+        assert found == 0
+        if dialect_of(conn).name == "postgresql":
+            with pytest.raises(sqlite3.IntegrityError, match="NUL"):
+                _source(conn, "ad\x00min")

@@ -11,7 +11,9 @@ PostgreSQL (``TIPBOX_DATABASE_URL``). Contract:
   :mod:`tipbox.store.dialect` for the few things that differ).
 - **Rows** are :class:`Row`: tuples that also answer ``row["name"]`` and
   ``keys()``, as :class:`sqlite3.Row` does. ``bytea`` comes back as
-  ``bytes``; a ``bool`` parameter is sent as 0 or 1 (SQLite has no booleans).
+  ``bytes``; a ``bool`` parameter is sent as 0 or 1 (SQLite has no booleans);
+  text holding U+0000, which PostgreSQL cannot store, is refused by a write
+  and matches nothing in a read.
 - **Errors** are SQLite's: an integrity violation raises
   :class:`sqlite3.IntegrityError`, a connection or lock failure
   :class:`sqlite3.OperationalError` (which transactions turn into
@@ -130,12 +132,24 @@ def _is_write(sql: str) -> bool:
     return sql.lstrip().split(None, 1)[0].upper() in _WRITES
 
 
-def _plain(params: Params) -> Params:
-    """Parameters as SQLite stores them: a ``bool`` is an integer."""
+def _plain(params: Params, *, write: bool) -> Params:
+    """Parameters as PostgreSQL can take them (see :func:`_plain_value`)."""
     if isinstance(params, Mapping):
-        return {key: int(value) if isinstance(value, bool) else value
-                for key, value in params.items()}
-    return [int(value) if isinstance(value, bool) else value for value in params]
+        return {key: _plain_value(value, write=write) for key, value in params.items()}
+    return [_plain_value(value, write=write) for value in params]
+
+
+def _plain_value(value: Any, *, write: bool) -> Any:
+    """A ``bool`` is an integer, as SQLite stores it. PostgreSQL text cannot hold U+0000:
+    such a string is refused by a write (``IntegrityError``) and, as no stored text can
+    equal it, matches nothing in a read (it is sent as NULL, which equals nothing)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and "\x00" in value:
+        if write:
+            raise sqlite3.IntegrityError("PostgreSQL text cannot hold a NUL character")
+        return None
+    return value
 
 
 _ERRORS: tuple[tuple[type[psycopg.Error], type[sqlite3.Error]], ...] = (
@@ -220,7 +234,7 @@ class PostgresConnection:
         cursor = self._raw.cursor()
         try:
             if params:
-                cursor.execute(placeholders(sql), _plain(params))
+                cursor.execute(placeholders(sql), _plain(params, write=_is_write(sql)))
             else:
                 cursor.execute(sql)
         except psycopg.Error as error:
