@@ -31,8 +31,8 @@ from tests.web.hostile_bodies import (
 )
 from tipbox.reviewer import create_reviewer_app
 from tipbox.reviewer.admin.logo_upload import MAX_LOGO_BODY
-from tipbox.services.instance import init_instance
 from tipbox.services.desks.questions import MAX_QUESTIONS
+from tipbox.services.instance import init_instance
 from tipbox.web import instance as app_instance
 from tipbox.web.app import (
     ANSWERS_BYTES,
