@@ -239,7 +239,6 @@ class ReviewerServices:
             security_keys=SecurityKeys(
                 db, params=settings.password_argon2, reviewers=reviewers, sessions=sessions,
                 keyring=instance.keyring, audit=audit, settings=instance.instance_settings,
-                instance_secret=instance.secrets.flask_secret_key, argon2_slots=argon2_slots,
-                clock=clock,
+                instance_secret=instance.secrets.flask_secret_key, clock=clock,
             ),
         )

@@ -210,12 +210,14 @@ class Reviewers:
         finally:
             self._slots.release()
 
-    def _derive(self, password: str, salt: bytes, params: Argon2Params) -> PasswordKeys:
+    def derive(self, password: str, salt: bytes, params: Argon2Params) -> PasswordKeys:
+        """One Argon2id derivation, holding one of this process's password slots (``Busy``
+        when none frees in time): every password check of every login kind takes one."""
         with self._argon2_slot():
             return password_keys(password, salt=salt, params=params)
 
     def _password(self, row: sqlite3.Row, password: str) -> PasswordFactor:
-        return PasswordFactor(password, _stored_password(row), derive=self._derive)
+        return PasswordFactor(password, _stored_password(row), derive=self.derive)
 
     # -- creation -----------------------------------------------------------------
 
@@ -261,7 +263,7 @@ class Reviewers:
 
     def _credentials(self, username: str, password: str, opened: OpenedIdentity) -> Credentials:
         """What to store for ``password``: new salt and verifier, secrets sealed under its KEK."""
-        stored, kek = new_stored_password(password, self._params, derive=self._derive)
+        stored, kek = new_stored_password(password, self._params, derive=self.derive)
         sealed = seal_identity(kek, opened, username=username)
         return Credentials(
             stored.params.encode(), stored.salt, stored.verifier,
@@ -284,7 +286,7 @@ class Reviewers:
         self._throttle.count(username, now)
         row = self._row_by_name(username)
         if row is None or row["disabled"] or len(password) > MAX_PASSWORD_CHARS:
-            self._derive(password[:MAX_PASSWORD_CHARS], _DUMMY_SALT, self._params)
+            self.derive(password[:MAX_PASSWORD_CHARS], _DUMMY_SALT, self._params)
             raise AuthenticationFailed(WRONG_FACTOR)
         return self._open(row, self._password(row, password))
 

@@ -57,10 +57,8 @@ import hmac
 import json
 import secrets
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,8 +83,8 @@ from webauthn.registration.verify_registration_response import VerifiedRegistrat
 
 from tipbox.crypto import DecryptionError
 from tipbox.errors import AuthenticationFailed, InvalidInput, NotFound
-from tipbox.passwords import Argon2Params, PasswordKeys, password_keys
-from tipbox.services.accounts.reviewers import Busy, Reviewers, Unlocked
+from tipbox.passwords import Argon2Params
+from tipbox.services.accounts.reviewers import Reviewers, Unlocked
 from tipbox.services.accounts.rules import MAX_PASSWORD_CHARS
 from tipbox.services.accounts.sessions import (
     LoginResult,
@@ -302,8 +300,9 @@ class SecurityKeys:
     throttle's name hashes, exactly as for TOTP logins, and the decoys and
     user handles (under its own HKDF label). ``params`` are the instance's
     Argon2 defaults (for the derivation of a name without an account).
-    Password derivations for key logins take one of ``argon2_slots`` of
-    their own per process.
+    Password derivations for key logins share the accounts' Argon2 slots
+    (:meth:`Reviewers.derive`): a process runs no more derivations at once
+    whichever way reviewers log in.
     """
 
     def __init__(
@@ -317,8 +316,6 @@ class SecurityKeys:
         audit: Audit,
         settings: SettingsStore,
         instance_secret: bytes,
-        argon2_slots: int = 2,
-        slot_timeout: float = 10.0,
         clock: Clock = time.time,
     ) -> None:
         self._db = db
@@ -331,8 +328,6 @@ class SecurityKeys:
         self._throttle = LoginThrottle(db, throttle_key(instance_secret))
         self._secret = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                             info=_SECRET_INFO).derive(instance_secret)
-        self._slots = threading.BoundedSemaphore(argon2_slots)
-        self._slot_timeout = slot_timeout
         self._clock = clock
 
     # -- the requirement -------------------------------------------------------------------
@@ -618,9 +613,10 @@ class SecurityKeys:
         verified = (self._verify_login(answer, credential, rp, challenge)
                     if usable and challenge is not None else None)
         if row is None or len(password) > MAX_PASSWORD_CHARS:
-            self._derive(password[:MAX_PASSWORD_CHARS], _DUMMY_SALT, self._params)
+            self._reviewers.derive(password[:MAX_PASSWORD_CHARS], _DUMMY_SALT, self._params)
             raise KeyLoginFailed(WRONG_FACTOR)
-        password_kek = PasswordFactor(password, _stored_password(row), derive=self._derive).kek()
+        password_kek = PasswordFactor(password, _stored_password(row),
+                                      derive=self._reviewers.derive).kek()
         if verified is None or credential is None or answer is None:
             raise KeyLoginFailed(WRONG_FACTOR)
         with self._db.transaction() as conn:
@@ -697,19 +693,6 @@ class SecurityKeys:
             return None
 
     # -- derivations ------------------------------------------------------------------------
-
-    @contextmanager
-    def _slot(self) -> Iterator[None]:
-        if not self._slots.acquire(timeout=self._slot_timeout):
-            raise Busy("too many logins at once; try again in a moment")
-        try:
-            yield
-        finally:
-            self._slots.release()
-
-    def _derive(self, password: str, salt: bytes, params: Argon2Params) -> PasswordKeys:
-        with self._slot():
-            return password_keys(password, salt=salt, params=params)
 
     def _now(self, now: float | None) -> float:
         return self._clock() if now is None else now
