@@ -71,22 +71,9 @@ class RoutedFormClient(FormClient):
 
     connect: Connect | None = None
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, str]:
+    def connection(self) -> http.client.HTTPConnection:
         assert self.connect is not None
-        connection = self.connect()
-        try:
-            all_headers = dict(headers or {})
-            if self.cookie:
-                all_headers["Cookie"] = self.cookie
-            connection.request(method, path, body=body, headers=all_headers)
-            response = connection.getresponse()
-            set_cookie = response.getheader("Set-Cookie")
-            if set_cookie:
-                self.cookie = set_cookie.split(";", 1)[0]
-            return response.status, response.read().decode("utf-8")
-        finally:
-            connection.close()
+        return self.connect()
 
 
 def page_load(connect: Connect) -> float:

@@ -212,9 +212,13 @@ class FormClient:
     cookie: str | None = None
     boundary: str = field(default_factory=lambda: "----formboundary" + secrets.token_hex(16))
 
+    def connection(self) -> http.client.HTTPConnection:
+        """A new connection to the app (a subclass may route it elsewhere, e.g. Tor)."""
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, str]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        connection = self.connection()
         try:
             all_headers = dict(headers or {})
             if self.cookie:
