@@ -39,6 +39,9 @@ the visitor to use Tor Browser and the onion address.
 ``postgresql:///tipbox?host=/run/postgresql``) puts the database in
 PostgreSQL instead (see :mod:`tipbox.store.postgres`); it may not hold a
 password (use peer authentication, a client certificate or a password file).
+``TIPBOX_BLOBS_DIR`` [``blobs`` in the data directory]: where encrypted
+payloads are kept; with several app hosts, one directory they all mount
+(docs/deploy.md, "Several hosts").
 """
 
 from __future__ import annotations
@@ -104,6 +107,9 @@ class Settings:
     #: A PostgreSQL database (``postgresql://`` URL) to use instead of the SQLite
     #: file in the data directory; None: SQLite, the embedded default.
     database_url: str | None = None
+    #: The directory of encrypted payloads when it is not ``<data>/blobs``
+    #: (one directory shared by several hosts); None: ``<data>/blobs``.
+    shared_blobs_dir: Path | None = None
 
     @property
     def database_path(self) -> Path:
@@ -113,7 +119,7 @@ class Settings:
     @property
     def blobs_dir(self) -> Path:
         """The directory of encrypted payloads."""
-        return self.data_dir / "blobs"
+        return self.shared_blobs_dir or self.data_dir / "blobs"
 
     @property
     def slots_dir(self) -> Path:
@@ -162,6 +168,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         crypto_threads=env.integer("CRYPTO_THREADS", 1, minimum=1),
         onion_hosts=env.host_names("ONION_HOSTS"),
         database_url=env.database_url("DATABASE_URL"),
+        shared_blobs_dir=_optional_path(env, "BLOBS_DIR"),
     )
     if settings.session_idle_seconds > settings.session_absolute_seconds:
         raise ConfigError(

@@ -17,6 +17,7 @@ from tipbox.passwords import Argon2Params, CodenameKeys
 from tipbox.services.instance import init_instance
 from tipbox.services.sources.returning import CodenameKdf, Purpose
 from tipbox.services.wiring import Instance, open_instance
+from tipbox.store.db import Database
 from tipbox.store.desks import DEFAULT_DESK
 
 
@@ -228,7 +229,10 @@ def test_codename_parameters_are_fixed_at_init(tmp_path: Path) -> None:
 
 def test_codename_derivations_are_capped_and_a_login_flood_gets_busy(tmp_path: Path) -> None:
     kdf = dataclasses.replace(
-        CodenameKdf.with_slots_in(tmp_path, salt=b"s" * 16, params=Argon2Params(1, 8, 1)),
+        CodenameKdf.with_slots_in(
+            tmp_path, Database(tmp_path / "tipbox.db"), salt=b"s" * 16,
+            params=Argon2Params(1, 8, 1),
+        ),
         login_wait_seconds=0.05,
         submission_wait_seconds=0.05,
     )

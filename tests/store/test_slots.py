@@ -22,6 +22,7 @@ from tipbox.errors import Busy, StorageUnavailable
 from tipbox.passwords import Argon2Params
 from tipbox.services.sources.low_priority import LOWEST, LowPriorityThreads
 from tipbox.services.sources.returning import CodenameKdf
+from tipbox.store.db import Database
 from tipbox.store.slots import SlotPool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,7 +146,10 @@ def test_login_flood_in_other_processes_leaves_first_submissions_their_slots(
 ) -> None:
     """The login pool is saturated by another worker: a new codename still derives at once."""
     kdf = dataclasses.replace(
-        CodenameKdf.with_slots_in(tmp_path, salt=b"s" * 16, params=Argon2Params(1, 8, 1)),
+        CodenameKdf.with_slots_in(
+            tmp_path, Database(tmp_path / "tipbox.db"), salt=b"s" * 16,
+            params=Argon2Params(1, 8, 1),
+        ),
         login_wait_seconds=0.1,
     )
     for _ in range(kdf.login_slots.size):

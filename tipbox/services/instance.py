@@ -22,6 +22,8 @@ and builds its services.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from tipbox.config import Settings
 from tipbox.crypto import HybridIdentity, X25519Identity, encrypt, fingerprint
-from tipbox.errors import AlreadyInitialised, NotInitialised
+from tipbox.errors import AlreadyInitialised, ConfigError, NotInitialised
 from tipbox.passwords import new_salt
 from tipbox.services.custody.keyring import (
     RECOVERY,
@@ -42,7 +44,7 @@ from tipbox.services.custody.keyring import (
     insert_key,
 )
 from tipbox.store import Store, hour
-from tipbox.store.db import database_exists, write_meta
+from tipbox.store.db import Database, database_exists, read_meta, write_meta
 from tipbox.store.desks import DEFAULT_DESK
 from tipbox.store.files import write_atomically
 
@@ -52,11 +54,14 @@ __all__ = [
     "init_instance",
     "is_initialised",
     "read_secrets",
+    "verify_secrets",
 ]
 
 SECRETS_VERSION = 1
 CODENAME_KDF = "codename_kdf"
 CREATED_HOUR = "created_hour"
+SECRETS_CHECK = "secrets_check"
+_SECRETS_CHECK_CONTEXT = b"tipbox secrets check v1"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -98,6 +103,7 @@ def init_instance(
     os.chmod(settings.data_dir, 0o700)
     recovery = _generate(classic)
     newsroom = _generate(classic)
+    instance_secrets = _new_secrets()
     store = Store.open(
         settings.database_path,
         settings.blobs_dir,
@@ -109,10 +115,11 @@ def init_instance(
     )
     try:
         key = _record_first_key(store, settings, newsroom, recovery, hour(now()))
+        verify_secrets(store.db, instance_secrets)  # records the check
     finally:
         store.close()
     _write_key_files(settings.keys_dir, key, newsroom, recovery)
-    _write_secrets(settings.secrets_path)
+    _write_secrets(settings.secrets_path, instance_secrets)
     return InitResult(
         recovery_identity=str(recovery),
         recovery_recipient=str(recovery.recipient()),
@@ -182,13 +189,44 @@ def _write_key_files(
     _write_new_file(keys_dir / "newsroom.txt", f"{key.recipient}\n".encode(), 0o644)
 
 
-def _write_secrets(path: Path) -> None:
+def _new_secrets() -> InstanceSecrets:
+    return InstanceSecrets(flask_secret_key=secrets.token_bytes(32), instance_salt=new_salt())
+
+
+def _write_secrets(path: Path, instance_secrets: InstanceSecrets) -> None:
     document = {
         "version": SECRETS_VERSION,
-        "flask_secret_key": secrets.token_hex(32),
-        "instance_salt": new_salt().hex(),
+        "flask_secret_key": instance_secrets.flask_secret_key.hex(),
+        "instance_salt": instance_secrets.instance_salt.hex(),
     }
     _write_new_file(path, json.dumps(document, indent=2).encode("ascii") + b"\n", 0o600)
+
+
+def verify_secrets(db: Database, instance_secrets: InstanceSecrets) -> None:
+    """Refuse a secrets file that is not the one of the database's instance.
+
+    Every host of an instance needs the same ``secrets.json``: with another
+    one, sessions made on one host are unknown on the others and codenames
+    derive to other lookup ids, so sources could not log in. The database
+    keeps a keyed digest of the secrets (which reveals nothing of them),
+    recorded by ``init`` or, for an older instance, by the first opening.
+    Raises :class:`~tipbox.errors.ConfigError` on a mismatch.
+    """
+    expected = _secrets_check(instance_secrets)
+    with db.transaction() as conn:
+        recorded = read_meta(conn, SECRETS_CHECK)
+        if recorded is None:
+            write_meta(conn, SECRETS_CHECK, expected)
+    if recorded is not None and not hmac.compare_digest(recorded, expected):
+        raise ConfigError(
+            "this host's secrets.json belongs to another instance than its database: every"
+            " host of one instance needs the same secrets.json (docs/deploy.md, \"Several hosts\")"
+        )
+
+
+def _secrets_check(instance_secrets: InstanceSecrets) -> str:
+    message = _SECRETS_CHECK_CONTEXT + instance_secrets.instance_salt
+    return hmac.new(instance_secrets.flask_secret_key, message, hashlib.sha256).hexdigest()
 
 
 def _write_new_file(path: Path, data: bytes, mode: int) -> None:

@@ -28,9 +28,9 @@ session check.
 stored values applied, for the app factories and commands that honour them.
 The logo (:mod:`tipbox.services.logo`) is a setting too, changed only through
 :meth:`SettingsStore.set_logo` and :meth:`SettingsStore.remove_logo`: a clean
-PNG in the data directory (:mod:`tipbox.store.logo`) and a ``logo`` row naming
-its version (a digest of the PNG), so that the pages of every process (and
-their caches) follow a change.
+PNG in the database (:mod:`tipbox.store.logo`) and a ``logo`` setting naming
+its version (a digest of the PNG), written together, so that the pages of
+every process and host (and their caches) follow a change.
 Nothing here is secret; every value is validated before it is stored.
 Every stored change writes one "change settings" audit row naming the
 changed fields (never their values); ``by`` is the acting admin's username,
@@ -62,7 +62,6 @@ MAX_LANDING_CHARS = 5000
 MAX_RETENTION_DAYS = 36_500
 #: The languages with their own landing text besides the default one.
 LANDING_LANGUAGES = ("be", "pl", "ru", "uk")
-LOGO_FILE = "logo.png"
 LOGO_VERSION_CHARS = 16
 
 
@@ -196,7 +195,6 @@ class SettingsStore:
         self._max_age = max_age
         self._clock = clock
         self._cached: tuple[float, InstanceSettings] | None = None
-        self._logo_path = db.path.parent / LOGO_FILE  # the data directory, as in Store
 
     def current(self) -> InstanceSettings:
         """The settings in effect: stored values over the defaults (out-of-bounds ones ignored)."""
@@ -246,21 +244,27 @@ class SettingsStore:
         nothing is stored.
         """
         png = clean_logo(upload)
-        write_logo(self._logo_path, png)
-        self._set_logo_version(hashlib.sha256(png).hexdigest()[:LOGO_VERSION_CHARS], by=by)
+        version = hashlib.sha256(png).hexdigest()[:LOGO_VERSION_CHARS]
+        with self._db.transaction() as conn:
+            write_logo(conn, png)
+            write_settings(conn, {"logo": version})
+        self._logo_changed(by)
 
     def remove_logo(self, *, by: str | None = None) -> None:
-        """Remove the logo (the pages stop showing it first, then the file goes)."""
-        self._set_logo_version("", by=by)
-        remove_logo(self._logo_path)
+        """Remove the logo (its setting and its PNG, together)."""
+        with self._db.transaction() as conn:
+            write_settings(conn, {"logo": ""})
+            remove_logo(conn)
+        self._logo_changed(by)
 
     def logo_png(self) -> bytes | None:
         """The stored logo (a clean PNG), ``None`` when there is none."""
-        return read_logo(self._logo_path) if self.current().logo else None
+        if not self.current().logo:
+            return None
+        with self._db.connection() as conn:
+            return read_logo(conn)
 
-    def _set_logo_version(self, version: str, *, by: str | None) -> None:
-        with self._db.transaction() as conn:
-            write_settings(conn, {"logo": version})
+    def _logo_changed(self, by: str | None) -> None:
         self._cached = None
         self._audit.record("change settings", reviewer=by, target="logo")
 

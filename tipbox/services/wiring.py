@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tipbox.config import Settings
-from tipbox.errors import NotInitialised
+from tipbox.errors import ConfigError, NotInitialised
 from tipbox.passwords import Argon2Params
 from tipbox.services.accounts.notifications import NotificationPreferences
 from tipbox.services.accounts.reviewer_admin import ReviewerAdmin
@@ -38,7 +38,7 @@ from tipbox.services.inbox.conversations import Inbox
 from tipbox.services.inbox.notes import Notes
 from tipbox.services.inbox.search import Search
 from tipbox.services.inbox.triage import Triage
-from tipbox.services.instance import CODENAME_KDF, InstanceSecrets, read_secrets
+from tipbox.services.instance import CODENAME_KDF, InstanceSecrets, read_secrets, verify_secrets
 from tipbox.services.instance_settings import SettingsStore
 from tipbox.services.ops.recovery import Recovery
 from tipbox.services.ops.retention import Retention
@@ -47,6 +47,8 @@ from tipbox.services.submissions.intake import Submissions
 from tipbox.services.submissions.sent_forms import SentForms
 from tipbox.store import Store
 from tipbox.store.db import database_exists, read_meta
+from tipbox.store.logo import adopt_logo_file
+from tipbox.store.shared_slots import instance_slots
 
 __all__ = ["AdminServices", "Instance", "ReviewerServices", "open_instance", "reviewers_of"]
 
@@ -74,6 +76,10 @@ class Instance:
 def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -> Instance:
     """Open an initialised instance; :class:`NotInitialised` otherwise.
 
+    :class:`~tipbox.errors.ConfigError` when ``secrets.json`` is not the one of
+    the database's instance (another host's, see
+    :func:`~tipbox.services.instance.verify_secrets`).
+
     Opening migrates the schema, removes blob temporaries left by dead
     writers (see :mod:`tipbox.store`) and applies the limits admins set in
     the database: ``Instance.settings`` is the effective configuration.
@@ -96,10 +102,17 @@ def open_instance(settings: Settings, *, now: Callable[[], float] = time.time) -
     # Limits and timeouts edited by admins apply at once: the services read
     # them per submission or session check (the environment stays their
     # ceiling; see instance_settings).
+    try:
+        verify_secrets(store.db, instance_secrets)
+    except ConfigError:
+        store.close()
+        raise
+    adopt_logo_file(store.db, settings.data_dir)
     instance_settings = SettingsStore(store.db, settings, audit=Audit(store.db, clock=now))
     settings = instance_settings.effective()
     kdf = CodenameKdf.with_slots_in(
-        settings.slots_dir, salt=instance_secrets.instance_salt, params=_codename_params(store)
+        settings.slots_dir, store.db,
+        salt=instance_secrets.instance_salt, params=_codename_params(store),
     )
     keyring = Keyring(store.db)
     audit = Audit(store.db, clock=now)
@@ -171,7 +184,8 @@ class AdminServices:
         return cls(
             instance=instance,
             rotation=Rotation(
-                instance.store, instance.keyring, key_files, audit=audit, now=clock
+                instance.store, instance.keyring, key_files, audit=audit, now=clock,
+                lock=instance_slots(db, instance.settings.slots_dir, "key_maintenance", 1),
             ),
             recovery=Recovery(db, instance.keyring, key_files, accounts, audit=audit),
             retention=Retention(instance.store, audit=audit),

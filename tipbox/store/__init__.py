@@ -173,8 +173,8 @@ class Store:
         grace period; top the pool up to ``pool_size`` files; checkpoint the
         WAL (a passive checkpoint: it never waits for the apps); then set the
         access and modification times of every file and directory under
-        :attr:`data_dir` (symbolic links themselves, never their targets) to
-        ``now`` rounded down to the hour. Their change times become the
+        :attr:`data_dir` and the blob directories (symbolic links themselves,
+        never their targets) to ``now`` rounded down to the hour. Their change times become the
         sweep's. Orphans still within the grace period are not touched: a
         stamp would reset the change time their age is measured by (their
         times are already the hour of their commit).
@@ -193,7 +193,9 @@ class Store:
         added = self.blobs.fill_pool(self.pool_size, stamp=stamp)
         self.db.checkpoint(passive=True)
         young = self.blobs.local_paths(orphan.name for orphan in orphans if not orphan.past_grace)
-        stamped, unstamped = _stamp_tree(self.data_dir, stamp, skip=young)
+        roots = [self.data_dir, *self._blob_dirs_outside_data()]
+        outcomes = [_stamp_tree(root, stamp, skip=young) for root in roots]
+        stamped, unstamped = (sum(counts) for counts in zip(*outcomes, strict=True))
         return SweepReport(
             stamp=stamp,
             stamped=stamped,
@@ -204,6 +206,14 @@ class Store:
             orphans_removed=sum(orphan.past_grace for orphan in orphans),
             orphans_kept=len(young),
         )
+
+    def _blob_dirs_outside_data(self) -> list[Path]:
+        """The blob store's local directories that ``TIPBOX_BLOBS_DIR`` put elsewhere."""
+        return [
+            directory
+            for directory in self.blobs.local_directories()
+            if not directory.is_relative_to(self.data_dir)
+        ]
 
     def close(self, *, stamp: int | None = None) -> None:
         """Release database connections.

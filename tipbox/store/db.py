@@ -499,6 +499,15 @@ _V10_SECURITY_KEYS: Migration = (
     "CREATE INDEX webauthn_challenges_by_expiry ON webauthn_challenges (expires)",
 )
 
+# Several hosts (issue 18): the logo moves from a file of the data directory
+# (one host's) into the database that every host shares. A one-row table.
+_V11_LOGO: Migration = (
+    """CREATE TABLE logo (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        png BLOB NOT NULL
+    ) STRICT""",
+)
+
 #: Forward migrations, in order. Migration ``i`` takes the schema from
 #: version ``i`` to ``i + 1``. Append only; never edit a released one.
 MIGRATIONS: tuple[Migration, ...] = (
@@ -507,6 +516,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _V8_SENT_FORMS,
     _V9_DESKS,
     _V10_SECURITY_KEYS,
+    _V11_LOGO,
 )
 
 

@@ -201,6 +201,7 @@ CODES: dict[str, Outcome] = {
     "confirm_delete_source": _entry(400, "bad_request",
                                     N_("Tick the box to confirm deleting everything.")),
     "key_in_use": _entry(400, "bad_request", N_("This request could not be handled")),
+    "key_rotated_meanwhile": _entry(409, "bad_request", N_("This request could not be handled")),
     "key_active": _entry(400, "bad_request",
                          N_("the active key cannot be destroyed: rotate first")),
     "key_destroyed": _entry(400, "bad_request", N_("that key is already destroyed")),

@@ -14,13 +14,14 @@ import time
 from flask import Blueprint, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from tipbox.errors import Forbidden, InvalidInput, NotFound
+from tipbox.errors import Busy, Forbidden, InvalidInput, NotFound
 from tipbox.reviewer import forms
 from tipbox.reviewer.admin import pages
 from tipbox.reviewer.admin.access import admin_services
 from tipbox.reviewer.admin.logo_upload import uploaded_logo
 from tipbox.reviewer.guard import admin_required, current_session
 from tipbox.services.accounts.totp import qr_svg
+from tipbox.services.custody.rotation import RotatedMeanwhile
 from tipbox.services.desks.desks import DEFAULT_DESK
 from tipbox.web.errors import explain
 from tipbox.web.i18n import N_, gettext, ngettext
@@ -168,7 +169,14 @@ def rotate() -> Page:
     if request.form.get("confirm") != "yes":
         return pages.render("confirm_rotate.html", desk=desk,
                             current=services.instance.keyring.active_key(desk.id))
-    rotated = services.rotation.rotate(desk.id, by=_me())
+    try:
+        rotated = services.rotation.rotate(desk.id, replacing=_replacing(), by=_me())
+    except Busy:
+        return _maintenance_busy()
+    except RotatedMeanwhile:
+        return pages.keys(409, error=gettext(
+            "Another admin rotated this desk's key meanwhile: nothing was changed."
+            " Check the new key below before you rotate again."))
     pages.add_to_session([rotated.identity])
     return pages.keys(
         message=gettext("The new key %(key)s is active.", key=rotated.key.fingerprint),
@@ -176,15 +184,30 @@ def rotate() -> Page:
     )
 
 
+def _replacing() -> int | None:
+    """The key the confirmation page showed as active (None from an older page)."""
+    shown = request.form.get("replacing")
+    return None if shown is None else forms.item_id(shown)
+
+
 @bp.post("/keys/rewrap")
 @admin_required
 def rewrap() -> Page:
     """Re-wrap one slice of headers with this session's keys; the page shows progress."""
     services = admin_services()
-    report = services.rotation.rewrap(
-        current_session().identities(), limit=pages.REWRAP_SLICE, by=_me()
-    )
+    try:
+        report = services.rotation.rewrap(
+            current_session().identities(), limit=pages.REWRAP_SLICE, by=_me()
+        )
+    except Busy:
+        return _maintenance_busy()
     return pages.keys(report=report)
+
+
+def _maintenance_busy() -> Page:
+    return pages.keys(503, error=gettext(
+        "Another key rotation, re-wrap or destruction is running, perhaps on another host."
+        " Nothing was changed: try again when it has finished."))
 
 
 @bp.post("/keys/<id:key_id>/destroy")
@@ -194,6 +217,8 @@ def destroy(key_id: int) -> Page:
     try:
         forms.confirmed(request.form, code="confirm_destroy_key")
         key = services.rotation.destroy(key_id, by=_me())
+    except Busy:
+        return _maintenance_busy()
     except InvalidInput as error:  # KeyInUse included
         status, message = explain(error)
         return pages.keys(status, error=message)

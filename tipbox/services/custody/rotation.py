@@ -32,6 +32,14 @@ Security contract:
   last resort); otherwise it deletes the key's grants (secure_delete, then
   the WAL is truncated) and its recovery-wrapped file, and marks it
   ``destroyed``. What it protected is gone for good.
+- **One at a time**: with a ``lock`` (the instance's key-maintenance slot,
+  :func:`~tipbox.store.shared_slots.instance_slots`, shared by every host on
+  PostgreSQL), rotate, re-wrap and destroy each run alone in the whole
+  instance; a second one started meanwhile, on any host, gets
+  :class:`~tipbox.errors.Busy` (:data:`MAINTENANCE_BUSY`) and does nothing.
+  A rotation given the key it means to replace (``replacing``) is refused
+  with :class:`RotatedMeanwhile` if another rotation replaced that key
+  first: two admins (or two hosts) acting on one page rotate once.
 - **Audit**: each of the three writes its row ("rotate key", "rewrap
   headers", "destroy key") once it succeeded; ``by`` is the acting admin's
   username, ``None`` for the host (the command line).
@@ -39,9 +47,10 @@ Security contract:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from tipbox.crypto import (
@@ -52,7 +61,7 @@ from tipbox.crypto import (
     parse_recipient,
     rewrap_header,
 )
-from tipbox.errors import InvalidInput, NotFound
+from tipbox.errors import Busy, InvalidInput, NotFound
 from tipbox.services.audit import Audit
 from tipbox.services.custody.key_files import KeyFiles
 from tipbox.services.custody.keyring import (
@@ -78,6 +87,7 @@ from tipbox.store.keys import (
     retire_active_key,
     retired_hour_of,
 )
+from tipbox.store.shared_slots import Slots
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -103,6 +113,19 @@ class KeyInUse(InvalidInput):
     """A key cannot be destroyed: it is active, or stored items still need it."""
 
     code = "key_in_use"
+
+
+class RotatedMeanwhile(InvalidInput):
+    """A rotation asked to replace a key that is no longer the desk's active one."""
+
+    code = "key_rotated_meanwhile"
+
+
+#: Busy's message when another rotation, re-wrap or destruction holds the lock.
+MAINTENANCE_BUSY = (
+    "another key rotation, re-wrap or destruction is running for this instance (perhaps on"
+    " another host); try again when it has finished"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +184,25 @@ class Rotation:
         *,
         audit: Audit,
         now: Callable[[], float] = time.time,
+        lock: Slots | None = None,
     ) -> None:
         self._store = store
         self._keyring = keyring
         self._files = key_files
         self._audit = audit
         self._now = now
+        self._lock = lock
+
+    @contextlib.contextmanager
+    def _alone(self) -> Iterator[None]:
+        """Hold the instance's key-maintenance lock; :class:`Busy` if another holds it."""
+        with contextlib.ExitStack() as stack:
+            if self._lock is not None:
+                try:
+                    stack.enter_context(self._lock.slot(wait_seconds=0))
+                except Busy:
+                    raise Busy(MAINTENANCE_BUSY) from None
+            yield
 
     # -- status -------------------------------------------------------------------
 
@@ -187,9 +223,26 @@ class Rotation:
     # -- rotate -------------------------------------------------------------------
 
     def rotate(
-        self, desk_id: int = DEFAULT_DESK, *, classic: bool = False, by: str | None = None
+        self,
+        desk_id: int = DEFAULT_DESK,
+        *,
+        classic: bool = False,
+        replacing: int | None = None,
+        by: str | None = None,
     ) -> Rotated:
-        """Create, grant and activate a new key of the desk; its previous active key retires."""
+        """Create, grant and activate a new key of the desk; its previous active key retires.
+
+        ``replacing``: the id of the key the caller saw active; if another
+        rotation replaced it meanwhile (another admin, another host), raises
+        :class:`RotatedMeanwhile` and changes nothing, so that one decision
+        rotates once.
+        """
+        with self._alone():
+            return self._rotate(desk_id, classic=classic, replacing=replacing, by=by)
+
+    def _rotate(
+        self, desk_id: int, *, classic: bool, replacing: int | None, by: str | None
+    ) -> Rotated:
         identity: KeyIdentity = X25519Identity.generate() if classic else HybridIdentity.generate()
         recovery = self._keyring.recovery_recipient()
         with self._store.db.transaction() as conn:
@@ -199,6 +252,8 @@ class Rotation:
             holders = desk_holders(conn, desk_id, recovery)
             stamp = hour(self._now())
             old = retire_active_key(conn, desk_id, stamp)
+            if replacing is not None and (old is None or int(old["id"]) != replacing):
+                raise RotatedMeanwhile("the key was rotated meanwhile; nothing was changed")
             key = insert_key(conn, identity, holders=holders, state="active", created_hour=stamp,
                              desk_id=desk_id)
         self._files.write_wrapped(identity, recovery)
@@ -223,11 +278,24 @@ class Rotation:
 
         ``identities`` must open the retired keys' headers (the newsroom
         identities of an admin session, or those the recovery identity
-        opens). Safe to interrupt and to run again, also concurrently.
-        ``limit`` stops after that many items (the web app works in slices).
+        opens). Safe to interrupt and to run again. One runs at a time in
+        the whole instance: another rotation, re-wrap or destruction, on any
+        host, gets :class:`~tipbox.errors.Busy`. ``limit`` stops after that
+        many items (the web app works in slices).
         """
         if batch_size < 1 or (limit is not None and limit < 1):
             raise InvalidInput("the batch size and limit must be at least 1")
+        with self._alone():
+            return self._rewrap(identities, batch_size, progress, limit, by)
+
+    def _rewrap(
+        self,
+        identities: Sequence[KeyIdentity],
+        batch_size: int,
+        progress: Progress | None,
+        limit: int | None,
+        by: str | None,
+    ) -> RewrapReport:
         targets = self._keyring.active_keys()
         by_key = self._identities_by_key(identities)
         total, done, skipped, after = self.pending(), 0, 0, 0
@@ -277,7 +345,7 @@ class Rotation:
         retirement: an upload that started before the rotation encrypts to
         the key it started with and may still be recording items under it.
         """
-        with self._store.db.transaction() as conn:
+        with self._alone(), self._store.db.transaction() as conn:
             key = _key_row(conn, key_id)
             _check_destroyable(conn, key)
             _check_grace(conn, key, self._now())

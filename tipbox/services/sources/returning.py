@@ -43,6 +43,7 @@ from tipbox.services.custody.keyring import KeyIdentity, Keyring, identity_from_
 from tipbox.services.sealing import seal_bytes, written_text
 from tipbox.services.sources.low_priority import LowPriorityThreads
 from tipbox.store import Store, hour
+from tipbox.store.db import Database
 from tipbox.store.items import (
     ItemKind,
     Written,
@@ -55,6 +56,7 @@ from tipbox.store.items import (
     source_by_lookup_id,
     source_reply_recipient,
 )
+from tipbox.store.shared_slots import Slots, instance_slots
 from tipbox.store.slots import SlotPool
 
 __all__ = ["CodenameKdf", "Purpose", "Reply", "SourceLogin", "Sources"]
@@ -84,8 +86,12 @@ class CodenameKdf:
     Every derivation holds a slot of the pool for its ``purpose``, shared by
     all worker processes (:class:`~tipbox.store.slots.SlotPool`): at most
     :data:`LOGIN_SLOTS` login checks and :data:`SUBMISSION_SLOTS` new
-    codenames run at once, so a flood of logins neither exhausts memory nor
-    takes the capacity first submissions need. A login that finds no free
+    codenames run at once on a host; login checks are capped for the whole
+    instance too, whatever host a login reaches
+    (:func:`~tipbox.store.shared_slots.instance_slots`), while the cap of
+    submissions, which bounds the host's memory, stays the host's. So a flood
+    of logins neither exhausts memory nor takes the capacity first
+    submissions need. A login that finds no free
     slot within ``login_wait_seconds`` gets :class:`~tipbox.errors.Busy`
     (the source is asked to try again in a minute). A submission waits up
     to ``submission_wait_seconds``: it derives its codename at commit, after
@@ -99,19 +105,22 @@ class CodenameKdf:
 
     salt: bytes
     params: Argon2Params
-    login_slots: SlotPool
-    submission_slots: SlotPool
+    login_slots: Slots
+    submission_slots: Slots
     login_wait_seconds: float = LOGIN_WAIT_SECONDS
     submission_wait_seconds: float = SUBMISSION_WAIT_SECONDS
     login_threads: LowPriorityThreads | None = None
 
     @classmethod
-    def with_slots_in(cls, directory: Path, *, salt: bytes, params: Argon2Params) -> CodenameKdf:
-        """A derivation whose slot files live in ``directory`` (the instance's, shared)."""
+    def with_slots_in(
+        cls, directory: Path, db: Database, *, salt: bytes, params: Argon2Params
+    ) -> CodenameKdf:
+        """A derivation whose slot files live in ``directory`` (the host's), its logins
+        capped across hosts through ``db`` as well."""
         return cls(
             salt=salt,
             params=params,
-            login_slots=SlotPool(directory, "codename_login", LOGIN_SLOTS),
+            login_slots=instance_slots(db, directory, "codename_login", LOGIN_SLOTS),
             submission_slots=SlotPool(directory, "codename_submission", SUBMISSION_SLOTS),
             login_wait_seconds=LOGIN_WAIT_SECONDS,
             submission_wait_seconds=SUBMISSION_WAIT_SECONDS,
