@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
+import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -16,17 +17,18 @@ from click.testing import CliRunner
 from tests.conftest import make_test_settings
 from tests.ops.smtp import Mailbox, SmtpServer, make_certificate
 from tipbox.cli import cli
-from tipbox.config import NotifySettings, Settings
+from tipbox.config import NotifySettings, Settings, load_settings
 from tipbox.errors import ConfigError
 from tipbox.services.ops.notify import (
     BODY,
-    STATE_FILE,
+    LEGACY_STATE_FILE,
     SUBJECT,
     NotifyFailed,
     Outcome,
     notify_if_due,
 )
 from tipbox.services.wiring import Instance
+from tipbox.store.db import open_database
 
 PERIOD = 3600
 T0 = 1_800_000_000 - 1_800_000_000 % PERIOD  # a period boundary
@@ -124,7 +126,7 @@ def test_batches_at_most_one_notice_per_period(
         for m in mailbox.messages
     ]
     assert [parsedate_to_datetime(d).timestamp() for d in dates] == [T0 + PERIOD, T0 + 2 * PERIOD]
-    assert (notifying.data_dir / STATE_FILE).stat().st_mode & 0o777 == 0o600
+    assert not (notifying.data_dir / LEGACY_STATE_FILE).exists()  # kept in the database
 
 
 def test_a_failed_send_is_retried_within_the_period(
@@ -154,7 +156,7 @@ def test_refuses_a_relay_it_cannot_verify(
 def test_disabled_by_default(settings: Settings, instance: Instance) -> None:
     submit(instance)
     assert notify_if_due(settings) is Outcome.DISABLED
-    assert not (settings.data_dir / STATE_FILE).exists()
+    assert not (settings.data_dir / LEGACY_STATE_FILE).exists()
     assert settings.notify == NotifySettings()
 
 
@@ -213,8 +215,50 @@ def test_cli_notify(
     assert again.exit_code == 0
     assert again.output == ""
 
-    os.unlink(tmp_path / "data" / STATE_FILE)
+    _forget_the_state(load_settings(env))
     failing = runner.invoke(cli, ["notify"], env={**env, "TIPBOX_SMTP_PORT": "1"})
     assert failing.exit_code == 1
     assert failing.output.startswith("error: could not send the notice via 127.0.0.1")
     assert failing.output.count("\n") == 1
+
+
+def _forget_the_state(settings: Settings) -> None:
+    """As if no notice had ever been sent (the desk's state rows are gone)."""
+    database = open_database(settings)
+    try:
+        with database.transaction() as conn:
+            conn.execute("DELETE FROM meta WHERE key LIKE 'notify_%'")
+    finally:
+        database.close()
+
+
+def test_a_state_file_of_an_earlier_version_is_adopted(
+    notifying: Settings, instance: Instance, mailbox: Mailbox
+) -> None:
+    """notify.json said the period was checked: no second notice; the file is gone."""
+    submit(instance)
+    legacy = notifying.data_dir / LEGACY_STATE_FILE
+    legacy.write_text(json.dumps({"announced": 10**6, "checked_period": T0 // PERIOD}))
+    assert notify_if_due(notifying, now=lambda: T0 + 60) is Outcome.NOT_DUE
+    assert not legacy.exists()
+    assert notify_if_due(notifying, now=lambda: T0 + 60) is Outcome.NOT_DUE  # now in the database
+    assert notify_if_due(notifying, now=lambda: T0 + PERIOD + 5) is Outcome.NOTHING_NEW
+    assert mailbox.messages == []
+
+
+@pytest.mark.parametrize("database_backend", ["postgresql"])
+def test_timers_on_two_hosts_send_a_periods_notice_once(
+    tmp_path: Path, instance: Instance, database_env: dict[str, str], relay: SmtpServer,
+    certificate: tuple[Path, Path], mailbox: Mailbox,
+) -> None:
+    """Two hosts (own data directories, one database) run their notify timers at once."""
+    submit(instance)
+    hosts = [
+        make_test_settings(tmp_path / host, **database_env,
+                           **notify_env(tmp_path, relay, certificate[0]))
+        for host in ("host-1", "host-2")
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda host: notify_if_due(host, now=lambda: T0 + 5), hosts))
+    assert sorted(outcome.name for outcome in outcomes) == ["NOT_DUE", "SENT"]
+    assert len(mailbox.messages) == 1

@@ -1,7 +1,7 @@
 """Notices to reviewers that new submissions wait, batched so that they say nothing.
 
 Call :func:`notify_if_due` every few minutes (``python -m tipbox notify``
-from ``tipbox-notify.timer``, or the reviewer app's periodic task). Time is
+from ``tipbox-notify.timer``, on any number of hosts). Time is
 cut into periods of ``TIPBOX_NOTIFY_PERIOD_SECONDS`` aligned on the Unix
 epoch (hourly periods start on the hour). Only the **first call in each
 period** may send. So a notice leaves shortly after a period boundary
@@ -30,9 +30,12 @@ Security contract:
   name ``localhost`` (the server's host name is not sent). Each reviewer's
   notice goes to their address alone.
 - For the desk, only the highest submission id already announced and the
-  last period checked are stored, in ``notify.json`` (mode 0600) in the
-  data directory; for a reviewer, the highest source and submission ids
-  considered, in their ``reviewers`` row.
+  last period checked are stored, in the database's ``meta`` table (the
+  ``notify.json`` file of earlier versions is adopted and removed); for a
+  reviewer, the highest source and submission ids considered, in their
+  ``reviewers`` row. One call at a time in the whole instance holds the
+  ``notify`` slot (:func:`~tipbox.store.shared_slots.instance_slots`), so
+  timers on several hosts never send a period's notice twice.
 - The relay is reached with STARTTLS or implicit TLS, certificate and host
   name verified (``TIPBOX_SMTP_CA_FILE`` adds a CA); plain SMTP only to a
   loopback relay (enforced by the settings). The password is read from a
@@ -44,17 +47,14 @@ Security contract:
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import fcntl
 import json
-import os
 import secrets
 import smtplib
 import sqlite3
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -66,12 +66,13 @@ from tipbox.config import NotifySettings, Settings
 from tipbox.errors import NotInitialised, TipboxError
 from tipbox.services.accounts.notifications import Preference
 from tipbox.store import Database
-from tipbox.store.db import database_exists, open_database
-from tipbox.store.files import write_atomically
+from tipbox.store.db import database_exists, open_database, read_meta, write_meta
+from tipbox.store.files import fsync_path
 from tipbox.store.reviewers import notice_marks, notify_watchers, set_notified
+from tipbox.store.shared_slots import instance_slots
 
 __all__ = [
-    "STATE_FILE",
+    "LEGACY_STATE_FILE",
     "Channel",
     "EmailChannel",
     "NotifyFailed",
@@ -83,7 +84,12 @@ __all__ = [
     "send_mail",
 ]
 
-STATE_FILE = "notify.json"
+#: Where versions before the database kept the desk's state, in the data directory.
+LEGACY_STATE_FILE = "notify.json"
+_ANNOUNCED = "notify_announced"
+_CHECKED_PERIOD = "notify_checked_period"
+#: How long a call waits for another host's (or process's) call to finish.
+LOCK_WAIT_SECONDS = 300.0
 SMTP_TIMEOUT_SECONDS = 30
 _EHLO = "localhost"
 SUBJECT = "tipbox: new submissions are waiting"
@@ -167,31 +173,33 @@ def notify_if_due(
         return Outcome.DISABLED
     if not database_exists(settings):
         raise NotInitialised("no instance here; run `python -m tipbox init` first")
-    with _locked(settings.data_dir):  # one caller at a time: never two notices
-        period = int(now()) // notify.period_seconds
-        return _notify_locked(settings, channel or EmailChannel(notify), period)
+    database = open_database(settings)
+    try:
+        lock = instance_slots(database, settings.slots_dir, "notify", 1)
+        with lock.slot(wait_seconds=LOCK_WAIT_SECONDS):  # one at a time: never two notices
+            period = int(now()) // notify.period_seconds
+            return _notify_locked(settings, database, channel or EmailChannel(notify), period)
+    finally:
+        database.close()
 
 
-def _notify_locked(settings: Settings, channel: Channel, period: int) -> Outcome:
-    path = settings.data_dir / STATE_FILE
-    state = _read_state(path)
+def _notify_locked(
+    settings: Settings, database: Database, channel: Channel, period: int
+) -> Outcome:
+    state = _read_state(database, settings.data_dir)
     if period <= state.checked_period:
         return Outcome.NOT_DUE
     start = period * settings.notify.period_seconds
     failures: list[NotifyFailed] = []
-    database = open_database(settings)
-    try:
-        with database.reading() as conn:
-            marks = notice_marks(conn)
-            watchers = [_watcher(row) for row in notify_watchers(conn)]
-        desk_due = marks[1] > state.announced
-        desk = _attempt(failures, lambda: _tell(channel, settings.notify.to, start, desk_due))
-        told = [_attempt(failures, partial(_tell_reviewer, database, channel, start, w, marks))
-                for w in watchers]
-    finally:
-        database.close()
+    with database.reading() as conn:
+        marks = notice_marks(conn)
+        watchers = [_watcher(row) for row in notify_watchers(conn)]
+    desk_due = marks[1] > state.announced
+    desk = _attempt(failures, lambda: _tell(channel, settings.notify.to, start, desk_due))
+    told = [_attempt(failures, partial(_tell_reviewer, database, channel, start, w, marks))
+            for w in watchers]
     announced = state.announced if desk is None else max(state.announced, marks[1])
-    _write_state(path, _State(announced, state.checked_period if failures else period))
+    _write_state(database, _State(announced, state.checked_period if failures else period))
     if failures:
         raise failures[0]
     return Outcome.SENT if desk or any(told) else Outcome.NOTHING_NEW
@@ -238,16 +246,6 @@ class EmailChannel:
     def deliver(self, to: Sequence[str], period_start: int) -> None:
         """One mail to every address of ``to`` (see :func:`build_message`)."""
         (self.send or send_mail)(self.notify, build_message(self.notify, period_start, to=to))
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def build_message(
@@ -308,17 +306,39 @@ def _why(error: BaseException) -> str:
     return type(error).__name__ if not str(error) else str(error)
 
 
-def _read_state(path: Path) -> _State:
+def _read_state(database: Database, data_dir: Path) -> _State:
+    """The desk's state, from the database (after adopting an earlier version's file)."""
+    _adopt_state_file(database, data_dir / LEGACY_STATE_FILE)
+    with database.reading() as conn:
+        announced = read_meta(conn, _ANNOUNCED)
+        checked = read_meta(conn, _CHECKED_PERIOD)
+    if announced is None or checked is None:
+        return _State()
+    return _State(int(announced), int(checked))
+
+
+def _adopt_state_file(database: Database, path: Path) -> None:
+    """Move the state an earlier version kept in ``path`` into the database, unless the
+    database has one already; the file goes either way."""
     try:
         document = json.loads(path.read_text("ascii"))
-        return _State(int(document["announced"]), int(document["checked_period"]))
+        state = _State(int(document["announced"]), int(document["checked_period"]))
     except FileNotFoundError:
-        return _State()
+        return
     except (OSError, ValueError, KeyError, TypeError):
-        return _State()  # damaged: at worst one extra notice
+        state = _State()  # damaged: at worst one extra notice
+    with database.transaction() as conn:
+        if read_meta(conn, _CHECKED_PERIOD) is None:
+            _store_state(conn, state)
+    path.unlink(missing_ok=True)
+    fsync_path(path.parent)
 
 
-def _write_state(path: Path, state: _State) -> None:
-    """Replace the state file atomically (0600 temporary, fsync, rename)."""
-    document = {"announced": state.announced, "checked_period": state.checked_period}
-    write_atomically(path, json.dumps(document).encode("ascii"), 0o600)
+def _write_state(database: Database, state: _State) -> None:
+    with database.transaction() as conn:
+        _store_state(conn, state)
+
+
+def _store_state(conn: sqlite3.Connection, state: _State) -> None:
+    write_meta(conn, _ANNOUNCED, str(state.announced))
+    write_meta(conn, _CHECKED_PERIOD, str(state.checked_period))
