@@ -23,9 +23,15 @@ from __future__ import annotations
 import typing as t
 
 from tipbox.config import load_settings
+from tipbox.web.boot import check_instance
 from tipbox.web.gunicorn_logging import AddressFreeLogger
 
 _settings = load_settings()
+
+
+def on_starting(server: t.Any) -> None:
+    """Refuse to start, in one line, an instance that cannot open (tipbox.web.boot)."""
+    check_instance()
 
 
 def post_fork(server: t.Any, worker: t.Any) -> None:

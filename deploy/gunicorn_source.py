@@ -23,6 +23,7 @@ import resource
 import typing as t
 
 from tipbox.config import load_settings
+from tipbox.web.boot import check_instance
 from tipbox.web.gunicorn_logging import AddressFreeLogger
 
 # glibc malloc: serve an upload's 1-2 MiB buffers from the heap and keep
@@ -53,6 +54,11 @@ def raise_open_files_limit() -> None:
     """Allow as many open sockets as the hard limit permits (one per connection)."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def on_starting(server: t.Any) -> None:
+    """Refuse to start, in one line, an instance that cannot open (tipbox.web.boot)."""
+    check_instance()
 
 
 def post_fork(server: t.Any, worker: t.Any) -> None:

@@ -97,6 +97,15 @@ class PostgresCluster:
         name = url.split("?", 1)[0].rsplit("/", 1)[1]
         self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def cut_off(self, url: str, *, cut: bool = True) -> None:
+        """Make the database of ``url`` refuse new connections and end its open ones, as an
+        outage would (``cut=False``: accept connections again)."""
+        name = url.split("?", 1)[0].rsplit("/", 1)[1]
+        self._admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {"false" if cut else "true"}')
+        if cut:
+            ending = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            self._admin(ending + f"'{name}'")  # a name create_database made
+
     def _admin(self, statement: str) -> None:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(statement.encode())

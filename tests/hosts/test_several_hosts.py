@@ -47,6 +47,7 @@ def hosts(
     try:
         with deployed(tmp_path_factory.mktemp("hosts"), url) as deployment:
             _enrol_admin(deployment)
+            deployment.database_url = url  # type: ignore[attr-defined]
             yield deployment
     finally:
         postgres_cluster.drop_database(url)
@@ -278,3 +279,23 @@ def _keys(url: str | None) -> list[tuple[int, str]]:
         return [(int(row[0]), str(row[1])) for row in rows]
     finally:
         database.close()
+
+
+def test_every_host_answers_503_while_the_database_is_down_and_recovers(
+    hosts: Deployment, postgres_cluster: PostgresCluster
+) -> None:
+    url: str = hosts.database_url  # type: ignore[attr-defined]
+    admin = _admin_on(hosts, hosts.reviewers[0])
+    postgres_cluster.cut_off(url)
+    try:
+        time.sleep(2.5)  # past every process's 2-second caches
+        for server in hosts.sources:
+            status, page = FormClient(server.port).request("GET", "/")
+            assert status == 503
+            assert "briefly unavailable" in page
+        assert admin.request("GET", "/")[0] == 503
+    finally:
+        postgres_cluster.cut_off(url, cut=False)
+    for server in hosts.sources:
+        assert wait_until(lambda s=server: FormClient(s.port).request("GET", "/")[0] == 200)
+    assert wait_until(lambda: admin.request("GET", "/")[0] == 200)

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 from tipbox.config import Settings
 from tipbox.digits import parse_number
-from tipbox.errors import InvalidInput
+from tipbox.errors import InvalidInput, StorageUnavailable
 from tipbox.services.audit import Audit
 from tipbox.services.logo import clean_logo
 from tipbox.store.db import Database
@@ -176,7 +176,9 @@ class SettingsStore:
 
     Reads are cached for ``max_age`` seconds (every page of both apps needs
     them); an update through this object is seen at once, one made by
-    another process within ``max_age``. ``audit`` receives the rows of
+    another process or host within ``max_age``. While the database cannot
+    be reached, the last settings read stand in, so that the "briefly
+    unavailable" page renders with them. ``audit`` receives the rows of
     each change.
     """
 
@@ -202,7 +204,12 @@ class SettingsStore:
         cached = self._cached
         if cached is not None and now - cached[0] < self._max_age:
             return cached[1]
-        result = self._read()
+        try:
+            result = self._read()
+        except StorageUnavailable:
+            if cached is None:
+                raise
+            return cached[1]  # the last ones read, so that the error page still renders
         self._cached = (now, result)
         return result
 
