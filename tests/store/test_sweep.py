@@ -6,6 +6,7 @@ looks at every file and directory under the data directory.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -45,7 +46,13 @@ def item_blobs(settings: Settings) -> list[Path]:
     return [settings.blobs_dir / row[0] for row in rows]
 
 
-def test_no_file_keeps_the_minute_of_a_submission(settings: Settings) -> None:
+@pytest.mark.parametrize("blobs_elsewhere", [False, True], ids=["blobs-in-data", "blobs-dir"])
+def test_no_file_keeps_the_minute_of_a_submission(
+    settings: Settings, blobs_elsewhere: bool, tmp_path: Path
+) -> None:
+    """Also with ``TIPBOX_BLOBS_DIR`` outside the data directory (one shared by hosts)."""
+    if blobs_elsewhere:
+        settings = dataclasses.replace(settings, shared_blobs_dir=tmp_path / "shared" / "blobs")
     init_instance(settings)
     submitted_at = hour(time.time()) + 23 * 60 + 17  # the known minute: :23 of this hour
     minute = range(submitted_at - 17, submitted_at + 43)
@@ -63,6 +70,8 @@ def test_no_file_keeps_the_minute_of_a_submission(settings: Settings) -> None:
         assert report.stamp == hour(submitted_at) + HOUR
         assert report.unstamped == 0
         paths = every_path(settings.data_dir)
+        if blobs_elsewhere:
+            paths += every_path(tmp_path / "shared")[1:]  # not the mount point itself
         assert report.stamped == len(paths)
         for path in paths:
             info = os.lstat(path)
