@@ -10,7 +10,7 @@ import subprocess
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -239,18 +239,6 @@ def test_backup_drops_rows_whose_blob_was_shredded_meanwhile(
 
     assert report.items == report.blobs == 5
     assert count(elsewhere, "items") == 5
-
-
-def test_restore_makes_sqlite_instances_only(
-    instance: Instance, tmp_path: Path, recovery: list[Identity],
-    new_database_url: Callable[[], str],
-) -> None:
-    """Restoring into PostgreSQL comes with moving instances (`store migrate`): refused."""
-    data, _ = backup_bytes(instance)
-    target = make_test_settings(tmp_path / "pg", TIPBOX_DATABASE_URL=new_database_url())
-    with pytest.raises(RestoreRefused, match="restore makes an SQLite instance"):
-        restore_backup(target, io.BytesIO(data), recovery)
-    assert not target.data_dir.exists()
 
 
 def test_restore_refuses_a_non_empty_instance(

@@ -101,7 +101,9 @@ def restore(source: str, recovery: RecoveryInput) -> None:
     """Restore the backup IN ("-" for stdin) into this new, empty instance.
 
     Nothing becomes visible until the whole backup has decrypted and
-    verified. Refuses a data or keys directory that is not empty.
+    verified. Refuses a data or keys directory that is not empty. With
+    TIPBOX_DATABASE_URL the database goes into that PostgreSQL database,
+    which must be empty: copied and verified in one transaction.
     """
     identities = recovery.identities()
     settings = _as_owner(load_cli_settings())
@@ -110,9 +112,11 @@ def restore(source: str, recovery: RecoveryInput) -> None:
     else:
         with open(source, "rb") as stream:
             report = restore_backup(settings, stream, identities)
+    database = "" if settings.database_url is None else (
+        " and its database into PostgreSQL (TIPBOX_DATABASE_URL), verified row by row")
     click.echo(
         f"Restored {report.items} items ({report.blobs} payloads, {report.key_files} key "
-        f"files) into {settings.data_dir}. Run `python -m tipbox doctor` next."
+        f"files) into {settings.data_dir}{database}. Run `python -m tipbox doctor` next."
     )
 
 

@@ -33,6 +33,7 @@ COMMANDS = {
     "doctor": "tipbox.cli.ops:doctor",
     "notify": "tipbox.cli.ops:notify",
     "sweep": "tipbox.cli.sweep:sweep",
+    "store": "tipbox.cli.store:store",
     "onion-auth": "tipbox.cli.onion:onion_auth",
 }
 

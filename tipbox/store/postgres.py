@@ -231,8 +231,8 @@ class PostgresConnection:
         self._raw.close()
 
     def _run(self, sql: str, params: Params) -> Any:
-        cursor = self._raw.cursor()
         try:
+            cursor = self._raw.cursor()  # raises too, on a connection already lost
             if params:
                 cursor.execute(placeholders(sql), _plain(params, write=_is_write(sql)))
             else:

@@ -34,7 +34,14 @@ Security contract:
   therefore treats the archive as untrusted input: only regular files with
   the expected names, each created exclusively, nothing else.
 - Restore refuses a target that is not empty (any file in the data
-  directory; anything but ``README.md`` in the keys directory).
+  directory; anything but ``README.md`` in the keys directory; with
+  ``TIPBOX_DATABASE_URL``, any table in that PostgreSQL database).
+- Into PostgreSQL, the staged SQLite database is copied into the database
+  of ``TIPBOX_DATABASE_URL`` in one transaction and verified row by row
+  (:func:`tipbox.services.ops.migrate.copy_in_one_transaction`); the staged
+  file is then removed and the rest published without it, and the
+  transaction commits last. If it cannot commit, the published directories
+  are moved back: the target stays as it was, database included.
 """
 
 from __future__ import annotations
@@ -59,6 +66,11 @@ from tipbox.config import Settings
 from tipbox.crypto import Encryptor, Identity, Recipient, decrypt_stream
 from tipbox.errors import NotFound, TipboxError
 from tipbox.services.custody.keyring import Keyring
+from tipbox.services.ops.migrate import (
+    MigrationRefused,
+    copy_in_one_transaction,
+    require_empty_database,
+)
 from tipbox.store import Store
 from tipbox.store import snapshot as snapshots
 from tipbox.store.blob_store import BlobStore
@@ -235,10 +247,14 @@ def restore_backup(
 ) -> BackupReport:
     """Restore the backup read from ``source`` into the empty instance of ``settings``.
 
-    ``identities`` must include the recovery identity. Raises
-    :class:`RestoreRefused` for a non-empty target or an invalid archive and
+    ``identities`` must include the recovery identity. The database goes
+    where the settings say: the data directory's SQLite file, or the
+    PostgreSQL database of ``TIPBOX_DATABASE_URL``. Raises
+    :class:`RestoreRefused` for a non-empty target or an invalid archive,
     :class:`~tipbox.crypto.DecryptionError` for a wrong identity or a
-    damaged file; in every failure case the target is left untouched.
+    damaged file, :class:`~tipbox.services.ops.migrate.MigrationFailed` if
+    PostgreSQL refuses the copy; in every failure case the target is left
+    untouched.
     """
     _require_empty(settings)
     with _Staging(settings) as staging:
@@ -246,8 +262,24 @@ def restore_backup(
         manifest = _extract(reader, staging)
         reader.drain()  # authenticates the last chunk: catches truncation
         report = _verify(staging, manifest)
-        staging.publish()
+        if settings.database_url is None:
+            staging.publish()
+        else:
+            _publish_into_postgresql(staging, settings.database_url)
     return report
+
+
+def _publish_into_postgresql(staging: _Staging, url: str) -> None:
+    """The staged database copied into ``url`` (one verified transaction), the rest
+    published without it; the copy commits last, or what was published goes back."""
+    database = staging.data / "tipbox.db"
+    try:
+        with copy_in_one_transaction(database, url):
+            database.unlink()
+            staging.publish()
+    except BaseException:
+        staging.unpublish()
+        raise
 
 
 def _require_empty(settings: Settings) -> None:
@@ -262,9 +294,13 @@ def _require_empty(settings: Settings) -> None:
             f"{settings.keys_dir} is not empty: restore only into a new, empty instance"
         )
     if settings.database_url is not None:
-        raise RestoreRefused(
-            "restore makes an SQLite instance: run it without TIPBOX_DATABASE_URL"
-        )
+        try:
+            require_empty_database(settings.database_url)
+        except MigrationRefused:
+            raise RestoreRefused(
+                "the PostgreSQL database of TIPBOX_DATABASE_URL is not empty: restore only"
+                " into a new, empty database"
+            ) from None
 
 
 def _entries(directory: Path) -> list[str]:
@@ -280,6 +316,8 @@ class _Staging:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._roots: list[Path] = []
+        self._moved: list[tuple[Path, Path]] = []
+        self._data_dir_existed = False
         self.data = self.keys = Path()
 
     def __enter__(self) -> _Staging:
@@ -310,14 +348,23 @@ class _Staging:
         """
         _sync_tree(self.keys)
         _sync_tree(self.data)
-        moved = _move_keys(self.keys, self._settings.keys_dir)
+        self._moved = _move_keys(self.keys, self._settings.keys_dir)
         try:
+            self._data_dir_existed = self._settings.data_dir.exists()
             _replace_empty_dir(self.data, self._settings.data_dir)
+            self._moved.append((self.data, self._settings.data_dir))
         except BaseException:
-            for staged, target in moved:
-                with contextlib.suppress(OSError):
-                    os.rename(target, staged)
+            self.unpublish()
             raise
+
+    def unpublish(self) -> None:
+        """Move back what :meth:`publish` moved: the targets are as they were before."""
+        for staged, target in reversed(self._moved):
+            with contextlib.suppress(OSError):
+                os.rename(target, staged)
+        self._moved = []
+        if self._data_dir_existed:  # empty before: _replace_empty_dir removed it
+            self._settings.data_dir.mkdir(mode=0o700, exist_ok=True)
 
 
 def _sync_tree(directory: Path) -> None:
