@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import os
 import shutil
@@ -488,3 +489,38 @@ def test_cli_backup_to_stdout_and_restore_from_stdin(
     restored = CliRunner().invoke(cli, args, input=made.stdout_bytes, env=env_of(elsewhere))
     assert restored.exit_code == 0, restored.output
     assert count(elsewhere, "items") == 3
+
+
+def test_restore_puts_the_blobs_into_a_shared_blob_directory(
+    instance: Instance, tmp_path: Path, recovery: list[Identity], init_result: InitResult,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``TIPBOX_BLOBS_DIR`` (one directory for several hosts) the blobs go there, all or
+    nothing, and a blob directory that is not empty is refused."""
+    submit(instance, 1)
+    data, report = backup_bytes(instance)
+    shared = tmp_path / "shared" / "blobs"
+    target = dataclasses.replace(make_test_settings(tmp_path / "host"), shared_blobs_dir=shared)
+    shared.mkdir(parents=True)
+
+    def refuse_the_data(staged: Path, destination: Path) -> None:
+        if destination == target.data_dir:
+            raise PermissionError(13, "Permission denied", str(destination))
+        real_replace(staged, destination)
+
+    real_replace = backup_module._replace_empty_dir
+    monkeypatch.setattr(backup_module, "_replace_empty_dir", refuse_the_data)
+    with pytest.raises(PermissionError):
+        restore_backup(target, io.BytesIO(data), recovery)
+    assert shared.is_dir()
+    assert os.listdir(shared) == []  # the blobs went back with the rest
+    monkeypatch.undo()
+
+    assert restore_backup(target, io.BytesIO(data), recovery) == report
+    assert len(os.listdir(shared)) == report.blobs
+    assert not (target.data_dir / "blobs").exists()
+    assert_every_item_decrypts(target, init_result)
+
+    again = dataclasses.replace(make_test_settings(tmp_path / "third"), shared_blobs_dir=shared)
+    with pytest.raises(RestoreRefused, match="TIPBOX_BLOBS_DIR"):
+        restore_backup(again, io.BytesIO(data), recovery)

@@ -293,6 +293,11 @@ def _require_empty(settings: Settings) -> None:
         raise RestoreRefused(
             f"{settings.keys_dir} is not empty: restore only into a new, empty instance"
         )
+    if settings.shared_blobs_dir is not None and _entries(settings.shared_blobs_dir):
+        raise RestoreRefused(
+            f"{settings.shared_blobs_dir} (TIPBOX_BLOBS_DIR) is not empty: restore only into"
+            " a new, empty instance"
+        )
     if settings.database_url is not None:
         try:
             require_empty_database(settings.database_url)
@@ -317,14 +322,16 @@ class _Staging:
         self._settings = settings
         self._roots: list[Path] = []
         self._moved: list[tuple[Path, Path]] = []
-        self._data_dir_existed = False
-        self.data = self.keys = Path()
+        self._emptied: list[Path] = []  # empty targets replaced: recreated by unpublish
+        self.data = self.keys = self.blobs = Path()
 
     def __enter__(self) -> _Staging:
         try:
             self.data = self._root_for(self._settings.data_dir) / "data"
             self.keys = self._root_for(self._settings.keys_dir) / "keys"
-            for directory in (self.data, self.data / "blobs", self.keys):
+            shared = self._settings.shared_blobs_dir
+            self.blobs = self.data / "blobs" if shared is None else self._root_for(shared) / "blobs"
+            for directory in (self.data, self.blobs, self.keys):
                 directory.mkdir(mode=0o700)
         except BaseException:
             self.__exit__()
@@ -342,17 +349,19 @@ class _Staging:
             shutil.rmtree(root, ignore_errors=True)
 
     def publish(self) -> None:
-        """Move the keys, then the data (whose secrets file means "initialised").
+        """Move the keys, the blobs kept apart (``TIPBOX_BLOBS_DIR``), then the data
+        (whose secrets file means "initialised").
 
-        If the data cannot be moved, the keys are moved back.
+        If the data cannot be moved, what was moved goes back.
         """
-        _sync_tree(self.keys)
-        _sync_tree(self.data)
+        shared = self._settings.shared_blobs_dir
+        for directory in (self.keys, self.data, *([self.blobs] if shared else [])):
+            _sync_tree(directory)
         self._moved = _move_keys(self.keys, self._settings.keys_dir)
         try:
-            self._data_dir_existed = self._settings.data_dir.exists()
-            _replace_empty_dir(self.data, self._settings.data_dir)
-            self._moved.append((self.data, self._settings.data_dir))
+            if shared is not None:
+                self._replace(self.blobs, shared)
+            self._replace(self.data, self._settings.data_dir)
         except BaseException:
             self.unpublish()
             raise
@@ -363,8 +372,16 @@ class _Staging:
             with contextlib.suppress(OSError):
                 os.rename(target, staged)
         self._moved = []
-        if self._data_dir_existed:  # empty before: _replace_empty_dir removed it
-            self._settings.data_dir.mkdir(mode=0o700, exist_ok=True)
+        for directory in self._emptied:  # empty before: _replace_empty_dir removed it
+            directory.mkdir(mode=0o700, exist_ok=True)
+        self._emptied = []
+
+    def _replace(self, staged: Path, target: Path) -> None:
+        existed = target.exists()
+        _replace_empty_dir(staged, target)
+        self._moved.append((staged, target))
+        if existed:
+            self._emptied.append(target)
 
 
 def _sync_tree(directory: Path) -> None:
@@ -428,7 +445,7 @@ def _staged_path(staging: _Staging, name: str) -> Path:
     if len(parts) == 2 and parts[0] == "data" and parts[1] in _DATA_FILES:
         return staging.data / parts[1]
     if len(parts) == 3 and parts[:2] == ["data", "blobs"] and is_blob_name(parts[2]):
-        return staging.data / "blobs" / parts[2]
+        return staging.blobs / parts[2]
     if len(parts) == 2 and parts[0] == "keys" and _KEY_FILE.fullmatch(parts[1]):
         return staging.keys / parts[1]
     raise RestoreRefused("the backup contains an unexpected file name")
@@ -464,7 +481,7 @@ def _verify(staging: _Staging, manifest: dict[str, object]) -> BackupReport:
     schema, blobs = _inspect_database(staging.data / "tipbox.db")
     if schema > len(MIGRATIONS):
         raise RestoreRefused("the backup comes from a newer tipbox: upgrade tipbox first")
-    staged_blobs = {path.name for path in (staging.data / "blobs").iterdir()}
+    staged_blobs = {path.name for path in staging.blobs.iterdir()}
     if set(blobs) != staged_blobs or len(blobs) != len(staged_blobs):
         raise RestoreRefused("the backup's blobs do not match its database")
     key_files = sum(1 for _ in staging.keys.iterdir())
