@@ -27,7 +27,7 @@ from tipbox.crypto import (
     decrypt_stream,
     parse_identity,
 )
-from tipbox.crypto.recipients import Identity
+from tipbox.crypto.interfaces import Identity
 
 TESTKIT = Path(__file__).resolve().parent / "age-testkit"
 

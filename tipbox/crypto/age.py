@@ -11,19 +11,11 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from types import TracebackType
-from typing import BinaryIO, cast
 
 from tipbox.crypto.armor import ArmorReader, ArmorWriter, looks_armored, read_start
 from tipbox.crypto.errors import HeaderError, NoIdentityMatch, RecipientError
-from tipbox.crypto.header import (
-    Header,
-    LineSource,
-    encode_header,
-    parse_header,
-    parse_header_bytes,
-)
+from tipbox.crypto.file_key import FILE_KEY_SIZE
+from tipbox.crypto.header import LineSource, encode_header, parse_header, parse_header_bytes
 from tipbox.crypto.padding import (
     TRAILER_SIZE,
     Bounded,
@@ -34,14 +26,17 @@ from tipbox.crypto.padding import (
     trailer,
     unpad,
 )
-from tipbox.crypto.recipients import FILE_KEY_SIZE, Identity, Recipient
-from tipbox.crypto.stream import (
-    NONCE_SIZE,
-    Filling,
-    StreamWriter,
-    decrypt_chunks,
-    payload_key,
-)
+from tipbox.crypto.stream import NONCE_SIZE, Plaintext, StreamWriter, decrypt_chunks, payload_key
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from types import TracebackType
+    from typing import BinaryIO
+
+    from tipbox.crypto.header import Header
+    from tipbox.crypto.interfaces import Identity, Recipient
+    from tipbox.crypto.stream import Writable
 
 
 def _check_recipients(recipients: Sequence[Recipient]) -> None:
@@ -86,7 +81,7 @@ class Encryptor:
     def __init__(
         self,
         recipients: Iterable[Recipient],
-        sink: BinaryIO,
+        sink: Writable,
         *,
         detached: bool = False,
         armor: bool = False,
@@ -98,7 +93,7 @@ class Encryptor:
         self.header = _wrap(list(recipients), file_key)
         self._file_key = file_key
         self._armor = ArmorWriter(sink) if armor else None
-        out: BinaryIO = self._armor if self._armor else sink  # type: ignore[assignment]
+        out: Writable = self._armor if self._armor else sink
         self._out = out
         nonce = os.urandom(NONCE_SIZE)
         self._stream = StreamWriter(payload_key(file_key, nonce), out, threads=threads)
@@ -124,7 +119,7 @@ class Encryptor:
         if self.closed:
             raise ValueError("write to a closed Encryptor")
         # typing.BinaryIO declares no readinto, which every binary io object has.
-        read = self._stream.write_from(cast(Filling, source))
+        read = self._stream.write_from(source)  # type: ignore[arg-type]
         self.plaintext_size += read
         return read
 
@@ -204,7 +199,7 @@ def open_header(header: Header, identities: Iterable[Identity]) -> bytes:
     raise NoIdentityMatch("no identity matched any recipient")
 
 
-def _payload(file_key: bytes, source: LineSource, threads: int) -> Iterator[bytes]:
+def _payload(file_key: bytes, source: LineSource, threads: int) -> Plaintext:
     nonce = source.read(NONCE_SIZE)
     if len(nonce) != NONCE_SIZE:
         raise HeaderError("missing payload nonce")
@@ -217,15 +212,16 @@ def decrypt_stream(
     *,
     armored: bool | None = None,
     threads: int = 1,
-) -> Iterator[bytes]:
-    """Decrypt an age file read from ``source``, yielding verified chunks.
+) -> Plaintext:
+    """Decrypt an age file read from ``source``: its verified plaintext.
 
     The header is parsed and opened before this returns, so header and key
-    errors surface at the call; payload errors surface while iterating.
-    ``armored=None`` detects ASCII armor from the first bytes. ``threads``
-    worker threads open the chunks (see :class:`Encryptor`); the chunks and
-    errors yielded are the same whatever their number, and closing the
-    iterator early ends the threads.
+    errors surface at the call; payload errors surface while iterating over
+    the :class:`~tipbox.crypto.stream.Plaintext` (64 KiB ``bytes`` chunks)
+    or in its ``write_to(sink)``, which spares a copy. ``armored=None``
+    detects ASCII armor from the first bytes. ``threads`` threads open the
+    chunks (see :class:`Encryptor`); the chunks and errors are the same
+    whatever their number, and closing the plaintext early ends the threads.
     """
     start = read_start(source)
     if armored or (armored is None and looks_armored(start)):
@@ -244,7 +240,7 @@ def decrypt_stream(
 
 def decrypt_detached(
     identities: Iterable[Identity], header: bytes, payload: BinaryIO, *, threads: int = 1
-) -> Iterator[bytes]:
+) -> Plaintext:
     """Decrypt a payload stream whose header is stored apart (``threads``: as above).
 
     A padded payload (:meth:`Encryptor.close_padded`) read from a seekable

@@ -8,12 +8,15 @@ produces the canonical form.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import re
-from typing import BinaryIO
 
 from tipbox.crypto.errors import ArmorError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+    from tipbox.crypto.stream import Writable
 
 BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
 END = b"-----END AGE ENCRYPTED FILE-----"
@@ -24,7 +27,7 @@ _MAX_WHITESPACE = 1024
 _WHITESPACE = b" \t\r\n\v\f"
 _READ_SIZE = 64 * 1024
 # A run of full, unpadded 64-column lines: always canonical, decoded in one call.
-_FULL_LINES = re.compile(rb"(?:[A-Za-z0-9+/]{64}\r?\n)+")
+_FULL_LINES = rb"(?:[A-Za-z0-9+/]{64}\r?\n)+"
 
 
 def looks_armored(start: bytes) -> bool:
@@ -51,6 +54,10 @@ class ArmorReader:
     """Decodes an armored stream; ``read(n)`` returns fewer bytes only at the end."""
 
     def __init__(self, stream: BinaryIO, initial: bytes = b"") -> None:
+        # Imported here: only armored input needs it, and it costs every start 4 ms.
+        import re  # noqa: PLC0415
+
+        self._full_lines = re.compile(_FULL_LINES)
         self._stream = stream
         self._buffer = bytearray(initial)
         self._decoded = bytearray()
@@ -85,7 +92,7 @@ class ArmorReader:
 
     def _decode_full_lines(self) -> bool:
         """Fast path: decode every complete full line at the front of the buffer."""
-        run = _FULL_LINES.match(self._buffer)
+        run = self._full_lines.match(self._buffer)
         if not run:
             return False
         lines = run.group().translate(None, b"\r\n")
@@ -133,10 +140,10 @@ def _decode(line: bytes) -> bytes:
     if not line or len(line) > _COLUMNS or len(line) % 4:
         raise ArmorError("malformed armor line")
     try:
-        data = base64.b64decode(line, validate=True)
+        data = binascii.a2b_base64(line, strict_mode=True)
     except binascii.Error:
         raise ArmorError("invalid base64 in armor") from None
-    if base64.b64encode(data) != line:
+    if binascii.b2a_base64(data, newline=False) != line:
         raise ArmorError("non-canonical base64 in armor")
     return data
 
@@ -144,7 +151,7 @@ def _decode(line: bytes) -> bytes:
 class ArmorWriter:
     """Writes armored data to ``sink``; ``close`` writes the footer, not closing ``sink``."""
 
-    def __init__(self, sink: BinaryIO) -> None:
+    def __init__(self, sink: Writable) -> None:
         self._sink = sink
         self._pending = bytearray()
         sink.write(BEGIN + b"\n")
@@ -165,7 +172,7 @@ class ArmorWriter:
 
 
 def _lines(data: bytes | bytearray) -> bytes:
-    encoded = base64.b64encode(data)
+    encoded = binascii.b2a_base64(data, newline=False)
     return b"".join(
         encoded[i : i + _COLUMNS] + b"\n" for i in range(0, len(encoded), _COLUMNS)
     )

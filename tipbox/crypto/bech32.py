@@ -7,17 +7,20 @@ rejected; the caller decides the expected case.
 
 from __future__ import annotations
 
-import functools
-import operator
-from collections.abc import Iterable
-
 from tipbox.crypto.errors import KeyFormatError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 
 
 def _reduce_xor(values: Iterable[int]) -> int:
-    return functools.reduce(operator.xor, values, 0)
+    result = 0
+    for value in values:
+        result ^= value
+    return result
 
 
 _INDEX = {c: i for i, c in enumerate(_CHARSET)}

@@ -4,22 +4,42 @@ The chunks of an age payload are independent, so runs of them can be sealed
 or opened on several cores at once (``cryptography`` releases the GIL while
 it works), as long as the results are put back in order. This module knows
 nothing of chunks: it is the ordered, bounded pool the STREAM code uses.
+
+Start-up matters here (every run of the offline tool imports this module):
+the worker threads are plain ``threading`` threads fed by a
+``queue.SimpleQueue``, both imported with the first worker, since
+``concurrent.futures`` alone costs 12 ms; and ``typing`` (8 ms) serves the
+type checker only.
 """
 
 from __future__ import annotations
 
 import os
-from collections import deque
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from _thread import LockType, allocate_lock
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
+    import threading
+    from collections.abc import Callable, Iterator
+    from queue import SimpleQueue
+    from typing import Generic, TypeVar
+
+    _T = TypeVar("_T")
+
+    class _Typed(Generic[_T]):
+        """A class generic in ``_T`` for the type checker."""
+
+else:
+    _T = None
+
+    class _Typed:
+        """At run time, ``_Typed[...]`` is the class itself."""
+
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
+
 
 __all__ = ["OrderedPool", "default_threads"]
-
-_T = TypeVar("_T")
-_T_co = TypeVar("_T_co", covariant=True)
 
 
 def default_threads() -> int:
@@ -34,34 +54,51 @@ def default_threads() -> int:
     return max(1, min(cpus, 4))
 
 
-class _Pending(Protocol[_T_co]):
-    """A job put in the pool: a ``concurrent.futures.Future``, or :class:`_Finished`."""
+class _Job(_Typed[_T]):
+    """A job, then its result or the exception it raised.
 
-    def done(self) -> bool: ...
+    A job for a worker holds a lock from :meth:`hand_over` until it has run,
+    so that :meth:`result` can wait for it.
+    """
 
-    def result(self) -> _T_co: ...
+    __slots__ = ("_error", "_lock", "_value", "_work")
 
-
-class _Finished(Generic[_T]):
-    """A job that ran in the calling thread: its result, or the exception it raised."""
-
-    def __init__(self, job: Callable[[], _T]) -> None:
+    def __init__(self, work: Callable[[], _T]) -> None:
+        self._work: Callable[[], _T] | None = work
+        self._value: _T | None = None
         self._error: Exception | None = None
+        self._lock: LockType | None = None
+
+    def hand_over(self) -> None:
+        """Mark the job as running elsewhere: :meth:`result` waits for :meth:`run`."""
+        self._lock = allocate_lock()
+        self._lock.acquire()
+
+    def run(self, *, drop: bool = False) -> None:
+        """Run the job (unless ``drop``: its result is no longer wanted)."""
+        work, self._work = self._work, None
         try:
-            self._value: _T | None = job()
+            if work is not None and not drop:
+                self._value = work()
         except Exception as error:  # noqa: BLE001 - re-raised when the result is taken, in order
-            self._value, self._error = None, error
+            self._error = error
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     def done(self) -> bool:
-        return True
+        return self._lock is None or not self._lock.locked()
 
     def result(self) -> _T:
+        if self._lock is not None:
+            with self._lock:  # held until the job has run
+                pass
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]
 
 
-class OrderedPool(Generic[_T]):
+class OrderedPool(_Typed[_T]):
     """Runs jobs on ``threads`` threads, the caller's included; results come back in order.
 
     :meth:`put` starts a job; :meth:`due` yields the results to take now,
@@ -91,46 +128,70 @@ class OrderedPool(Generic[_T]):
             raise ValueError("threads must be at least 1")
         self.threads = threads
         self.window = 2 * threads
-        self._executor: ThreadPoolExecutor | None = None
-        self._pending: deque[_Pending[_T]] = deque()
+        self._pending: list[_Job[_T]] = []  # oldest first; never longer than window + 1
+        self._queue: SimpleQueue[_Job[_T] | None] | None = None
+        self._workers: list[threading.Thread] = []
+        self._closed = False
 
     def __len__(self) -> int:
         """The number of jobs in flight."""
         return len(self._pending)
 
-    def put(self, job: Callable[[], _T], *, inline: bool = False) -> None:
-        """Start ``job``: in this thread if ``inline``, or if it would only wait otherwise."""
+    def put(self, work: Callable[[], _T], *, inline: bool = False) -> None:
+        """Start ``work``: in this thread if ``inline``, or if it would only wait otherwise."""
+        job: _Job[_T] = _Job(work)
         pending = self._pending
         busy = len(pending) >= self.window and not pending[0].done()
         if inline or self.threads == 1 or busy:
-            pending.append(_Finished(job))
+            job.run()
         else:
-            pending.append(self._workers().submit(job))
+            self._hand_over(job)
+        pending.append(job)
 
-    def _workers(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            # Imported here: it costs milliseconds that a small payload never needs.
-            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    def _hand_over(self, job: _Job[_T]) -> None:
+        if self._queue is None:
+            self._start_workers()
+        assert self._queue is not None
+        job.hand_over()
+        self._queue.put(job)
 
-            workers = self.threads - 1
-            self._executor = ThreadPoolExecutor(workers, thread_name_prefix="tipbox-crypto")
-        return self._executor
+    def _start_workers(self) -> None:
+        # Imported here: a payload of one run never needs them.
+        import queue  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        self._queue = queue.SimpleQueue()
+        self._closed = False
+        for number in range(self.threads - 1):
+            worker = threading.Thread(target=self._serve, args=(self._queue,), daemon=True,
+                                      name=f"tipbox-crypto-{number}")
+            worker.start()
+            self._workers.append(worker)
+
+    def _serve(self, jobs: SimpleQueue[_Job[_T] | None]) -> None:
+        """A worker thread: run jobs until told to stop (``None``)."""
+        while (job := jobs.get()) is not None:
+            job.run(drop=self._closed)
 
     def due(self) -> Iterator[_T]:
         """Yield, oldest first, the results done and those needed to stay in the window."""
         pending = self._pending
         while pending and (len(pending) > self.window or pending[0].done()):
-            yield pending.popleft().result()
+            yield pending.pop(0).result()
 
     def rest(self) -> Iterator[_T]:
         """Yield every remaining result in order, waiting for each."""
         while self._pending:
-            yield self._pending.popleft().result()
+            yield self._pending.pop(0).result()
 
     def close(self) -> None:
         """Drop the jobs not started, wait for the running ones, end the threads."""
         self._pending.clear()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-
+        if self._queue is None:
+            return
+        self._closed = True
+        for _ in self._workers:
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join()
+        self._workers, self._queue = [], None

@@ -23,16 +23,19 @@ valid trailer is taken as unpadded.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import BinaryIO, cast
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from tipbox.crypto import primitives
+from tipbox.crypto.primitives import hkdf_sha256
+from tipbox.crypto.stream import CHUNK_SIZE, NONCE_SIZE, TAG_SIZE
 
-from tipbox.crypto.stream import CHUNK_SIZE, NONCE_SIZE, TAG_SIZE, Readable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import BinaryIO
+
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    from tipbox.crypto.stream import Readable
 
 __all__ = [
     "TRAILER_SIZE",
@@ -75,7 +78,7 @@ def padded_size(payload: int) -> int:
 
 
 def _sealer(file_key: bytes) -> ChaCha20Poly1305:
-    return ChaCha20Poly1305(HKDF(hashes.SHA256(), 32, salt=None, info=_INFO).derive(file_key))
+    return primitives.ChaCha20Poly1305(hkdf_sha256(file_key, salt=None, info=_INFO))
 
 
 def trailer(file_key: bytes, payload: int) -> bytes:
@@ -87,6 +90,9 @@ def trailer(file_key: bytes, payload: int) -> bytes:
 
 def fill(size: int) -> Iterator[bytes]:
     """``size`` bytes of keystream under a fresh random key, in blocks of at most 1 MiB."""
+    # Imported here: the offline tool never pads, and these modules cost it milliseconds.
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms  # noqa: PLC0415
+
     keystream = Cipher(algorithms.ChaCha20(os.urandom(32), os.urandom(16)), mode=None).encryptor()
     zeros = bytes(min(size, _FILL_BLOCK))
     while size > 0:
@@ -110,10 +116,17 @@ class Bounded:
 
     def readinto(self, buffer: bytearray | memoryview, /) -> int:
         view = memoryview(buffer).cast("B")[: self._left]
-        data = self._stream.read(len(view)) if len(view) else b""
-        view[: len(data)] = data
-        self._left -= len(data)
-        return len(data)
+        if not view:
+            return 0
+        readinto = getattr(self._stream, "readinto", None)
+        if readinto is not None:  # straight into the buffer, no copy
+            count: int = readinto(view) or 0
+        else:
+            data = self._stream.read(len(view))
+            count = len(data)
+            view[:count] = data
+        self._left -= count
+        return count
 
     def close(self) -> None:
         """Close the stream underneath (if it can be closed)."""
@@ -136,7 +149,7 @@ def payload_end(file_key: bytes, payload: Readable, *, ahead: bytes = b"") -> in
     seekable = getattr(payload, "seekable", None)
     if seekable is None or not seekable():
         return None
-    stream = cast(BinaryIO, payload)
+    stream: BinaryIO = payload  # type: ignore[assignment] # seekable: a file
     here = stream.tell()
     end = stream.seek(0, os.SEEK_END)
     stream.seek(max(here, end - TRAILER_SIZE))
@@ -151,9 +164,8 @@ def unpadded_size(file_key: bytes, tail: bytes, stored: int) -> int | None:
     if len(tail) != TRAILER_SIZE or stored < TRAILER_SIZE:
         return None
     aad = stored.to_bytes(_LENGTH_SIZE, "big")
-    try:
-        opened = _sealer(file_key).decrypt(bytes(12), tail, aad)
-    except InvalidTag:
+    opened = primitives.open_quietly(_sealer(file_key), bytes(12), tail, aad)
+    if opened is None:
         return None
     payload = int.from_bytes(opened, "big")
     return payload if padded_size(payload) == stored else None

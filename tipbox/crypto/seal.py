@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import os
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-
+from tipbox.crypto import primitives
 from tipbox.crypto.errors import DecryptionError
 
 __all__ = ["SealError", "seal", "unseal"]
@@ -36,7 +34,7 @@ class SealError(DecryptionError):
 def seal(key: bytes, plaintext: bytes, *, context: bytes) -> bytes:
     """Encrypt ``plaintext`` under the 32-byte ``key``, bound to ``context``."""
     nonce = os.urandom(_NONCE_BYTES)
-    return _VERSION + nonce + ChaCha20Poly1305(key).encrypt(nonce, plaintext, context)
+    return _VERSION + nonce + primitives.ChaCha20Poly1305(key).encrypt(nonce, plaintext, context)
 
 
 def unseal(key: bytes, sealed: bytes, *, context: bytes) -> bytes:
@@ -45,6 +43,6 @@ def unseal(key: bytes, sealed: bytes, *, context: bytes) -> bytes:
         raise SealError("malformed sealed value")
     nonce, body = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]
     try:
-        return ChaCha20Poly1305(key).decrypt(nonce, body, context)
-    except InvalidTag:
+        return primitives.ChaCha20Poly1305(key).decrypt(nonce, body, context)
+    except primitives.InvalidTag:
         raise SealError("sealed value did not open") from None

@@ -3,7 +3,7 @@
 Chunk ``i`` is sealed with the nonce ``i`` (11 bytes, big endian) followed by
 a flag byte, 1 for the last chunk. Writing holds back up to one chunk so
 that the last one can be flagged at close. Reading looks ahead (one run) so
-that a full-size last chunk is recognised, and never yields a chunk before
+that a full-size last chunk is recognised, and never releases a chunk before
 its tag has been verified.
 
 Chunks are sealed and opened in runs of up to :data:`RUN_CHUNKS` (512 KiB of
@@ -19,17 +19,28 @@ payload is processed in the calling thread, so a payload of one run (up to
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
-from functools import partial
-from typing import BinaryIO, NamedTuple, Protocol
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from tipbox.crypto import primitives
 from tipbox.crypto.errors import PayloadError
 from tipbox.crypto.ordered import OrderedPool
+from tipbox.crypto.primitives import hkdf_sha256
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Iterator, Sequence
+    from typing import Protocol
+
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    class Readable(Protocol):
+        def read(self, size: int, /) -> bytes: ...
+
+    class Filling(Protocol):
+        def readinto(self, buffer: bytearray | memoryview, /) -> int:
+            """Fill ``buffer``; fewer bytes (the count returned) only at the end."""
+
+    class Writable(Protocol):
+        def write(self, data: bytes | bytearray | memoryview, /) -> object: ...
+
 
 CHUNK_SIZE = 64 * 1024
 TAG_SIZE = 16
@@ -44,12 +55,8 @@ _MORE = b"\x00"
 Chunk = bytes | bytearray | memoryview
 
 
-class Readable(Protocol):
-    def read(self, size: int, /) -> bytes: ...
-
-
 def payload_key(file_key: bytes, nonce: bytes) -> bytes:
-    return HKDF(hashes.SHA256(), 32, salt=nonce, info=b"payload").derive(file_key)
+    return hkdf_sha256(file_key, salt=nonce, info=b"payload")
 
 
 def _nonce(counter: int, flag: bytes) -> bytes:
@@ -84,6 +91,9 @@ class _Buffers:
 
 # -- encryption ----------------------------------------------------------------------
 
+#: A sealed run in its buffer, and the plaintext buffers of ours it frees.
+_Sealed = tuple[memoryview, list[bytearray]]
+
 
 class StreamWriter:
     """Encrypts written bytes into sealed chunks written to ``sink``, in order.
@@ -95,8 +105,8 @@ class StreamWriter:
     first, so the caller may reuse it once ``write`` returns.
     """
 
-    def __init__(self, key: bytes, sink: BinaryIO, *, threads: int = 1) -> None:
-        self._aead = ChaCha20Poly1305(key)
+    def __init__(self, key: bytes, sink: Writable, *, threads: int = 1) -> None:
+        self._aead = primitives.ChaCha20Poly1305(key)
         self._sink = sink
         self._runs: OrderedPool[_Sealed] = OrderedPool(threads)
         self._sealed_buffers = _Buffers(RUN_CHUNKS * SEALED_CHUNK_SIZE)
@@ -194,7 +204,7 @@ class StreamWriter:
         self._ours = [buffer for buffer in self._ours if id(buffer) in left]
         size = sum(map(len, chunks)) + TAG_SIZE * len(chunks)
         buffer = self._sealed_buffers.get(size)
-        self._runs.put(partial(_seal_run, self._aead, self._counter, chunks, last, buffer, freed),
+        self._runs.put(_sealing(self._aead, self._counter, chunks, last, buffer, freed),
                        inline=last)
         self._counter += len(chunks)
 
@@ -207,24 +217,25 @@ class StreamWriter:
                 pool.recycle(buffer)
 
 
-class _Sealed(NamedTuple):
-    """A sealed run in its buffer, and the plaintext buffers of ours it frees."""
+def _sealing(aead: ChaCha20Poly1305, first: int, chunks: Sequence[Chunk], last: bool,
+             buffer: bytearray, freed: list[bytearray]) -> Callable[[], _Sealed]:
+    """The job that seals ``chunks`` (numbered from ``first``) into ``buffer``.
 
-    sealed: memoryview
-    freed: list[bytearray]
+    The final chunk is flagged if ``last``; the job returns the sealed run
+    and ``freed``, the plaintext buffers to recycle once it is written.
+    """
 
+    def seal() -> _Sealed:
+        out = memoryview(buffer)
+        final, position = len(chunks) - 1, 0
+        for index, chunk in enumerate(chunks):
+            end = position + len(chunk) + TAG_SIZE
+            flag = _LAST if last and index == final else _MORE
+            aead.encrypt_into(_nonce(first + index, flag), chunk, None, out[position:end])
+            position = end
+        return out, freed
 
-def _seal_run(aead: ChaCha20Poly1305, first: int, chunks: Sequence[Chunk], last: bool,
-              buffer: bytearray, freed: list[bytearray]) -> _Sealed:
-    """Seal ``chunks`` (numbered from ``first``) into ``buffer``; flag the final one if ``last``."""
-    out = memoryview(buffer)
-    final, position = len(chunks) - 1, 0
-    for index, chunk in enumerate(chunks):
-        end = position + len(chunk) + TAG_SIZE
-        flag = _LAST if last and index == final else _MORE
-        aead.encrypt_into(_nonce(first + index, flag), chunk, None, out[position:end])
-        position = end
-    return _Sealed(out, freed)
+    return seal
 
 
 def _fill(source: Filling, view: memoryview) -> int:
@@ -241,40 +252,107 @@ def _fill(source: Filling, view: memoryview) -> int:
 # -- decryption ----------------------------------------------------------------------
 
 
-class Filling(Protocol):
-    def readinto(self, buffer: bytearray | memoryview, /) -> int:
-        """Fill ``buffer``; fewer bytes (the count returned) only at the end."""
+class _Opened:
+    """A run opened: the chunks that verified, why the next did not, its buffers.
 
-
-class _Opened(NamedTuple):
-    """A run opened: its buffers to recycle, the chunks that verified, why the next did not."""
-
-    sealed: bytearray
-    plain: bytearray | None
-    chunks: list[bytes | memoryview]  # memoryviews into ``plain`` when a worker opened them
-    error: PayloadError | None
-
-
-class _Run(NamedTuple):
-    """Sealed chunks read into ``buffer`` (``size`` bytes); ``last``: they end the payload."""
-
-    buffer: bytearray
-    size: int
-    last: bool
-
-
-def decrypt_chunks(
-    key: bytes, source: Filling, *, threads: int = 1
-) -> Generator[bytes, None, None]:
-    """Yield verified plaintext chunks; raise :class:`PayloadError` on any fault.
-
-    Chunks come out in order, each only after its tag verified; on a fault,
-    every chunk before the faulty one is yielded first, whatever ``threads``.
-    An error reading ``source`` is raised once every chunk read before it
-    but the last one has been verified and yielded. Closing the generator
-    early ends its threads.
+    ``chunks`` are ``bytes`` when the run was opened with ``decrypt``, or
+    memoryviews into ``plain`` (one after the other from its start) when it
+    was opened into it.
     """
-    aead = ChaCha20Poly1305(key)
+
+    __slots__ = ("chunks", "error", "plain", "sealed")
+
+    def __init__(self, sealed: bytearray, plain: bytearray | None,
+                 chunks: list[bytes | memoryview], error: PayloadError | None) -> None:
+        self.sealed = sealed
+        self.plain = plain
+        self.chunks = chunks
+        self.error = error
+
+    def verified(self) -> list[bytes | memoryview]:
+        """The verified plaintext in as few pieces as it lies in (one, in ``plain``)."""
+        if self.plain is None or not self.chunks:
+            return self.chunks
+        return [memoryview(self.plain)[: sum(map(len, self.chunks))]]
+
+
+class Plaintext:
+    """The verified plaintext of a payload: iterate for its chunks, or :meth:`write_to` a sink.
+
+    Iterating yields each chunk as ``bytes`` of its own (64 KiB, the last
+    one shorter). :meth:`write_to` writes the rest to a sink straight from
+    the buffers the chunks were opened into, without a copy. Either way a
+    chunk comes out only after its tag verified, in order; on a fault every
+    chunk before the faulty one comes out first, whatever ``threads``, and
+    then :class:`PayloadError` is raised. An error reading the source is
+    raised once every chunk read before it but the last one has come out.
+    :meth:`close` (or dropping the object) ends the worker threads.
+    """
+
+    def __init__(self, runs: Generator[_Opened, None, None]) -> None:
+        self._runs = runs
+        self._ready: list[bytes] = []  # chunks of the current run not taken yet, last first
+        self._error: PayloadError | None = None  # raised once they are taken
+
+    def __iter__(self) -> Plaintext:
+        return self
+
+    def __next__(self) -> bytes:
+        while not self._ready:
+            self._raise_error()
+            opened = next(self._runs)
+            self._ready = [bytes(chunk) for chunk in reversed(opened.chunks)]
+            self._error = opened.error
+        return self._ready.pop()
+
+    def write_to(self, sink: Writable) -> int:
+        """Write all the verified plaintext left to ``sink``; return how many bytes.
+
+        ``sink.write`` gets buffers that are reused once it returns, as ``io``
+        allows (a sink copies what it keeps): a run of 8 chunks at a time
+        when they were opened into one.
+        """
+        written = 0
+        for chunk in reversed(self._ready):
+            written += len(chunk)
+            sink.write(chunk)
+        self._ready = []
+        self._raise_error()
+        for opened in self._runs:
+            for piece in opened.verified():
+                written += len(piece)
+                sink.write(piece)
+            if opened.error is not None:
+                self.close()
+                raise opened.error
+        return written
+
+    def close(self) -> None:
+        """Stop early: end the worker threads (nothing more comes out)."""
+        self._runs.close()
+
+    def _raise_error(self) -> None:
+        """Raise the error that follows the chunks taken, if any (the threads end first)."""
+        error, self._error = self._error, None
+        if error is not None:
+            self.close()
+            raise error
+
+
+def decrypt_chunks(key: bytes, source: Filling, *, threads: int = 1) -> Plaintext:
+    """The verified plaintext of the STREAM payload in ``source`` (see :class:`Plaintext`)."""
+    return Plaintext(_opened_runs(key, source, threads))
+
+
+def _opened_runs(key: bytes, source: Filling, threads: int) -> Generator[_Opened, None, None]:
+    """Each run of the payload, opened, in order; none after one that failed.
+
+    A run's buffers are recycled when the next run is asked for: what was
+    yielded must be used (or copied) by then. A read error is raised after
+    the runs read before it, but the last one (its final chunk cannot be
+    flagged). Closing the generator ends the threads.
+    """
+    aead = primitives.ChaCha20Poly1305(key)
     runs: OrderedPool[_Opened] = OrderedPool(threads)
     sealed_buffers = _Buffers(RUN_CHUNKS * SEALED_CHUNK_SIZE)
     plain_buffers = _Buffers(RUN_CHUNKS * CHUNK_SIZE)
@@ -283,40 +361,42 @@ def decrypt_chunks(
     try:
         while True:
             try:
-                run = next(sealed_runs)
+                buffer, size, last = next(sealed_runs)
             except StopIteration:
                 break
             except Exception as error:  # noqa: BLE001 - raised below, after the verified chunks
                 failure = error
                 break
-            chunks = _chunks(run)
+            chunks = _chunks(buffer, size)
             small = len(chunks) < RUN_CHUNKS
             plain = None if small or threads == 1 else plain_buffers.get()
-            job = partial(_open_run, aead, counter, chunks, run.last, run.buffer, plain)
-            runs.put(job, inline=small)
+            runs.put(_opening(aead, counter, chunks, last, buffer, plain), inline=small)
             counter += len(chunks)
-            yield from _released(runs.due(), sealed_buffers, plain_buffers)
-        yield from _released(runs.rest(), sealed_buffers, plain_buffers)
+            if not (yield from _handed_out(runs.due(), sealed_buffers, plain_buffers)):
+                return
+        if not (yield from _handed_out(runs.rest(), sealed_buffers, plain_buffers)):
+            return
     finally:
         runs.close()
     if failure is not None:
         raise failure
 
 
-def _released(runs: Iterator[_Opened], sealed: _Buffers, plain: _Buffers) -> Iterator[bytes]:
-    """Each verified chunk as ``bytes`` of its own; then the run's error, if any."""
+def _handed_out(runs: Iterator[_Opened], sealed: _Buffers,
+                plain: _Buffers) -> Generator[_Opened, None, bool]:
+    """Yield each opened run, then recycle its buffers; stop after a failed one (returns False)."""
     for opened in runs:
+        yield opened
         sealed.recycle(opened.sealed)
-        for chunk in opened.chunks:
-            yield chunk if isinstance(chunk, bytes) else bytes(chunk)
         if opened.plain is not None:
             plain.recycle(opened.plain)
         if opened.error is not None:
-            raise opened.error
+            return False
+    return True
 
 
-def _sealed_runs(source: Filling, buffers: _Buffers) -> Iterator[_Run]:
-    """The payload read in runs of up to :data:`RUN_CHUNKS` sealed chunks.
+def _sealed_runs(source: Filling, buffers: _Buffers) -> Iterator[tuple[bytearray, int, bool]]:
+    """The payload read in runs of up to :data:`RUN_CHUNKS` sealed chunks: (buffer, size, last).
 
     The first run is one chunk, so that a small payload needs no large
     buffer. A full run is held back until the next read says whether its
@@ -332,51 +412,49 @@ def _sealed_runs(source: Filling, buffers: _Buffers) -> Iterator[_Run]:
         try:
             more = source.readinto(following)
         except Exception:
-            yield _Run(buffer, size - SEALED_CHUNK_SIZE, last=False)
+            yield buffer, size - SEALED_CHUNK_SIZE, False
             raise
         if not more:
             buffers.recycle(following)
             break
-        yield _Run(buffer, size, last=False)
+        yield buffer, size, False
         buffer, size = following, more
-    yield _Run(buffer, size, last=True)
+    yield buffer, size, True
 
 
-def _chunks(run: _Run) -> list[memoryview]:
-    view = memoryview(run.buffer)[: run.size]
-    return [view[at : at + SEALED_CHUNK_SIZE] for at in range(0, run.size, SEALED_CHUNK_SIZE)]
+def _chunks(buffer: bytearray, size: int) -> list[memoryview]:
+    view = memoryview(buffer)[:size]
+    return [view[at : at + SEALED_CHUNK_SIZE] for at in range(0, size, SEALED_CHUNK_SIZE)]
 
 
-def _open_run(
-    aead: ChaCha20Poly1305,
-    first: int,
-    chunks: list[memoryview],
-    last: bool,
-    sealed: bytearray,
-    plain: bytearray | None,
-) -> _Opened:
-    """Open ``chunks`` (numbered from ``first``) until one fails.
+def _opening(aead: ChaCha20Poly1305, first: int, chunks: list[memoryview], last: bool,
+             sealed: bytearray, plain: bytearray | None) -> Callable[[], _Opened]:
+    """The job that opens ``chunks`` (numbered from ``first``) until one fails.
 
-    Into ``plain`` if given, for the calling thread to copy out; else each
-    chunk into new ``bytes``. With workers every full run goes into a buffer:
-    memory a worker allocates is costly (see :class:`_Buffers`), and
-    ``decrypt`` keeps the GIL for part of its work where ``decrypt_into``
-    does not, so even the calling thread would hold up the workers.
+    Into ``plain`` if given, else each chunk into new ``bytes``. With workers
+    every full run goes into a buffer: memory a worker allocates is costly
+    (see :class:`_Buffers`), and ``decrypt`` keeps the GIL for part of its
+    work where ``decrypt_into`` does not, so even the calling thread would
+    hold up the workers.
     """
-    into = memoryview(plain) if plain is not None else None
-    opened: list[bytes | memoryview] = []
-    final = len(chunks) - 1
-    try:
-        for index, chunk in enumerate(chunks):
-            flag = _LAST if last and index == final else _MORE
-            if into is None:
-                opened.append(_open(aead, first + index, chunk, flag))
-            else:
-                at = index * CHUNK_SIZE
-                opened.append(_open_into(aead, first + index, chunk, flag, into[at:]))
-    except PayloadError as error:
-        return _Opened(sealed, plain, opened, error)
-    return _Opened(sealed, plain, opened, None)
+
+    def open_run() -> _Opened:
+        into = memoryview(plain) if plain is not None else None
+        opened: list[bytes | memoryview] = []
+        final = len(chunks) - 1
+        try:
+            for index, chunk in enumerate(chunks):
+                flag = _LAST if last and index == final else _MORE
+                if into is None:
+                    opened.append(_open(aead, first + index, chunk, flag))
+                else:
+                    at = index * CHUNK_SIZE
+                    opened.append(_open_into(aead, first + index, chunk, flag, into[at:]))
+        except PayloadError as error:
+            return _Opened(sealed, plain, opened, error)
+        return _Opened(sealed, plain, opened, None)
+
+    return open_run
 
 
 def _plaintext_size(sealed: Chunk) -> int:
@@ -387,7 +465,7 @@ def _open(aead: ChaCha20Poly1305, counter: int, sealed: Chunk, flag: bytes) -> b
     _check_size(sealed, flag)
     try:
         plaintext = aead.decrypt(_nonce(counter, flag), sealed, None)
-    except InvalidTag:
+    except primitives.InvalidTag:
         raise PayloadError(f"chunk {counter} failed authentication") from None
     _check_last(counter, plaintext, flag)
     return plaintext
@@ -399,7 +477,7 @@ def _open_into(aead: ChaCha20Poly1305, counter: int, sealed: Chunk, flag: bytes,
     plaintext = into[: _plaintext_size(sealed)]
     try:
         aead.decrypt_into(_nonce(counter, flag), sealed, None, plaintext)
-    except InvalidTag:
+    except primitives.InvalidTag:
         raise PayloadError(f"chunk {counter} failed authentication") from None
     _check_last(counter, plaintext, flag)
     return plaintext
