@@ -30,8 +30,8 @@ from tipbox.crypto import (
     parse_identity_file,
 )
 
-# tipbox.cli re-exports the ``age`` group under the module's own name.
-age_module = importlib.import_module("tipbox.cli.age")
+# What the commands do (the module the passphrase prompt is replaced in).
+age_module = importlib.import_module("tipbox.cli.age_tool")
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 64 * 1024
 

@@ -1,9 +1,11 @@
 """``python -m tipbox age`` starts fast: it loads the age tool and nothing of the server.
 
 Checked on real processes with ``python -X importtime``, which names every
-module a run imports. The age tool goes straight to its own group
-(:func:`tipbox.cli.main`), so it must also answer exactly as it does when
+module a run imports. The age tool goes straight to its own parser
+(:mod:`tipbox.cli.age_args`), so it must also answer exactly as it does when
 reached through the whole command tree (``python -m tipbox --data-dir X age``).
+Encrypting and decrypting load neither click nor what only another kind of
+key or the type checker needs (:data:`NOT_ON_THE_FAST_PATH`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ SERVER_MODULES = ("flask", "werkzeug", "jinja2", "flask_wtf", "wtforms", "argon2
                   "tipbox.reviewer", "tipbox.store", "tipbox.config")
 #: Not needed either, for encrypting and decrypting: the rest of the command line.
 CLI_MODULES = ("tipbox.cli.root", "tipbox.cli.instance_dirs", "tipbox.cli.groups", "pathlib")
+#: What encrypting or decrypting with X25519 keys must not load (each costs milliseconds):
+#: click and the group it would build, typing and what dataclasses import, the
+#: thread pool of concurrent.futures, cryptography's public modules (the core takes
+#: its primitives from the bindings), ML-KEM and HPKE, scrypt, ASCII armor's regex.
+NOT_ON_THE_FAST_PATH = ("click", "tipbox.cli.age", "tipbox.cli.failures", "tipbox.errors",
+                        "typing", "dataclasses", "inspect", "concurrent",
+                        "cryptography.hazmat.primitives", "cryptography.hazmat.backends",
+                        "cryptography.utils", "tipbox.crypto.hybrid", "tipbox.crypto.scrypt",
+                        "tipbox.crypto.interfaces", "re", "base64", "enum")
 
 
 def imported(*args: str, stdin: bytes = b"") -> set[str]:
@@ -33,7 +44,7 @@ def imported(*args: str, stdin: bytes = b"") -> set[str]:
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
     names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$",
                        result.stderr.decode(), flags=re.MULTILINE)
-    assert "tipbox.cli.age" in names
+    assert "tipbox.cli.age_tool" in names  # the tool itself ran
     return set(names)
 
 
@@ -58,11 +69,40 @@ def test_encrypt_and_decrypt_load_nothing_of_the_server(key_file: Path, tmp_path
     for modules in (encrypting, decrypting):
         assert loaded(modules, SERVER_MODULES) == []
         assert loaded(modules, CLI_MODULES) == []
+        assert loaded(modules, NOT_ON_THE_FAST_PATH) == []
+        assert "threading" in modules  # the file spans runs: the workers did start
+
+
+def test_post_quantum_keys_load_ml_kem_but_not_click(tmp_path: Path) -> None:
+    key, plain, sealed = tmp_path / "pq.txt", tmp_path / "plain", tmp_path / "plain.age"
+    plain.write_bytes(b"tip")
+    generating = imported("age", "keygen", "--pq", "-o", str(key))
+    recipient = key.read_text().splitlines()[1].removeprefix("# public key: ")
+    encrypting = imported("age", "encrypt", "-r", recipient, "-o", str(sealed), str(plain))
+    decrypting = imported("age", "decrypt", "-i", str(key), "-o", str(tmp_path / "out"),
+                          str(sealed))
+    assert (tmp_path / "out").read_bytes() == b"tip"
+    for modules in (generating, encrypting, decrypting):
+        assert "tipbox.crypto.hybrid" in modules
+        assert loaded(modules, ("click", "tipbox.crypto.scrypt", "concurrent")) == []
+
+
+def test_armor_and_small_files_load_only_what_they_need(key_file: Path) -> None:
+    """Armor brings its regex; a payload of one run starts no thread."""
+    recipient = X25519Identity(bytes(32)).recipient()  # any key will do for encrypting
+    modules = imported("age", "encrypt", "-a", "-r", str(recipient), stdin=b"x" * 1000)
+    assert "tipbox.crypto.armor" in modules
+    assert loaded(modules, ("click", "threading", "queue", "tipbox.crypto.hybrid")) == []
 
 
 @pytest.mark.parametrize("args", [["age", "--help"], ["age", "keygen"]])
 def test_help_and_keygen_load_nothing_of_the_server(args: list[str]) -> None:
     assert loaded(imported(*args), SERVER_MODULES) == []
+
+
+def test_help_comes_from_click_and_keygen_does_not() -> None:
+    assert "click" in imported("age", "--help")
+    assert loaded(imported("age", "keygen"), ("click", "tipbox.crypto.hybrid")) == []
 
 
 def run_tipbox(*args: str) -> subprocess.CompletedProcess[str]:
@@ -73,10 +113,17 @@ def run_tipbox(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("args", [
     ["-h"], ["encrypt", "--help"], ["decrypt", "-h"], ["keygn"], ["encrypt", "--bogus"],
     ["decrypt", "-i", "/nonexistent/key.txt", "/nonexistent/file.age"],
+    [], ["--help"], ["-x", "keygen"], ["keygen", "--pq=yes"], ["keygen", "extra"],
+    ["recipient"], ["recipient", "-i"], ["recipient", "-i", "{key}"], ["recipient", "-i{key}"],
+    ["recipient", "--identity={key}", "-h"], ["encrypt", "-pa", "-r", "age1bad"],
+    ["encrypt", "-r", "age1bad", "--", "-in"], ["encrypt", "-R", "-", "a", "b"],
+    ["encrypt", "-pr"], ["encrypt", "-ph"], ["decrypt"], ["decrypt", "-i", "{key}", "--out"],
+    ["decrypt", "-i{key}", "-o/nonexistent/out", "/nonexistent/in"],
 ])
 def test_the_fast_start_answers_as_the_whole_command_tree_does(
-    args: list[str], tmp_path: Path
+    args: list[str], tmp_path: Path, key_file: Path
 ) -> None:
+    args = [arg.format(key=key_file) for arg in args]
     direct = run_tipbox("age", *args)
     through_root = run_tipbox("--data-dir", str(tmp_path), "age", *args)
     assert (direct.returncode, direct.stdout, direct.stderr) == (

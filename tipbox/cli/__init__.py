@@ -3,10 +3,11 @@
 Each command group lives in its own module, imported only when that command
 runs (:mod:`tipbox.cli.root`): the offline ``age`` tool must start fast and
 must not need the server's dependencies, so ``python -m tipbox age ...``
-goes straight to :mod:`tipbox.cli.age` without building the rest of the
-command tree. Every command fails with a one-line message and exit status
-1, never a traceback; a mistyped command is one line with a suggestion and
-exit status 2 (:mod:`tipbox.cli.groups`). ``-h`` is ``--help`` everywhere.
+goes straight to :mod:`tipbox.cli.age_args`, which parses its options
+without click and without building the rest of the command tree. Every
+command fails with a one-line message and exit status 1, never a traceback;
+a mistyped command is one line with a suggestion and exit status 2
+(:mod:`tipbox.cli.groups`). ``-h`` is ``--help`` everywhere.
 The global ``--data-dir`` and ``--keys-dir`` override ``TIPBOX_DATA_DIR``
 and ``TIPBOX_KEYS_DIR`` (:mod:`tipbox.cli.instance_dirs`).
 """
@@ -14,7 +15,10 @@ and ``TIPBOX_KEYS_DIR`` (:mod:`tipbox.cli.instance_dirs`).
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["cli", "main"]
 
@@ -23,9 +27,9 @@ def main() -> None:
     """Run the command line with ``sys.argv`` (the console script and ``-m``)."""
     program = "tipbox" if sys.argv[0].endswith("tipbox") else "python -m tipbox"
     if sys.argv[1:2] == ["age"]:
-        from tipbox.cli.age import age  # noqa: PLC0415 - the offline tool's fast start
+        from tipbox.cli.age_args import run  # noqa: PLC0415 - the offline tool's fast start
 
-        age(prog_name=f"{program} age", args=sys.argv[2:])
+        run(f"{program} age", sys.argv[2:])
     else:
         from tipbox.cli.root import cli  # noqa: PLC0415 - the whole command tree
 
