@@ -248,6 +248,63 @@ def test_damage_gives_the_same_chunks_and_error_on_every_thread_count(name: str)
         assert Released(DAMAGED[name], threads) == one
 
 
+class Written:
+    """What ``Plaintext.write_to`` wrote before it stopped, and how it stopped."""
+
+    def __init__(self, sealed: bytes, threads: int, taken_first: int = 0) -> None:
+        plaintext = decrypt_chunks(KEY, io.BytesIO(sealed), threads=threads)
+        self.error: str | None = None
+        sink = io.BytesIO()
+        try:
+            for _ in range(taken_first):  # some chunks by iteration, then the rest
+                sink.write(next(plaintext))
+            plaintext.write_to(sink)
+        except PayloadError as error:
+            self.error = str(error)
+        self.data = sink.getvalue()
+
+
+@pytest.mark.parametrize("threads", THREADS)
+@pytest.mark.parametrize("size", SIZES)
+def test_write_to_writes_what_iteration_yields(size: int, threads: int) -> None:
+    data = payload(size)
+    written = Written(seal(data, 1), threads)
+    assert (written.data, written.error) == (data, None)
+    if size > 3 * CHUNK_SIZE:
+        assert Written(seal(data, 1), threads, taken_first=3).data == data
+
+
+@pytest.mark.parametrize("name", sorted(DAMAGED))
+def test_write_to_stops_where_iteration_stops(name: str) -> None:
+    released = Released(DAMAGED[name], 1)
+    for threads in THREADS:
+        written = Written(DAMAGED[name], threads)
+        assert (written.data, written.error) == (b"".join(released.chunks), released.error)
+
+
+class ReusedBuffers(io.RawIOBase):
+    """A sink that keeps what it is given (as a sink must not): buffers reused show."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[memoryview] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.kept.append(memoryview(data))
+        return len(data)
+
+
+def test_write_to_hands_out_its_own_buffers_again() -> None:
+    """The copy write_to spares: the runs come from buffers it reuses."""
+    data = payload(20 * RUN)
+    sink = ReusedBuffers()
+    decrypt_chunks(KEY, io.BytesIO(seal(data, 1)), threads=2).write_to(sink)
+    assert len({id(view.obj) for view in sink.kept}) < len(sink.kept)
+
+
 def test_released_chunks_are_exactly_those_before_the_fault() -> None:
     released = Released(flipped(17), 3)
     assert len(released.chunks) == 17

@@ -54,7 +54,12 @@ def payload(size: int) -> bytes:
 
 
 def decrypted(identity: Identity, sealed: bytes, threads: int) -> bytes:
-    return b"".join(decrypt_stream([identity], io.BytesIO(sealed), threads=threads))
+    """The plaintext, read by iteration and by write_to (they must agree)."""
+    iterated = b"".join(decrypt_stream([identity], io.BytesIO(sealed), threads=threads))
+    sink = io.BytesIO()
+    decrypt_stream([identity], io.BytesIO(sealed), threads=threads).write_to(sink)
+    assert sink.getvalue() == iterated
+    return iterated
 
 
 @THREADS
@@ -126,6 +131,11 @@ def check_rejected(sealed: bytes, threads: int) -> None:
     alone_chunks, alone_error = released_then_error(sealed, 1)
     assert chunks == alone_chunks
     assert (type(error), str(error)) == (type(alone_error), str(alone_error))
+    sink = io.BytesIO()
+    with pytest.raises(DecryptionError) as written:
+        decrypt_stream([CLASSIC], io.BytesIO(sealed), threads=threads).write_to(sink)
+    assert sink.getvalue() == b"".join(alone_chunks)
+    assert (type(written.value), str(written.value)) == (type(alone_error), str(alone_error))
 
 
 @THREADS

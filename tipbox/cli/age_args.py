@@ -13,11 +13,13 @@ messages and exit statuses have one source.
 
 from __future__ import annotations
 
+import os
 import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import NoReturn
 
 _FLAG, _VALUE, _MANY = "flag", "value", "many"
 _OUTPUT = {"-o": ("output", _VALUE), "--output": ("output", _VALUE)}
@@ -132,7 +134,11 @@ def _store(params: dict[str, object], parameter: str, kind: str, value: str) -> 
 
 
 def run(prog_name: str, argv: Sequence[str]) -> None:
-    """Run the age tool with ``argv`` (after ``age``); exit 0, or 1 with one ``error:`` line."""
+    """Run the age tool with ``argv`` (after ``age``) and end the process.
+
+    Exit status 0, or 1 with one ``error:`` line; help and usage errors as
+    the click group gives them.
+    """
     try:
         command, params = parse(argv)
     except Unsupported:
@@ -146,5 +152,20 @@ def run(prog_name: str, argv: Sequence[str]) -> None:
         getattr(age_tool, command)(**params)
     except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - never a traceback
         sys.stderr.write(f"error: {age_tool.describe(error)}\n")
-        sys.exit(1)
-    sys.exit(0)
+        _exit(1)
+    _exit(0)
+
+
+def _exit(status: int) -> NoReturn:
+    """End the process now: the command has closed its files and flushed its output.
+
+    ``os._exit`` spares the interpreter's clean-up (3 ms: every module and
+    buffer freed one by one), which nothing here needs: no thread is left
+    (the core ends its own) and no exit handler is ours.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        status = 1
+    os._exit(status)

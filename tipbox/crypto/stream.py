@@ -289,8 +289,9 @@ class Plaintext:
     :meth:`close` (or dropping the object) ends the worker threads.
     """
 
-    def __init__(self, runs: Generator[_Opened, None, None]) -> None:
-        self._runs = runs
+    def __init__(self, key: bytes, source: Filling, threads: int) -> None:
+        self._start = (key, source, threads)
+        self._runs: Generator[_Opened, None, None] | None = None  # made on first use
         self._ready: list[bytes] = []  # chunks of the current run not taken yet, last first
         self._error: PayloadError | None = None  # raised once they are taken
 
@@ -298,12 +299,22 @@ class Plaintext:
         return self
 
     def __next__(self) -> bytes:
+        runs = self._opened_runs(into_buffers=False)
         while not self._ready:
             self._raise_error()
-            opened = next(self._runs)
+            opened = next(runs)
             self._ready = [bytes(chunk) for chunk in reversed(opened.chunks)]
             self._error = opened.error
         return self._ready.pop()
+
+    def _opened_runs(self, *, into_buffers: bool) -> Generator[_Opened, None, None]:
+        """The runs, opened as the first use needs: chunks to copy out one by one
+        (into buffers with workers only: see :func:`_opening`), or runs to write
+        (always into buffers, then one write a run)."""
+        if self._runs is None:
+            key, source, threads = self._start
+            self._runs = _opened_runs(key, source, threads, into_buffers or threads > 1)
+        return self._runs
 
     def write_to(self, sink: Writable) -> int:
         """Write all the verified plaintext left to ``sink``; return how many bytes.
@@ -318,7 +329,7 @@ class Plaintext:
             sink.write(chunk)
         self._ready = []
         self._raise_error()
-        for opened in self._runs:
+        for opened in self._opened_runs(into_buffers=True):
             for piece in opened.verified():
                 written += len(piece)
                 sink.write(piece)
@@ -329,7 +340,8 @@ class Plaintext:
 
     def close(self) -> None:
         """Stop early: end the worker threads (nothing more comes out)."""
-        self._runs.close()
+        if self._runs is not None:
+            self._runs.close()
 
     def _raise_error(self) -> None:
         """Raise the error that follows the chunks taken, if any (the threads end first)."""
@@ -341,16 +353,18 @@ class Plaintext:
 
 def decrypt_chunks(key: bytes, source: Filling, *, threads: int = 1) -> Plaintext:
     """The verified plaintext of the STREAM payload in ``source`` (see :class:`Plaintext`)."""
-    return Plaintext(_opened_runs(key, source, threads))
+    return Plaintext(key, source, threads)
 
 
-def _opened_runs(key: bytes, source: Filling, threads: int) -> Generator[_Opened, None, None]:
+def _opened_runs(key: bytes, source: Filling, threads: int,
+                 into_buffers: bool) -> Generator[_Opened, None, None]:
     """Each run of the payload, opened, in order; none after one that failed.
 
-    A run's buffers are recycled when the next run is asked for: what was
-    yielded must be used (or copied) by then. A read error is raised after
-    the runs read before it, but the last one (its final chunk cannot be
-    flagged). Closing the generator ends the threads.
+    Full runs are opened into buffers if ``into_buffers``, else each chunk
+    into ``bytes``. A run's buffers are recycled when the next run is asked
+    for: what was yielded must be used (or copied) by then. A read error is
+    raised after the runs read before it, but the last one (its final chunk
+    cannot be flagged). Closing the generator ends the threads.
     """
     aead = primitives.ChaCha20Poly1305(key)
     runs: OrderedPool[_Opened] = OrderedPool(threads)
@@ -369,7 +383,7 @@ def _opened_runs(key: bytes, source: Filling, threads: int) -> Generator[_Opened
                 break
             chunks = _chunks(buffer, size)
             small = len(chunks) < RUN_CHUNKS
-            plain = None if small or threads == 1 else plain_buffers.get()
+            plain = None if small or not into_buffers else plain_buffers.get()
             runs.put(_opening(aead, counter, chunks, last, buffer, plain), inline=small)
             counter += len(chunks)
             if not (yield from _handed_out(runs.due(), sealed_buffers, plain_buffers)):
