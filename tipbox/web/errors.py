@@ -133,6 +133,10 @@ CODES: dict[str, Outcome] = {
     "item_for_source_only": _entry(403, "item_for_source_only", N_(
         "This reply was encrypted for its source only: no newsroom key can open it.")),
     "notify_failed": _entry(500, "server_error", N_("Something went wrong on our side")),
+    # -- moving to PostgreSQL (command line only: a page never sees them)
+    "migration_failed": _entry(500, "server_error", N_("Something went wrong on our side")),
+    "migration_refused": _entry(500, "server_error", N_("Something went wrong on our side")),
+    "verification_failed": _entry(500, "server_error", N_("Something went wrong on our side")),
     "account_locked": _entry(429, "login_failed", _counted(lambda n, p: ngettext(
         "Too many failed attempts. Try again in %(num)d minute.",
         "Too many failed attempts. Try again in %(num)d minutes.", n))),
