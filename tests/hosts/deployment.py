@@ -62,9 +62,10 @@ def deployed(
 ) -> Iterator[Deployment]:
     """``sources`` source hosts and ``reviewers`` reviewer hosts of one new instance.
 
-    ``init`` runs on the first reviewer host (with its first admin); every
-    other host receives a copy of its ``secrets.json``, as an operator would
-    copy it. The hosts are stopped afterwards.
+    ``init`` runs on the first reviewer host (with its first admin), or on the
+    first source host when ``reviewers`` is 0; every other host receives a copy
+    of its ``secrets.json``, as an operator would copy it. The hosts are
+    stopped afterwards.
     """
     names = [f"reviewer-{n}" for n in range(1, reviewers + 1)]
     names += [f"source-{n}" for n in range(1, sources + 1)]

@@ -75,6 +75,13 @@ def _require(binary: Path) -> None:
 
 
 @pytest.fixture(scope="session")
+def tor_installed() -> None:
+    """Debian's tor and tor-gencert are there (else skipped, or failed under CI)."""
+    _require(TOR)
+    _require(TOR_GENCERT)
+
+
+@pytest.fixture(scope="session")
 def onion_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OnionSite]:
     _require(TOR)
     _require(TOR_GENCERT)

@@ -64,7 +64,7 @@ NETWORK_OPTIONS = [
     ("SafeLogging", "0"),
     ("ShutdownWaitLength", "0"),
 ]
-#: Authorities vote every 10 s (5 s until the first consensus).
+#: Authorities vote every ``voting_interval`` seconds (5 s until the first consensus).
 AUTHORITY_OPTIONS = [
     ("AuthoritativeDirectory", "1"),
     ("V3AuthoritativeDirectory", "1"),
@@ -73,7 +73,6 @@ AUTHORITY_OPTIONS = [
     ("TestingV3AuthInitialVotingInterval", "5"),
     ("TestingV3AuthInitialVoteDelay", "2"),
     ("TestingV3AuthInitialDistDelay", "2"),
-    ("V3AuthVotingInterval", "10"),
     ("V3AuthVoteDelay", "2"),
     ("V3AuthDistDelay", "2"),
 ]
@@ -128,6 +127,12 @@ class TorProcess:
         """SIGHUP: tor reads its torrc and its key directories again."""
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGHUP)
+
+    def kill(self) -> None:
+        """SIGKILL, as a host that loses power: no descriptor, no circuit is closed cleanly."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
 
     def stop(self) -> None:
         """SIGTERM by PID, SIGKILL if it has not exited within :data:`STOP_SECONDS`."""
@@ -202,12 +207,15 @@ class TorNetwork:
     ``authorized`` maps a reviewer-service client name to the public key line
     (``descriptor:x25519:...``) installed before the first start: with none,
     Tor would publish that service without client authorization.
+    ``voting_interval`` is the authorities' (seconds; the onion-service time
+    period lasts 24 of them).
     """
 
     base: Path
     targets: dict[str, str]
     authorized: dict[str, str]
     relay_count: int = 3
+    voting_interval: int = 10
     processes: list[TorProcess] = field(default_factory=list)
     socks_port: int = 0
     deadline: float = 0.0
@@ -253,7 +261,7 @@ class TorNetwork:
         common = NETWORK_OPTIONS + [("DirAuthority", a.line()) for a in authorities]
         self.processes = [self._authority_process(a, common) for a in authorities]
         self.processes += [self._relay(n, common) for n in range(self.relay_count)]
-        self.processes += [self._service(common), self._client(common)]
+        self.processes += [*self._service_tors(common), self._client(common)]
         for process in self.processes:
             process.start()
         self._guard(self._wait_hostnames)
@@ -363,6 +371,7 @@ class TorNetwork:
                            common: list[tuple[str, str]]) -> TorProcess:
         options = [*common, *self._node_options(authority.name),
                    *RELAY_OPTIONS, *AUTHORITY_OPTIONS,
+                   ("V3AuthVotingInterval", str(self.voting_interval)),
                    ("ORPort", str(authority.or_port)), ("DirPort", str(authority.dir_port))]
         return _process(authority.name, self.base, options)
 
@@ -380,6 +389,10 @@ class TorNetwork:
                    ("SocksTimeout", str(SOCKS_TIMEOUT)),
                    ("ClientOnionAuthDir", str(self.client_auth_dir))]
         return _process("client", self.base, options)
+
+    def _service_tors(self, common: list[tuple[str, str]]) -> list[TorProcess]:
+        """The tors that publish onion services (a subclass may run others instead)."""
+        return [self._service(common)]
 
     def _service(self, common: list[tuple[str, str]]) -> TorProcess:
         """The shipped torrc, its paths and targets changed; the rest on the command line."""
@@ -426,10 +439,12 @@ class TorNetwork:
                     raise DescriptorsRefused(f"the HSDirs refused the descriptors: {state}")
                 self._check(f"onion-service descriptors not published: {state}")
 
-    def _wait_bootstrapped(self) -> None:
-        with self._connect(self.client) as control:
+    def _wait_bootstrapped(self, process: TorProcess | None = None) -> None:
+        """``process`` (default: the client) has bootstrapped."""
+        process = process or self.client
+        with self._connect(process) as control:
             while "PROGRESS=100" not in (phase := control.getinfo("status/bootstrap-phase")):
-                self._check(f"the client did not bootstrap: {phase}")
+                self._check(f"{process.name} did not bootstrap: {phase}")
                 time.sleep(0.5)
 
     @contextmanager
