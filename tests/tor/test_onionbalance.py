@@ -10,7 +10,7 @@ would be.
 
 The frontend descriptor a client fetches carries two introduction points of
 each host, and no proof-of-work parameters: Onionbalance 0.2.4 does not copy
-them, although each host's own descriptor has them (docs/onionbalance.md
+them, although each host's own descriptor has them (docs/deploy.md, "Onionbalance",
 says what that costs under attack).
 
 Mid-flood the host that serves the most circuits dies at once (``SIGKILL``
@@ -306,7 +306,7 @@ def orphan_blobs(site: BalancedSite) -> int:
 def test_the_one_address_carries_both_hosts_but_not_their_proof_of_work(
     balanced: BalancedSite,
 ) -> None:
-    """What docs/onionbalance.md says of the frontend descriptor Onionbalance 0.2.4 makes."""
+    """What docs/deploy.md ("Onionbalance") says of the frontend descriptor Onionbalance makes."""
     network = balanced.network
     assert network.frontend_hosts() == set(HOSTS)
     frontend = network.published(network.frontend_hostname)
