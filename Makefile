@@ -37,8 +37,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# tools/run-tests runs tests/tor beside the rest (see there); PYTEST_ARGS runs just those.
 pytest: $(STAMP) node system-packages
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	bash tools/run-tests $(PYTEST_ARGS)
 
 test: system-packages lint typecheck pytest
 
