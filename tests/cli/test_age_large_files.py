@@ -1,9 +1,11 @@
 """``python -m tipbox age`` on files of several MiB, in real processes.
 
-Past 1 MiB the tool seals and opens on several threads (where there are
-CPUs). Through pipes (which take part of a write at a time) and files, the
-output is the input; a damaged file still gives exactly the verified chunks
-before the damage on stdout, and no file with ``-o``.
+The tool seals and opens on several threads (where there are CPUs) what
+comes through a pipe (of unknown length) and files of ``THREADS_FROM``
+(32 MiB) and more; smaller files on one. Through pipes (which take part of
+a write at a time) and files, the output is the input; a damaged file still
+gives exactly the verified chunks before the damage on stdout, and no file
+with ``-o``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tipbox.cli.age_tool import THREADS_FROM
 from tipbox.crypto import X25519Identity
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +45,7 @@ def sealed(key_file: Path) -> bytes:
     return result.stdout
 
 
-def payload_start(sealed: bytes) -> int:
+def payload_start(sealed: bytes | bytearray) -> int:
     """Offset of the first chunk: after the header's MAC line and the 16-byte nonce."""
     return sealed.index(b"\n", sealed.index(b"\n--- ") + 1) + 1 + 16
 
@@ -63,15 +66,38 @@ def test_files_round_trip(key_file: Path, tmp_path: Path) -> None:
     assert out.read_bytes() == DATA
 
 
+def test_files_past_threads_from_round_trip(key_file: Path, tmp_path: Path) -> None:
+    """Encrypted and decrypted file to file on several threads."""
+    data = (DATA * (THREADS_FROM // len(DATA) + 2))[: THREADS_FROM + 777]
+    plain, age_file, out = tmp_path / "plain", tmp_path / "plain.age", tmp_path / "out"
+    plain.write_bytes(data)
+    assert tipbox_age("encrypt", "-i", str(key_file), "-o", str(age_file), str(plain)
+                      ).returncode == 0
+    assert tipbox_age("decrypt", "-i", str(key_file), "-o", str(out), str(age_file)
+                      ).returncode == 0
+    assert out.read_bytes() == data
+    damaged = bytearray(age_file.read_bytes())
+    damaged[payload_start(damaged) + 300 * SEALED_CHUNK + 7] ^= 0x40
+    age_file.write_bytes(damaged)
+    out.unlink()
+    assert tipbox_age("decrypt", "-i", str(key_file), "-o", str(out), str(age_file)
+                      ).returncode == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["plain", "plain.age"]
+
+
+@pytest.mark.parametrize("through", ["file", "pipe"])
 @pytest.mark.parametrize("bad_chunk", [0, 15, 16, 40, 80])
 def test_a_damaged_chunk_leaves_exactly_the_verified_prefix_on_stdout(
-    key_file: Path, sealed: bytes, tmp_path: Path, bad_chunk: int
+    key_file: Path, sealed: bytes, tmp_path: Path, bad_chunk: int, through: str
 ) -> None:
     damaged = bytearray(sealed)
     damaged[payload_start(sealed) + bad_chunk * SEALED_CHUNK + 7] ^= 0x40
     source = tmp_path / "damaged.age"
     source.write_bytes(damaged)
-    result = tipbox_age("decrypt", "-i", str(key_file), str(source))
+    if through == "file":
+        result = tipbox_age("decrypt", "-i", str(key_file), str(source))
+    else:
+        result = tipbox_age("decrypt", "-i", str(key_file), stdin=bytes(damaged))
     assert result.returncode == 1
     assert result.stderr.decode().startswith("error: payload failed to verify")
     assert result.stdout == DATA[: bad_chunk * CHUNK]

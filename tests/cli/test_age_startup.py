@@ -61,16 +61,21 @@ def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_encrypt_and_decrypt_load_nothing_of_the_server(key_file: Path, tmp_path: Path) -> None:
     plain, sealed = tmp_path / "plain", tmp_path / "plain.age"
-    plain.write_bytes(b"x" * 3_000_000)  # past one 1 MiB run: the worker threads start too
+    data = b"x" * 3_000_000  # several runs of 512 KiB
+    plain.write_bytes(data)
     encrypting = imported("age", "encrypt", "-i", str(key_file), "-o", str(sealed), str(plain))
     decrypting = imported("age", "decrypt", "-i", str(key_file), "-o", str(tmp_path / "out"),
                           str(sealed))
-    assert (tmp_path / "out").read_bytes() == plain.read_bytes()
-    for modules in (encrypting, decrypting):
+    # From a pipe, whose length is unknown, the worker threads start too.
+    piped = imported("age", "decrypt", "-i", str(key_file), stdin=sealed.read_bytes())
+    assert (tmp_path / "out").read_bytes() == data
+    for modules in (encrypting, decrypting, piped):
         assert loaded(modules, SERVER_MODULES) == []
         assert loaded(modules, CLI_MODULES) == []
         assert loaded(modules, NOT_ON_THE_FAST_PATH) == []
-        assert "threading" in modules  # the file spans runs: the workers did start
+    assert "threading" in piped
+    # A file below age_tool.THREADS_FROM is worked on one thread: none starts.
+    assert "threading" not in encrypting | decrypting
 
 
 def test_post_quantum_keys_load_ml_kem_but_not_click(tmp_path: Path) -> None:

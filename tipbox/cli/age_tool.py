@@ -61,6 +61,11 @@ if TYPE_CHECKING:
 
 #: Buffer of a pipe's reader (the core reads runs of 512 KiB).
 BUFFER_SIZE = 1 << 20
+#: A file smaller than this is encrypted or decrypted on one thread: in a fresh
+#: process, starting workers (imports, threads, the runs they keep in flight)
+#: costs more than they save below it (bench/crypto.py, 2 cores: 16 MiB 5 ms
+#: slower with two threads, 32 MiB even, 64 MiB and up faster).
+THREADS_FROM = 32 << 20
 
 _ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
 _SCRYPT_HEADER = b"age-encryption.org/v1\n-> scrypt "
@@ -188,6 +193,17 @@ class _Output:
             self.fd = -1
         if self._temp_path is not None:
             os.unlink(self._temp_path)
+
+
+def _threads_for(source: BinaryIO) -> int:
+    """The threads worth using on SOURCE: one for a small regular file (see
+    :data:`THREADS_FROM`), else those of the machine (a pipe may be long)."""
+    try:
+        status = os.fstat(source.fileno())
+    except (OSError, ValueError):  # io.UnsupportedOperation: no file underneath
+        return default_threads()
+    small = stat.S_ISREG(status.st_mode) and status.st_size < THREADS_FROM
+    return 1 if small else default_threads()
 
 
 def _create_private(directory: str, name: str) -> tuple[int, str]:
@@ -353,7 +369,7 @@ def encrypt(
         out = _Output(output)
         try:
             with Encryptor(recipients, out.sink, armor=armor,
-                           threads=default_threads()) as encryptor:
+                           threads=_threads_for(source)) as encryptor:
                 encryptor.write_from(source)
         except BaseException:
             out.discard()
@@ -387,7 +403,7 @@ def decrypt(*, identity_files: Sequence[str], output: str | None,
         identities = _decryption_identities(identity_files, needs_passphrase)
         try:
             # The header is checked here, before OUT exists.
-            plaintext = decrypt_stream(identities, source, threads=default_threads())
+            plaintext = decrypt_stream(identities, source, threads=_threads_for(source))
         except NoIdentityMatch:
             if needs_passphrase:
                 fail("incorrect passphrase")
