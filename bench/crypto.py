@@ -5,17 +5,22 @@
 
 Measures, in one run and on the same files:
 
-* encrypt and decrypt through the streaming API (``Encryptor.write_from``,
-  ``decrypt_stream``), with one thread and with ``--threads`` (default: the
-  usable CPUs, at least 2, at most 4), next to a bare single-thread
-  ``ChaCha20Poly1305`` loop over the same 64 KiB chunks. All read their
-  input from the same kind of file (unbuffered, as the CLI does) and
-  discard their output, so a ratio is the API's own cost or gain;
+* encrypt and decrypt through the streaming API (``Encryptor.write_from``;
+  ``decrypt_stream``, iterated chunk by chunk and through ``write_to``,
+  which spares the copy of each chunk), with one thread and with
+  ``--threads`` (default: the usable CPUs, at least 2, at most 4), next to
+  a bare single-thread ``ChaCha20Poly1305`` loop over the same 64 KiB
+  chunks. All read their input from the same kind of file (unbuffered, as
+  the CLI does) and discard their output, so a ratio is the API's own cost
+  or gain;
 * ``python -m tipbox age encrypt/decrypt`` file to file next to Debian's
   ``age`` on the same files, at ``--size`` and at ``--small`` (wall clock,
   process start included);
-* start-up: each tool encrypting an empty file, the bare interpreter, and
-  the import time ``python -X importtime`` reports for the age tool;
+* start-up: each tool encrypting an empty file, and the floors under
+  ``python -m tipbox age``: the bare interpreter, ``python -m`` of a module
+  that does nothing, importing ``cryptography``'s bindings (where the core
+  takes its primitives) and its public AEAD module; and the import time
+  ``python -X importtime`` reports for the age tool;
 * peak RSS growth of each: for in-process runs, the peak resident set
   during the run above the resident set just before it (the interpreter
   with every module imported); for CLI runs, the child's peak RSS above
@@ -72,7 +77,7 @@ NO_AVX512 = ":~0x10000"
 MAX_TRIES = 20
 # The CLI's idle baseline: the same interpreter with the same modules, idling
 # long enough for its peak RSS to be sampled.
-_IDLE = "import time, tipbox.cli.age, tipbox.crypto; time.sleep(0.3)"
+_IDLE = "import time, tipbox.cli.age_tool; time.sleep(0.3)"
 
 
 # -- measurements inside a worker process ----------------------------------------
@@ -213,7 +218,7 @@ def api_encrypt(args: argparse.Namespace) -> Callable[[], int]:
 
 
 def api_decrypt(args: argparse.Namespace) -> Callable[[], int]:
-    """decrypt_stream over the age file opened unbuffered (as the CLI does)."""
+    """decrypt_stream over the age file opened unbuffered, chunk by chunk."""
     from tipbox.crypto import decrypt_stream, parse_identity_file
 
     identities = parse_identity_file(args.key.read_text())
@@ -228,17 +233,34 @@ def api_decrypt(args: argparse.Namespace) -> Callable[[], int]:
     return loop
 
 
+def api_write_to(args: argparse.Namespace) -> Callable[[], int]:
+    """decrypt_stream(...).write_to over the age file opened unbuffered (as the CLI does)."""
+    from tipbox.crypto import decrypt_stream, parse_identity_file
+
+    identities = parse_identity_file(args.key.read_text())
+
+    def loop() -> int:
+        sink = NullSink()
+        with open(args.input, "rb", buffering=0) as source:
+            decrypt_stream(identities, source, threads=args.threads).write_to(sink)
+        return sink.size
+
+    return loop
+
+
 WORKERS: dict[str, Callable[[argparse.Namespace], Callable[[], int]]] = {
     "raw-encrypt": raw_encrypt,
     "raw-decrypt": raw_decrypt,
     "api-encrypt": api_encrypt,
     "api-decrypt": api_decrypt,
+    "api-write-to": api_write_to,
 }
 
 
 def run_worker(args: argparse.Namespace) -> None:
     """Worker process: time one measurement, print JSON {seconds, rss_kib, size}."""
-    import concurrent.futures  # noqa: F401 - warm the imports (the pool's on its first use)
+    import queue  # noqa: F401 - warm the imports (the pool's, on its first use)
+    import threading  # noqa: F401
 
     import cryptography.hazmat.primitives.ciphers.aead  # noqa: F401
 
@@ -449,6 +471,9 @@ def api_steps(runner: Runner, files: Files, keys: Keys,
         for count in (1, threads):
             steps[f"{op} api {count}"] = partial(runner.worker, f"api-{op}", source, keys.key,
                                                  count)
+    for count in (1, threads):
+        steps[f"decrypt write_to {count}"] = partial(runner.worker, "api-write-to",
+                                                     files.sealed, keys.key, count)
     return steps
 
 
@@ -480,13 +505,22 @@ def measure_all(runner: Runner, rounds: int, sizes: dict[str, Files], keys: Keys
 # -- start-up ------------------------------------------------------------------------
 
 
+#: What start-up costs below the age tool's own: (label, python arguments).
+FLOORS = [
+    ("python", ["-c", "pass"]),
+    ("python -m", ["-m", "__hello__"]),  # a frozen module that prints one line
+    ("bindings", ["-c", "from cryptography.hazmat.bindings._rust import openssl"]),
+    ("public aead", ["-c", "import cryptography.hazmat.primitives.ciphers.aead"]),
+]
+
+
 def startup(runner: Runner, directory: Path, keys: Keys, age: str | None,
             runs: int) -> dict[str, float]:
-    """Best wall seconds of each tool encrypting an empty file, and of a bare interpreter."""
+    """Best wall seconds of each tool encrypting an empty file, and of the floors."""
     empty, out = directory / "empty", directory / "empty.age"
     empty.write_bytes(b"")
-    commands = {"python": [sys.executable, "-c", "pass"],
-                "tipbox": tipbox_cli("encrypt", "-r", keys.recipient, "-o", str(out), str(empty))}
+    commands = {label: [sys.executable, *args] for label, args in FLOORS}
+    commands["tipbox"] = tipbox_cli("encrypt", "-r", keys.recipient, "-o", str(out), str(empty))
     if age:
         commands["age"] = [age, "-r", keys.recipient, "-o", str(out), str(empty)]
     best = {name: float("inf") for name in commands}
@@ -560,11 +594,15 @@ def api_lines(figures: dict[str, Figure], name: str, size: int, threads: int) ->
     lines = [f"API, in process, {name} (output discarded)"]
     for op in ("encrypt", "decrypt"):
         raw = figures[f"{name} {op} raw"]
-        what = "Encryptor" if op == "encrypt" else "decrypt_stream"
+        what = "Encryptor" if op == "encrypt" else "decrypt_stream, iterated"
         lines += [f" {op}", _row("raw ChaCha20Poly1305 loop, 1 thread", raw, size),
                   _row(f"{what}, threads=1", figures[f"{name} {op} api 1"], size, raw, API_TARGET),
                   _row(f"{what}, threads={threads}", figures[f"{name} {op} api {threads}"], size,
                        raw, PARALLEL_TARGET)]
+    raw = figures[f"{name} decrypt raw"]
+    for count, target in ((1, API_TARGET), (threads, PARALLEL_TARGET)):
+        lines.append(_row(f"decrypt_stream.write_to, threads={count}",
+                          figures[f"{name} decrypt write_to {count}"], size, raw, target))
     return lines
 
 
@@ -578,12 +616,18 @@ def cli_lines(figures: dict[str, Figure], name: str, size: int, target: float) -
 
 
 def startup_lines(best: dict[str, float]) -> list[str]:
-    age = f"{best['age'] * 1000:.1f} ms" if "age" in best else "(not installed)"
+    def ms(label: str) -> str:
+        return f"{best[label] * 1000:.1f} ms"
+
+    age = ms("age") if "age" in best else "(not installed)"
     return ["Start-up: encrypting an empty file (best wall time)",
-            f"  python -m tipbox age {best['tipbox'] * 1000:.1f} ms, of which the bare interpreter "
-            f"{best['python'] * 1000:.1f} ms; age (Go) {age}",
+            f"  python -m tipbox age {ms('tipbox')}; age (Go) {age}",
+            f"  floors: bare interpreter {ms('python')}, python -m of a module doing nothing "
+            f"{ms('python -m')},",
+            f"    importing cryptography's bindings {ms('bindings')} (its public AEAD module: "
+            f"{ms('public aead')})",
             f"  imports of the age tool (python -X importtime, beyond the interpreter's own): "
-            f"{best['imports'] * 1000:.1f} ms"]
+            f"{ms('imports')}"]
 
 
 def report(figures: dict[str, Figure], sizes: dict[str, int], threads: int,

@@ -292,7 +292,7 @@ class Plaintext:
     def __init__(self, key: bytes, source: Filling, threads: int) -> None:
         self._start = (key, source, threads)
         self._runs: Generator[_Opened, None, None] | None = None  # made on first use
-        self._ready: list[bytes] = []  # chunks of the current run not taken yet, last first
+        self._ready: list[bytes | memoryview] = []  # the current run's chunks left, last first
         self._error: PayloadError | None = None  # raised once they are taken
 
     def __iter__(self) -> Plaintext:
@@ -302,10 +302,12 @@ class Plaintext:
         runs = self._opened_runs(into_buffers=False)
         while not self._ready:
             self._raise_error()
-            opened = next(runs)
-            self._ready = [bytes(chunk) for chunk in reversed(opened.chunks)]
+            opened = next(runs)  # the previous run's buffers are free from here
+            self._ready = opened.chunks[::-1]
             self._error = opened.error
-        return self._ready.pop()
+        # Copied one at a time: a copy is freed before the next is made, so malloc
+        # reuses the same memory rather than growing and trimming its heap each run.
+        return bytes(self._ready.pop())
 
     def _opened_runs(self, *, into_buffers: bool) -> Generator[_Opened, None, None]:
         """The runs, opened as the first use needs: chunks to copy out one by one
