@@ -107,6 +107,19 @@ def login_status(network: TorNetwork, isolation: str) -> int:
         connection.close()
 
 
+def served(network: TorNetwork, isolation: str, *, attempts: int = 3) -> int:
+    """:func:`login_status` where the page is expected: a circuit that times out on a
+    loaded machine (TTL expired) is tried again on a new one, as a browser's reload would.
+    Any other refusal fails at once."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return login_status(network, f"{isolation} {attempt}")
+        except SocksError as error:
+            if error.code != TTL_EXPIRED or attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
 def refusal(network: TorNetwork, isolation: str) -> int:
     """The SOCKS reply code Tor refuses ``GET /login`` with (fails if it is served)."""
     with pytest.raises(SocksError) as refused:
@@ -170,11 +183,11 @@ def test_after_revocation_and_reload_a_client_fetching_anew_is_refused(
 ) -> None:
     network = onion_site.network
     with authorized(network, "bob") as key:
-        assert login_status(network, "bob before") == 200
+        assert served(network, "bob before") == 200
         server_file(network, key).unlink()
         network.reload_service(network.reviewer)
         # Still holding the descriptor, the client reaches the same introduction points.
-        assert login_status(network, "bob holding the descriptor") == 200
+        assert served(network, "bob holding the descriptor") == 200
         new_identity(network)
         before = log_size(network.client)
         assert refusal(network, "bob fetching anew") == WRONG_AUTH
@@ -187,7 +200,7 @@ def test_after_revocation_a_restart_locks_out_a_client_holding_the_descriptor(
     network = onion_site.network
     try:
         with authorized(network, "carol") as key:
-            assert login_status(network, "carol before") == 200
+            assert served(network, "carol before") == 200
             server_file(network, key).unlink()
             network.restart_service()
             # The held descriptor names the old introduction points, which lead
@@ -209,7 +222,7 @@ def test_with_no_authorized_client_left_the_service_is_public(onion_site: OnionS
     try:
         network.reload_service(network.reviewer)
         new_identity(network)
-        assert login_status(network, "anyone") == 200
+        assert served(network, "anyone") == 200
     finally:
         kept.rename(desk)
         network.reload_service(network.reviewer)
