@@ -68,7 +68,15 @@ def running(app: str, base: Path, **extra: str) -> Iterator[AppServer]:
     """
     env = instance_env(base, **extra)
     init_with_first_admin(load_settings(env))
-    server = AppServer(app, process_env(env), base / f"{app}.log")
+    with serving(app, env, base) as server:
+        yield server
+
+
+@contextmanager
+def serving(app: str, env: dict[str, str], logs: Path) -> Iterator[AppServer]:
+    """``app`` of the instance ``env`` (its ``TIPBOX_*`` values) under the shipped gunicorn
+    configuration, stopped afterwards; the server log is ``logs/<app>.log``."""
+    server = AppServer(app, process_env(env), logs / f"{app}.log")
     server.start()
     try:
         yield server

@@ -14,9 +14,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from tests.servers import (
     init_with_first_admin,
     instance_env,
     process_env,
+    serving,
 )
 from tipbox.config import Settings, load_settings
 from tipbox.services.accounts.totp import totp_code
@@ -48,7 +48,7 @@ def test_upload_inbox_rotation_backup_and_retention_on_postgresql(
     recovery, totp_secret = _enrolled(settings, tmp_path / "recovery.key")
     assert not settings.database_path.exists()  # the database is PostgreSQL's
     files = {number: os.urandom(40_000 + number) for number in range(UPLOADS + 1)}
-    with _serving("source", env, tmp_path) as source, _serving("reviewer", env, tmp_path) as rev:
+    with serving("source", env, tmp_path) as source, serving("reviewer", env, tmp_path) as rev:
         api = ApiServer(settings, rev, totp_secret, source_id=0)
         token = _token(api)
         with ThreadPoolExecutor(6) as pool:
@@ -98,16 +98,6 @@ def _enrolled(settings: Settings, identity_file: Path) -> tuple[Path, bytes]:
     finally:
         instance.close()
     return identity_file, enrolment.totp_secret
-
-
-@contextmanager
-def _serving(app: str, env: dict[str, str], logs: Path) -> Iterator[AppServer]:
-    server = AppServer(app, process_env(env), logs / f"{app}.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _upload(server: AppServer, number: int, content: bytes) -> str:

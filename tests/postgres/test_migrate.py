@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,6 +44,7 @@ from tests.servers import (
     init_with_first_admin,
     instance_env,
     process_env,
+    serving,
     wait_until,
 )
 from tipbox.config import load_settings
@@ -74,7 +74,7 @@ def test_a_migrated_instance_serves_from_postgresql(
 
     _move_away(populated.settings.database_path, tmp_path / "old")
     env = {**populated.env, "TIPBOX_DATABASE_URL": url}
-    with _serving("source", env, tmp_path) as source, _serving("reviewer", env, tmp_path) as rev:
+    with serving("source", env, tmp_path) as source, serving("reviewer", env, tmp_path) as rev:
         api = ApiServer(load_settings(env), rev, populated.totp_secret, source_id=0)
         assert _inbox(api) == populated.files
         assert REPLY in _replies_page(source, populated.codename)
@@ -300,16 +300,6 @@ def _move_away(database: Path, where: Path) -> None:
     where.mkdir()
     for path in database.parent.glob(database.name + "*"):
         path.rename(where / path.name)
-
-
-@contextmanager
-def _serving(app: str, env: dict[str, str], logs: Path) -> Iterator[AppServer]:
-    server = AppServer(app, process_env(env), logs / f"{app}.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _inbox(api: ApiServer) -> dict[str, bytes]:

@@ -17,9 +17,9 @@ Contract:
   :func:`delete_rows` then removes the rows migrations insert (the first
   desk), so that a copy starts from no rows at all.
 - :func:`insert_rows` (one statement per batch, a PostgreSQL array per
-  column), :func:`column_types`, :func:`move_sequences`,
-  :func:`postgresql_tables` and :func:`take_session_lock` speak to
-  PostgreSQL only.
+  column), :func:`column_types`, :func:`postgresql_tables` and
+  :func:`take_session_lock` speak to PostgreSQL only (and
+  :func:`tipbox.store.dialect.move_sequences`, which migrations use too).
 - :func:`open_alone` opens an SQLite file that no other connection has
   open, and keeps everyone else out until it is closed.
 """
@@ -29,7 +29,7 @@ from __future__ import annotations
 import graphlib
 import hashlib
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,6 @@ __all__ = [
     "delete_rows",
     "highest_key",
     "insert_rows",
-    "move_sequences",
     "open_alone",
     "postgresql_tables",
     "sqlite_counters",
@@ -233,28 +232,6 @@ def sqlite_counters(conn: sqlite3.Connection) -> dict[str, int]:
         return {}
     return {str(name): int(seq) for name, seq in conn.execute(
         "SELECT name, seq FROM sqlite_sequence")}
-
-
-def move_sequences(conn: sqlite3.Connection, counters: Mapping[str, int]) -> None:
-    """Move each identity sequence of the PostgreSQL database ``conn`` past its table's
-    highest id and past ``counters[table]``, never back: no id is given out twice."""
-    columns = conn.execute(
-        "SELECT table_name, column_name FROM information_schema.columns"
-        " WHERE table_schema = current_schema() AND is_identity = 'YES'"
-    ).fetchall()
-    for table, column in columns:
-        sequence = conn.execute(
-            "SELECT pg_get_serial_sequence(?, ?)", (table, column)
-        ).fetchone()[0]
-        highest = conn.execute(
-            f'SELECT coalesce(max("{column}"), 0) FROM "{table}"'  # noqa: S608 - our tables
-        ).fetchone()[0]
-        wanted = max(int(highest), counters.get(table, 0))
-        last = conn.execute(
-            "SELECT coalesce(pg_sequence_last_value(?::regclass), 0)", (sequence,)
-        ).fetchone()[0]
-        if wanted > last:
-            conn.execute("SELECT setval(?::regclass, ?)", (sequence, wanted))
 
 
 def take_session_lock(conn: sqlite3.Connection, key: int) -> bool:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Dialect",
     "PerDialect",
     "dialect_of",
+    "move_sequences",
     "postgresql_ddl",
 ]
 
@@ -121,24 +123,32 @@ class _PostgreSQL(Dialect):
 
         Migrations insert explicit ids (the first desk; a table rebuilt by
         copying), which SQLite's ``AUTOINCREMENT`` counts and a PostgreSQL
-        sequence does not. A sequence never moves back, so no id is reused.
+        sequence does not.
         """
-        columns = conn.execute(
-            "SELECT table_name, column_name FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND is_identity = 'YES'"
-        ).fetchall()
-        for table, column in columns:
-            sequence = conn.execute(
-                "SELECT pg_get_serial_sequence(?, ?)", (table, column)
-            ).fetchone()[0]
-            highest = conn.execute(
-                f'SELECT coalesce(max("{column}"), 0) FROM "{table}"'  # noqa: S608
-            ).fetchone()[0]
-            last = conn.execute(
-                "SELECT coalesce(pg_sequence_last_value(?::regclass), 0)", (sequence,)
-            ).fetchone()[0]
-            if highest > last:
-                conn.execute("SELECT setval(?::regclass, ?)", (sequence, int(highest)))
+        move_sequences(conn)
+
+
+def move_sequences(conn: sqlite3.Connection, counters: Mapping[str, int] | None = None) -> None:
+    """Move each identity sequence of the PostgreSQL database ``conn`` past its table's
+    highest id and past ``counters[table]`` (e.g. SQLite's ``AUTOINCREMENT`` counters of
+    a copied database), never back: no id is given out twice."""
+    columns = conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND is_identity = 'YES'"
+    ).fetchall()
+    for table, column in columns:
+        sequence = conn.execute(
+            "SELECT pg_get_serial_sequence(?, ?)", (table, column)
+        ).fetchone()[0]
+        highest = conn.execute(
+            f'SELECT coalesce(max("{column}"), 0) FROM "{table}"'  # noqa: S608 - our tables
+        ).fetchone()[0]
+        wanted = max(int(highest), (counters or {}).get(table, 0))
+        last = conn.execute(
+            "SELECT coalesce(pg_sequence_last_value(?::regclass), 0)", (sequence,)
+        ).fetchone()[0]
+        if wanted > last:
+            conn.execute("SELECT setval(?::regclass, ?)", (sequence, wanted))
 
 
 SQLITE = Dialect()

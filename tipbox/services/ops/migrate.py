@@ -57,7 +57,6 @@ from tipbox.store.copying import (
     delete_rows,
     highest_key,
     insert_rows,
-    move_sequences,
     open_alone,
     postgresql_tables,
     sqlite_counters,
@@ -66,6 +65,7 @@ from tipbox.store.copying import (
     take_session_lock,
 )
 from tipbox.store.db import MIGRATIONS, read_meta, schema_version, transaction
+from tipbox.store.dialect import move_sequences
 from tipbox.store.items import items_of_source, sources_in_order
 from tipbox.store.snapshot import all_blobs
 
