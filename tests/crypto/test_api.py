@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tipbox.crypto import (
+    DecryptionError,
     HybridIdentity,
     KeyFormatError,
     NoIdentityMatch,
@@ -113,4 +116,32 @@ def test_armor_after_much_leading_whitespace_is_detected(padding: bytes) -> None
 def test_armor_spanning_many_reads_round_trips() -> None:
     identity = X25519Identity.generate()
     data = bytes(range(256)) * 2000 + b"tail"
-    assert decrypt([identity], encrypt([identity.recipient()], data, armor=True)) == data
+    armored = encrypt([identity.recipient()], data, armor=True)
+    assert decrypt([identity], armored) == data
+    assert decrypt([identity], armored.replace(b"\n", b"\r\n")) == data
+
+
+ARMOR_DATA = bytes(range(256)) * 2000
+
+
+@pytest.fixture(scope="module")
+def armored_file() -> tuple[X25519Identity, bytes]:
+    identity = X25519Identity.generate()
+    return identity, encrypt([identity.recipient()], ARMOR_DATA, armor=True)
+
+
+@pytest.mark.parametrize(("line", "damage"), [
+    (3000, lambda line: line[:10] + b"!" + line[11:]),  # outside the alphabet
+    (3000, lambda line: line[:-1]),  # 63 columns
+    (3000, lambda line: line + b"A"),  # 65 columns
+    (3000, lambda line: line[:-2] + b"=="),  # padding inside
+    (5, lambda line: line[:30] + b"\n" + line[30:]),  # a line cut in two
+])
+def test_damaged_armor_lines_deep_in_a_file_are_refused(
+    armored_file: tuple[X25519Identity, bytes], line: int, damage: Any
+) -> None:
+    identity, armored = armored_file
+    lines = armored.split(b"\n")
+    lines[line] = damage(lines[line])
+    with pytest.raises(DecryptionError):
+        decrypt([identity], b"\n".join(lines))
