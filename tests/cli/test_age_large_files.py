@@ -56,26 +56,26 @@ def test_pipes_round_trip(key_file: Path, sealed: bytes) -> None:
     assert result.stdout == DATA
 
 
-def test_files_round_trip(key_file: Path, tmp_path: Path) -> None:
-    plain, age_file, out = tmp_path / "plain", tmp_path / "plain.age", tmp_path / "out"
-    plain.write_bytes(DATA)
-    assert tipbox_age("encrypt", "-i", str(key_file), "-o", str(age_file), str(plain)
-                      ).returncode == 0
-    assert tipbox_age("decrypt", "-i", str(key_file), "-o", str(out), str(age_file)
-                      ).returncode == 0
-    assert out.read_bytes() == DATA
-
-
-def test_files_past_threads_from_round_trip(key_file: Path, tmp_path: Path) -> None:
-    """Encrypted and decrypted file to file on several threads."""
-    data = (DATA * (THREADS_FROM // len(DATA) + 2))[: THREADS_FROM + 777]
-    plain, age_file, out = tmp_path / "plain", tmp_path / "plain.age", tmp_path / "out"
+def round_trip_files(key_file: Path, directory: Path, data: bytes) -> tuple[Path, Path, Path]:
+    """``data`` encrypted and decrypted file to file; the plain, age and output files."""
+    plain, age_file, out = directory / "plain", directory / "plain.age", directory / "out"
     plain.write_bytes(data)
     assert tipbox_age("encrypt", "-i", str(key_file), "-o", str(age_file), str(plain)
                       ).returncode == 0
     assert tipbox_age("decrypt", "-i", str(key_file), "-o", str(out), str(age_file)
                       ).returncode == 0
     assert out.read_bytes() == data
+    return plain, age_file, out
+
+
+def test_files_round_trip(key_file: Path, tmp_path: Path) -> None:
+    round_trip_files(key_file, tmp_path, DATA)
+
+
+def test_files_past_threads_from_round_trip(key_file: Path, tmp_path: Path) -> None:
+    """Encrypted and decrypted file to file on several threads."""
+    data = (DATA * (THREADS_FROM // len(DATA) + 2))[: THREADS_FROM + 777]
+    _plain, age_file, out = round_trip_files(key_file, tmp_path, data)
     damaged = bytearray(age_file.read_bytes())
     damaged[payload_start(damaged) + 300 * SEALED_CHUNK + 7] ^= 0x40
     age_file.write_bytes(damaged)
