@@ -125,15 +125,10 @@ FILLED_TABLES = ("labels", "sources", "submissions", "items", "source_labels", "
 
 
 class Durable(PostgresCluster):
-    """The tests' throwaway server, restarted with :data:`DURABLE_OPTIONS`."""
+    """The tests' throwaway server, with :data:`DURABLE_OPTIONS`."""
 
-    def start(self) -> None:
-        super().start()
-        self._server_program("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-s", "stop")
-        self._server_program(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-s",
-            "-o", f"-k {self.root} {DURABLE_OPTIONS}", "start",
-        )
+    def __init__(self) -> None:
+        super().__init__(DURABLE_OPTIONS)
 
     def postmaster(self) -> int:
         return int((self.data / "postmaster.pid").read_text().split()[0])

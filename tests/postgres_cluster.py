@@ -54,7 +54,10 @@ def server_programs() -> Path:
 class PostgresCluster:
     """A PostgreSQL server of its own, in a temporary directory, reached by its socket."""
 
-    def __init__(self) -> None:
+    def __init__(self, server_options: str = _SERVER_OPTIONS) -> None:
+        """``server_options``: the server's ``-c`` settings (default: the tests' fast, not
+        durable, ones)."""
+        self._options = server_options
         self._bin = server_programs()
         self.root = Path(tempfile.mkdtemp(prefix="tipbox-postgres-"))
         self._as_user: dict[str, object] = {}
@@ -72,7 +75,7 @@ class PostgresCluster:
         )
         self._server_program(
             "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-s",
-            "-o", f"-k {self.root} {_SERVER_OPTIONS}", "start",
+            "-o", f"-k {self.root} {self._options}", "start",
         )
 
     def stop(self) -> None:
