@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -47,7 +48,6 @@ def hosts(
     try:
         with deployed(tmp_path_factory.mktemp("hosts"), url) as deployment:
             _enrol_admin(deployment)
-            deployment.database_url = url  # type: ignore[attr-defined]
             yield deployment
     finally:
         postgres_cluster.drop_database(url)
@@ -76,14 +76,22 @@ def _log_in(
     return client.request("POST", "/login", urlencode(form).encode(), FORM)[0], client
 
 
-def _admin_on(hosts: Deployment, server: AppServer) -> FormClient:
-    """A client of ``server`` holding the session the admin opened on the first reviewer host."""
-    if not hasattr(hosts, "admin_cookie"):
-        code = totp_code(hosts.admin.totp_secret, time.time())
-        status, first = _log_in(hosts.reviewers[0], "admin", PASSWORD, code)
-        assert status == 303
-        hosts.admin_cookie = first.cookie  # type: ignore[attr-defined]
-    return FormClient(server.port, cookie=hosts.admin_cookie)  # type: ignore[attr-defined]
+@dataclass
+class AdminSession:
+    """The session the admin opened on the first reviewer host, for use on any host."""
+
+    cookie: str | None
+
+    def on(self, server: AppServer) -> FormClient:
+        return FormClient(server.port, cookie=self.cookie)
+
+
+@pytest.fixture(scope="module")
+def admin(hosts: Deployment) -> AdminSession:
+    code = totp_code(hosts.admin.totp_secret, time.time())
+    status, first = _log_in(hosts.reviewers[0], "admin", PASSWORD, code)
+    assert status == 303
+    return AdminSession(first.cookie)
 
 
 def _post(client: FormClient, page: str, path: str, fields: dict[str, str]) -> tuple[int, str]:
@@ -102,7 +110,9 @@ def _get_bytes(server: AppServer, path: str, cookie: str | None = None) -> tuple
         connection.close()
 
 
-def test_a_source_sends_on_one_host_and_comes_back_on_the_other(hosts: Deployment) -> None:
+def test_a_source_sends_on_one_host_and_comes_back_on_the_other(
+    hosts: Deployment, admin: AdminSession
+) -> None:
     document = b"%PDF-1.7 shared across hosts\n" * 1000
     status, receipt = FormClient(hosts.sources[0].port).submit(
         "sent to host one", [("evidence.pdf", document)])
@@ -117,17 +127,17 @@ def test_a_source_sends_on_one_host_and_comes_back_on_the_other(hosts: Deploymen
     assert status == 200  # the session is known there too
     assert 'name="codename"' not in page
 
-    admin = _admin_on(hosts, hosts.reviewers[1])  # logged in on the first reviewer host
-    status, inbox = admin.request("GET", "/")
+    client = admin.on(hosts.reviewers[1])  # logged in on the first reviewer host
+    status, inbox = client.request("GET", "/")
     assert status == 200  # the inbox shows no plaintext
     assert "sent to host one" not in inbox
     source_id = max(int(found) for found in re.findall(r'href="/sources/(\d+)"', inbox))
-    status, conversation = admin.request("GET", f"/sources/{source_id}")
+    status, conversation = client.request("GET", f"/sources/{source_id}")
     assert status == 200
     assert "sent to host one" in conversation
     download = _DOWNLOAD.search(conversation)
     assert download is not None
-    assert _get_bytes(hosts.reviewers[1], download.group(1), admin.cookie) == (200, document)
+    assert _get_bytes(hosts.reviewers[1], download.group(1), client.cookie) == (200, document)
 
 
 def test_the_login_throttle_and_the_totp_replay_guard_hold_across_hosts(
@@ -168,10 +178,10 @@ def test_a_codename_login_waits_for_a_login_running_on_another_host(
 
 
 def test_settings_and_the_logo_changed_on_one_host_show_on_every_host(
-    hosts: Deployment,
+    hosts: Deployment, admin: AdminSession,
 ) -> None:
-    admin = _admin_on(hosts, hosts.reviewers[1])
-    status, _ = _post(admin, "/admin/settings", "/admin/settings",
+    client = admin.on(hosts.reviewers[1])
+    status, _ = _post(client, "/admin/settings", "/admin/settings",
                       {"organisation": "The Shared Gazette"})
     assert status == 200
     assert all(
@@ -181,23 +191,22 @@ def test_settings_and_the_logo_changed_on_one_host_show_on_every_host(
     )
     picture = io.BytesIO()
     Image.new("RGB", (40, 20), (10, 120, 200)).save(picture, format="PNG")
-    logo_form, logo_headers = _logo_form(admin, picture.getvalue())
-    status, _ = admin.request("POST", "/admin/settings/logo", logo_form, logo_headers)
+    logo_form, logo_headers = _logo_form(client, picture.getvalue())
+    status, _ = client.request("POST", "/admin/settings/logo", logo_form, logo_headers)
     assert status == 200
     def served() -> set[tuple[int, bytes]]:  # every worker's caches last 2 s at most
         return {_get_bytes(server, "/logo.png") for server in hosts.sources for _ in range(4)}
 
-    assert wait_until(lambda: len(served()) == 1, timeout=10)
-    status, png = served().pop()
-    assert status == 200
+    assert wait_until(lambda: {status for status, _ in served()} == {200}, timeout=10)
+    [(_, png)] = served()  # one logo, the same through every worker of every host
     assert png.startswith(b"\x89PNG")
     for host in (*hosts.sources, *hosts.reviewers):  # no host keeps it as a file of its own
         assert not (load_settings(host.env).data_dir / "logo.png").exists()
 
 
-def _logo_form(admin: FormClient, png: bytes) -> tuple[bytes, dict[str, str]]:
-    token = admin.token("/admin/settings")
-    boundary = admin.boundary
+def _logo_form(client: FormClient, png: bytes) -> tuple[bytes, dict[str, str]]:
+    token = client.token("/admin/settings")
+    boundary = client.boundary
     body = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
         f'--{boundary}\r\nContent-Disposition: form-data; name="logo"; filename="logo.png"\r\n'
@@ -206,8 +215,8 @@ def _logo_form(admin: FormClient, png: bytes) -> tuple[bytes, dict[str, str]]:
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
-def test_two_hosts_rotating_at_once_rotate_once(hosts: Deployment) -> None:
-    clients = [_admin_on(hosts, server) for server in hosts.reviewers]
+def test_two_hosts_rotating_at_once_rotate_once(hosts: Deployment, admin: AdminSession) -> None:
+    clients = [admin.on(server) for server in hosts.reviewers]
     status, page = clients[0].request("GET", "/admin/keys")
     assert status == 200
     settings = hosts.settings
@@ -225,25 +234,25 @@ def test_two_hosts_rotating_at_once_rotate_once(hosts: Deployment) -> None:
             zip(clients, forms, strict=True)))
     assert sorted(answers) in ([200, 409], [200, 503]), answers
     # The session took the new key on the host that rotated: the browser keeps that cookie.
-    hosts.admin_cookie = clients[answers.index(200)].cookie  # type: ignore[attr-defined]
+    admin.cookie = clients[answers.index(200)].cookie
     after = _keys(settings.database_url)
     assert len(after) == len(before) + 1
     assert [state for _, state in after].count("active") == 1
 
 
 def test_a_rewrap_refuses_to_start_while_another_host_holds_the_key_lock(
-    hosts: Deployment,
+    hosts: Deployment, admin: AdminSession,
 ) -> None:
     settings = hosts.settings
     database = Database(settings.database_path, url=settings.database_url)
     other_host = DatabaseSlots(database, "key_maintenance", 1)
-    admin = _admin_on(hosts, hosts.reviewers[0])
+    client = admin.on(hosts.reviewers[0])
     try:
         with other_host.slot(wait_seconds=0):
-            status, page = _post(admin, "/admin/keys", "/admin/keys/rewrap", {})
+            status, page = _post(client, "/admin/keys", "/admin/keys/rewrap", {})
             assert status == 503
             assert "perhaps on another host" in page
-        status, page = _post(admin, "/admin/keys", "/admin/keys/rewrap", {})
+        status, page = _post(client, "/admin/keys", "/admin/keys/rewrap", {})
         assert status == 200
     finally:
         database.close()
@@ -282,10 +291,11 @@ def _keys(url: str | None) -> list[tuple[int, str]]:
 
 
 def test_every_host_answers_503_while_the_database_is_down_and_recovers(
-    hosts: Deployment, postgres_cluster: PostgresCluster
+    hosts: Deployment, admin: AdminSession, postgres_cluster: PostgresCluster
 ) -> None:
-    url: str = hosts.database_url  # type: ignore[attr-defined]
-    admin = _admin_on(hosts, hosts.reviewers[0])
+    url = hosts.settings.database_url
+    assert url is not None
+    client = admin.on(hosts.reviewers[0])
     postgres_cluster.cut_off(url)
     try:
         time.sleep(2.5)  # past every process's 2-second caches
@@ -293,9 +303,9 @@ def test_every_host_answers_503_while_the_database_is_down_and_recovers(
             status, page = FormClient(server.port).request("GET", "/")
             assert status == 503
             assert "briefly unavailable" in page
-        assert admin.request("GET", "/")[0] == 503
+        assert client.request("GET", "/")[0] == 503
     finally:
         postgres_cluster.cut_off(url, cut=False)
     for server in hosts.sources:
         assert wait_until(lambda s=server: FormClient(s.port).request("GET", "/")[0] == 200)
-    assert wait_until(lambda: admin.request("GET", "/")[0] == 200)
+    assert wait_until(lambda: client.request("GET", "/")[0] == 200)
