@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -108,15 +109,21 @@ def login_status(network: TorNetwork, isolation: str) -> int:
 
 
 def served(network: TorNetwork, isolation: str, *, attempts: int = 3) -> int:
-    """:func:`login_status` where the page is expected: a circuit that times out on a
-    loaded machine (TTL expired) is tried again on a new one, as a browser's reload would.
-    Any other refusal fails at once."""
+    """:func:`login_status` where the page is expected, tried again as a loaded machine needs:
+    a circuit that timed out (TTL expired) on a new circuit, as a browser's reload would; a
+    descriptor that lacked a key just added (wrong authorization: the client fetched it from
+    a directory the new one had not reached yet) after the client forgets it. A client
+    that should not be served is refused every time, so these retries hide no refusal.
+    Any other failure fails at once."""
     for attempt in range(1, attempts + 1):
         try:
             return login_status(network, f"{isolation} {attempt}")
         except SocksError as error:
-            if error.code != TTL_EXPIRED or attempt == attempts:
+            if error.code not in (TTL_EXPIRED, WRONG_AUTH) or attempt == attempts:
                 raise
+            if error.code == WRONG_AUTH:
+                time.sleep(2)
+                new_identity(network)
     raise AssertionError("unreachable")
 
 
