@@ -37,9 +37,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# tools/run-tests runs tests/tor beside the rest (see there); PYTEST_ARGS runs just those.
 pytest: $(STAMP) node system-packages
-	bash tools/run-tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test: system-packages lint typecheck pytest
 

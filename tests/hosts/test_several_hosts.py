@@ -197,8 +197,14 @@ def test_settings_and_the_logo_changed_on_one_host_show_on_every_host(
     def served() -> set[tuple[int, bytes]]:  # every worker's caches last 2 s at most
         return {_get_bytes(server, "/logo.png") for server in hosts.sources for _ in range(4)}
 
-    assert wait_until(lambda: {status for status, _ in served()} == {200}, timeout=10)
-    [(_, png)] = served()  # one logo, the same through every worker of every host
+    seen: list[set[tuple[int, bytes]]] = []
+
+    def one_logo_everywhere() -> bool:
+        seen.append(served())
+        return {status for status, _ in seen[-1]} == {200} and len(seen[-1]) == 1
+
+    assert wait_until(one_logo_everywhere, timeout=10), seen[-1]
+    [(_, png)] = seen[-1]  # one logo, the same through every worker of every host
     assert png.startswith(b"\x89PNG")
     for host in (*hosts.sources, *hosts.reviewers):  # no host keeps it as a file of its own
         assert not (load_settings(host.env).data_dir / "logo.png").exists()
